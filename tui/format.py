@@ -1,0 +1,204 @@
+"""Human formatting of metric values and times for the terminal UI.
+
+Pure functions, no Textual: panels, tables, axes and the stat/gauge widgets all
+format through :func:`format_value` so a unit reads the same everywhere. Units
+follow the names Grafana users know:
+
+========== ====================================== ==============
+unit       meaning of the raw value               example
+========== ====================================== ==============
+bytes      a byte count (binary prefixes)         ``1.5 GiB``
+bytes/s    bytes per second                       ``12.0 MiB/s``
+seconds    a duration in seconds                  ``350 ms``, ``2h 5m``
+percent    already 0..100                         ``42.0%``
+ratio      0..1, shown as a percentage            ``42.0%``
+ops/s      operations (events) per second         ``1.2k ops/s``
+short      a plain number with SI prefixes        ``3.4M``
+none       the number as it is                    ``0.25``
+========== ====================================== ==============
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+__all__ = [
+    "UNITS",
+    "axis_ticks",
+    "format_age",
+    "format_clock",
+    "format_number",
+    "format_value",
+    "nice_range",
+]
+
+UNITS = ("bytes", "bytes/s", "seconds", "percent", "ratio", "ops/s", "short", "none")
+
+_SI = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+_IEC = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def _trim(text: str) -> str:
+    """Drop a trailing `.0` so `3.0` reads `3`."""
+    return text[:-2] if text.endswith(".0") else text
+
+
+def format_number(v: float, digits: int = 3) -> str:
+    """A plain number with SI prefixes and about `digits` significant digits.
+
+    >>> format_number(1234567)
+    '1.23M'
+    >>> format_number(0.25)
+    '0.25'
+    """
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    a = abs(v)
+    for size, prefix in _SI:
+        if a >= size:
+            return _sig(v / size, digits) + prefix
+    if a == 0:
+        return "0"
+    if a < 1e-3:
+        return f"{v:.{max(digits - 1, 0)}e}"
+    return _sig(v, digits)
+
+
+def _sig(v: float, digits: int) -> str:
+    a = abs(v)
+    if a == 0:
+        return "0"
+    int_digits = math.floor(math.log10(a)) + 1
+    decimals = max(digits - int_digits, 0)
+    text = f"{v:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _bytes(v: float) -> str:
+    a = abs(v)
+    i = 0
+    while a >= 1024 and i < len(_IEC) - 1:
+        a /= 1024
+        i += 1
+    sign = "-" if v < 0 else ""
+    if i == 0:
+        return f"{sign}{a:.0f} B"
+    return f"{sign}{_trim(f'{a:.1f}')} {_IEC[i]}"
+
+
+def _seconds(v: float) -> str:
+    a = abs(v)
+    sign = "-" if v < 0 else ""
+    if a == 0:
+        return "0 s"
+    if a < 1e-6:
+        return f"{sign}{_sig(a * 1e9, 3)} ns"
+    if a < 1e-3:
+        return f"{sign}{_sig(a * 1e6, 3)} µs"
+    if a < 1:
+        return f"{sign}{_sig(a * 1e3, 3)} ms"
+    if a < 60:
+        return f"{sign}{_sig(a, 3)} s"
+    total = round(a)
+    parts = []
+    for size, name in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
+        if total >= size:
+            n, total = divmod(total, size)
+            parts.append(f"{n}{name}")
+        if len(parts) == 2:
+            break
+    return sign + " ".join(parts)
+
+
+def format_value(v: float, unit: str = "none") -> str:
+    """Format `v` in `unit` (one of :data:`UNITS`; unknown units format as `none`
+    followed by the unit's name).
+
+    >>> format_value(1536, "bytes")
+    '1.5 KiB'
+    >>> format_value(0.4213, "ratio")
+    '42.1%'
+    >>> format_value(90061, "seconds")
+    '1d 1h'
+    """
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    if unit == "bytes":
+        return _bytes(v)
+    if unit == "bytes/s":
+        return _bytes(v) + "/s"
+    if unit == "seconds":
+        return _seconds(v)
+    if unit == "percent":
+        return f"{_trim(f'{v:.1f}')}%"
+    if unit == "ratio":
+        return f"{_trim(f'{v * 100:.1f}')}%"
+    if unit == "ops/s":
+        return f"{format_number(v)} ops/s"
+    if unit in ("short", "none", ""):
+        return format_number(v)
+    return f"{format_number(v)} {unit}"
+
+
+def nice_range(lo: float, hi: float, unit: str = "none") -> tuple[float, float]:
+    """Widen [lo, hi] to a range an axis can label: zero-based for non-negative data,
+    0..100 for percentages that fit, never empty."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return 0.0, 1.0
+    if lo > hi:
+        lo, hi = hi, lo
+    if unit == "percent" and lo >= 0 and hi <= 100:
+        return 0.0, 100.0
+    if unit == "ratio" and lo >= 0 and hi <= 1:
+        return 0.0, 1.0
+    if lo >= 0:
+        lo = 0.0
+    if hi == lo:
+        hi = lo + (abs(lo) or 1.0)
+    step = _nice_step((hi - lo) / 4)
+    return math.floor(lo / step) * step, math.ceil(hi / step) * step
+
+
+def _nice_step(raw: float) -> float:
+    if raw <= 0 or not math.isfinite(raw):
+        return 1.0
+    exp = math.floor(math.log10(raw))
+    frac = raw / 10**exp
+    for nice in (1, 2, 2.5, 5, 10):
+        if frac <= nice:
+            return nice * 10**exp
+    return 10.0 ** (exp + 1)
+
+
+def axis_ticks(lo: float, hi: float, count: int) -> list[float]:
+    """`count` evenly spaced tick values from `lo` to `hi` inclusive (count >= 2)."""
+    count = max(count, 2)
+    return [lo + (hi - lo) * i / (count - 1) for i in range(count)]
+
+
+def format_clock(t_ms: int, span_ms: int) -> str:
+    """A local-time axis label for `t_ms`, as precise as a span of `span_ms` needs."""
+    dt = datetime.fromtimestamp(t_ms / 1000).astimezone()
+    if span_ms <= 10 * 60_000:
+        return dt.strftime("%H:%M:%S")
+    if span_ms <= 36 * 3_600_000:
+        return dt.strftime("%H:%M")
+    return dt.strftime("%a %H:%M")
+
+
+def format_age(ms: int | None) -> str:
+    """How long ago, compactly: `3s`, `4m 10s`, `never` for None."""
+    if ms is None:
+        return "never"
+    if ms < 0:
+        ms = 0
+    if ms < 1000:
+        return f"{ms} ms"
+    return _seconds(ms / 1000)
