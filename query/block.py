@@ -31,7 +31,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from nightowl.model import Labels
+from nightowl.model import Labels, Matcher
 
 __all__ = [
     "ArgType",
@@ -69,6 +69,13 @@ class EvalContext:
     lookback_ms: int = 300_000
     warnings: list[str] = field(default_factory=list)
     infos: list[str] = field(default_factory=list)
+    call_position: str = ""
+    """`line:col` of the function call being evaluated (set by the evaluator just
+    before `FunctionDef.impl`); annotations about the call end in ` (line:col)`."""
+    arg_positions: list[str] = field(default_factory=list)
+    """`line:col` of each argument of the call being evaluated (set with
+    `call_position`); annotations about an argument end in ` (line:col)` as in
+    Prometheus. Empty when unknown: annotations then carry no position."""
 
     @property
     def n_steps(self) -> int:
@@ -103,12 +110,16 @@ class Block:
             time is the sample time).
         drop_name: rows whose `__name__` must be dropped when the result is produced
             (Prometheus drops it on most function and operator results).
+        source_matchers: the label matchers, in query order, when this block is the
+            direct result of a vector selector (None otherwise); `absent()` derives
+            its output labels from the equality matchers.
     """
 
     labels: list[Labels]
     values: np.ndarray
     present: np.ndarray
     timestamps: np.ndarray | None = None
+    source_matchers: list[Matcher] | None = None
 
     @classmethod
     def empty(cls, n_steps: int) -> Block:
@@ -140,6 +151,9 @@ class RangeBlock:
         step_times: int64 (n_steps,), the evaluation times (for functions like
             `predict_linear` that extrapolate to the evaluation time; with `@`/offset
             `window_end` differs from the step time).
+        source_matchers: the selector's label matchers, in query order, when this is a
+            matrix selector (None for subqueries); `absent_over_time()` derives its
+            output labels from the equality matchers.
     """
 
     series: list[RangeSeriesData]
@@ -147,6 +161,7 @@ class RangeBlock:
     window_end: np.ndarray
     range_ms: int
     step_times: np.ndarray
+    source_matchers: list[Matcher] | None = None
 
 
 Arg = ScalarBlock | StringBlock | Block | RangeBlock
