@@ -23,7 +23,10 @@ from nightowl.errors import NightowlError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: (name, module under nightowl.commands, one-line help). Order is the help's order.
-COMMANDS: list[tuple[str, str, str]] = []
+COMMANDS: list[tuple[str, str, str]] = [
+    ("init", "init", "write a commented starter config file"),
+    ("check", "check", "validate config (and rule) files"),
+]
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
