@@ -1,0 +1,626 @@
+"""The built-in host scraper: this machine's metrics under node_exporter's names.
+
+nightowl's embedded default is to watch the host it runs on (a bastion, a
+build box) without installing node_exporter. :class:`HostCollector` reads /proc
+and /sys directly and emits the metric names, labels, types and HELP texts of
+node_exporter 1.x's default Linux collectors, so standard dashboards and alert
+rules (`node_cpu_seconds_total{mode="idle"}`, `node_filesystem_avail_bytes`,
+...) work unchanged:
+
+========== ===============================================================
+collector  series
+========== ===============================================================
+cpu        node_cpu_seconds_total{cpu,mode}, node_cpu_guest_seconds_total
+stat       node_boot_time_seconds, node_context_switches_total,
+           node_intr_total, node_forks_total, node_procs_running/blocked
+meminfo    node_memory_<Field>_bytes (every /proc/meminfo field)
+loadavg    node_load1, node_load5, node_load15
+diskstats  node_disk_*{device} (partitions, loop and ram devices skipped)
+filesystem node_filesystem_*{device,fstype,mountpoint} (pseudo filesystems skipped)
+netdev     node_network_receive_*/transmit_*{device}, node_network_up, mtu
+pressure   node_pressure_{cpu,memory,io}_{waiting,stalled}_seconds_total
+vmstat     node_vmstat_{pgpgin,pgpgout,pswpin,pswpout,pgfault,pgmajfault,oom_kill}
+filefd     node_filefd_allocated, node_filefd_maximum
+entropy    node_entropy_available_bits, node_entropy_pool_size_bits
+time       node_time_seconds
+uname      node_uname_info{sysname,release,version,machine,nodename,domainname}
+os         node_os_info{id,name,pretty_name,version,...}, node_os_version
+========== ===============================================================
+
+A collection costs a few milliseconds (file reads and string splits; label
+sets are built once and reused), well under 1% of a core at the 5 s default.
+`statvfs` runs in a worker thread with a deadline: a mount that hangs (a dead
+NFS server) is skipped with `node_filesystem_device_error 1` until it answers,
+as node_exporter does, and never blocks the event loop.
+
+:class:`HostScrapeLoop` runs the collector through the common scrape loop, so
+the host also gets `up{job="host"}`, `scrape_duration_seconds` and staleness
+markers like any target; its series carry `job="host"` and
+`instance=<hostname>` (both configurable in `[host]`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nightowl.scrapers import _procfs as procfs
+from nightowl.scrapers.loop import BaseLoop, Page, ScrapeError
+from nightowl.scrapers.target import ScrapeOptions, Target
+from nightowl.store.api import Appender
+
+from nightowl.errors import ConfigError
+from nightowl.model import METRIC_NAME, Labels, MetricMeta, MetricType
+from nightowl.timeutil import now_ms, parse_duration
+
+__all__ = ["COLLECTORS", "HostCollector", "HostOptions", "HostScrapeLoop"]
+
+#: Every collector, all on by default.
+COLLECTORS = (
+    "cpu",
+    "stat",
+    "meminfo",
+    "loadavg",
+    "diskstats",
+    "filesystem",
+    "netdev",
+    "pressure",
+    "vmstat",
+    "filefd",
+    "entropy",
+    "time",
+    "uname",
+    "os",
+)
+
+# node_exporter's defaults (collector/diskstats_linux.go, filesystem_linux.go, vmstat_linux.go).
+_DISK_EXCLUDE = re.compile(r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$")
+_MOUNT_EXCLUDE = re.compile(
+    r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
+)
+_FSTYPE_EXCLUDE = re.compile(
+    r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|"
+    r"iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|"
+    r"sysfs|tracefs)$"
+)
+_VMSTAT_INCLUDE = re.compile(r"^(oom_kill|pgpg|pswp|pg.*fault).*")
+
+_C = MetricType.COUNTER
+_G = MetricType.GAUGE
+_U = MetricType.UNKNOWN
+
+_DISK_METRICS: tuple[tuple[int, str, MetricType, str, float], ...] = (
+    # (DISK_FIELDS index, name, type, help, scale)
+    (0, "reads_completed_total", _C, "The total number of reads completed successfully.", 1),
+    (1, "reads_merged_total", _C, "The total number of reads merged.", 1),
+    (2, "read_bytes_total", _C, "The total number of bytes read successfully.", 512),
+    (3, "read_time_seconds_total", _C, "The total number of seconds spent by all reads.", 1e-3),
+    (4, "writes_completed_total", _C, "The total number of writes completed successfully.", 1),
+    (5, "writes_merged_total", _C, "The number of writes merged.", 1),
+    (6, "written_bytes_total", _C, "The total number of bytes written successfully.", 512),
+    (
+        7,
+        "write_time_seconds_total",
+        _C,
+        "This is the total number of seconds spent by all writes.",
+        1e-3,
+    ),
+    (8, "io_now", _G, "The number of I/Os currently in progress.", 1),
+    (9, "io_time_seconds_total", _C, "Total seconds spent doing I/Os.", 1e-3),
+    (
+        10,
+        "io_time_weighted_seconds_total",
+        _C,
+        "The weighted # of seconds spent doing I/Os.",
+        1e-3,
+    ),
+    (11, "discards_completed_total", _C, "The total number of discards completed successfully.", 1),
+    (12, "discards_merged_total", _C, "The total number of discards merged.", 1),
+    (13, "discarded_sectors_total", _C, "The total number of sectors discarded successfully.", 1),
+    (
+        14,
+        "discard_time_seconds_total",
+        _C,
+        "This is the total number of seconds spent by all discards.",
+        1e-3,
+    ),
+    (
+        15,
+        "flush_requests_total",
+        _C,
+        "The total number of flush requests completed successfully",
+        1,
+    ),
+    (
+        16,
+        "flush_requests_time_seconds_total",
+        _C,
+        "This is the total number of seconds spent by all flush requests.",
+        1e-3,
+    ),
+)
+
+_FS_METRICS = (
+    ("size_bytes", "Filesystem size in bytes."),
+    ("free_bytes", "Filesystem free space in bytes."),
+    ("avail_bytes", "Filesystem space available to non-root users in bytes."),
+    ("files", "Filesystem total file nodes."),
+    ("files_free", "Filesystem total free file nodes."),
+    ("readonly", "Filesystem read-only status."),
+    ("device_error", "Whether an error occurred while getting statistics for the given device."),
+)
+
+_STATIC_META: dict[str, MetricMeta] = {
+    "node_cpu_seconds_total": MetricMeta(_C, "Seconds the CPUs spent in each mode."),
+    "node_cpu_guest_seconds_total": MetricMeta(
+        _C, "Seconds the CPUs spent in guests (VMs) for each mode."
+    ),
+    "node_boot_time_seconds": MetricMeta(_G, "Node boot time, in unixtime."),
+    "node_context_switches_total": MetricMeta(_C, "Total number of context switches."),
+    "node_intr_total": MetricMeta(_C, "Total number of interrupts serviced."),
+    "node_forks_total": MetricMeta(_C, "Total number of forks."),
+    "node_procs_running": MetricMeta(_G, "Number of processes in runnable state."),
+    "node_procs_blocked": MetricMeta(
+        _G, "Number of processes blocked waiting for I/O to complete."
+    ),
+    "node_load1": MetricMeta(_G, "1m load average."),
+    "node_load5": MetricMeta(_G, "5m load average."),
+    "node_load15": MetricMeta(_G, "15m load average."),
+    "node_pressure_cpu_waiting_seconds_total": MetricMeta(
+        _C, "Total time in seconds that processes have waited for CPU time"
+    ),
+    "node_pressure_memory_waiting_seconds_total": MetricMeta(
+        _C, "Total time in seconds that processes have waited for memory"
+    ),
+    "node_pressure_memory_stalled_seconds_total": MetricMeta(
+        _C, "Total time in seconds no process could make progress due to memory congestion"
+    ),
+    "node_pressure_io_waiting_seconds_total": MetricMeta(
+        _C, "Total time in seconds that processes have waited due to IO congestion"
+    ),
+    "node_pressure_io_stalled_seconds_total": MetricMeta(
+        _C, "Total time in seconds no process could make progress due to IO congestion"
+    ),
+    "node_filefd_allocated": MetricMeta(_G, "File descriptor statistics: allocated."),
+    "node_filefd_maximum": MetricMeta(_G, "File descriptor statistics: maximum."),
+    "node_entropy_available_bits": MetricMeta(_G, "Bits of available entropy."),
+    "node_entropy_pool_size_bits": MetricMeta(_G, "Bits of entropy pool."),
+    "node_time_seconds": MetricMeta(_G, "System time in seconds since epoch (1970)."),
+    "node_uname_info": MetricMeta(
+        _G, "Labeled system information as provided by the uname system call."
+    ),
+    "node_os_info": MetricMeta(
+        _G,
+        "A metric with a constant '1' value labeled by build_id, id, id_like, image_id, "
+        "image_version, name, pretty_name, variant, variant_id, version, version_codename, "
+        "version_id.",
+    ),
+    "node_os_version": MetricMeta(_G, "Metric containing the major.minor part of the OS version."),
+    "node_network_up": MetricMeta(_G, "Value is 1 if operstate is 'up', 0 otherwise."),
+    "node_network_mtu_bytes": MetricMeta(_G, "Network device property: mtu_bytes"),
+}
+for _idx, _name, _type, _help, _scale in _DISK_METRICS:
+    _STATIC_META[f"node_disk_{_name}"] = MetricMeta(_type, _help)
+for _name, _help in _FS_METRICS:
+    _STATIC_META[f"node_filesystem_{_name}"] = MetricMeta(_G, _help)
+for _dir, _fields in (("receive", procfs.NETDEV_RECEIVE), ("transmit", procfs.NETDEV_TRANSMIT)):
+    for _f in _fields:
+        _STATIC_META[f"node_network_{_dir}_{_f}_total"] = MetricMeta(
+            _C, f"Network device statistic {_dir}_{_f}."
+        )
+
+_OS_INFO_KEYS = (
+    ("build_id", "BUILD_ID"),
+    ("id", "ID"),
+    ("id_like", "ID_LIKE"),
+    ("image_id", "IMAGE_ID"),
+    ("image_version", "IMAGE_VERSION"),
+    ("name", "NAME"),
+    ("pretty_name", "PRETTY_NAME"),
+    ("variant", "VARIANT"),
+    ("variant_id", "VARIANT_ID"),
+    ("version", "VERSION"),
+    ("version_codename", "VERSION_CODENAME"),
+    ("version_id", "VERSION_ID"),
+)
+
+
+def _get(cfg: Any, key: str, default: Any = None) -> Any:
+    if cfg is None:
+        return default
+    value = cfg.get(key, default) if isinstance(cfg, Mapping) else getattr(cfg, key, default)
+    return default if value is None else value
+
+
+def _ms(value: Any, default: int, where: str) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return parse_duration(str(value))
+    except Exception as exc:
+        raise ConfigError(str(exc), where=where) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class HostOptions:
+    """The `[host]` section, resolved (durations in ms, hostname filled in)."""
+
+    enabled: bool = True
+    scrape_interval_ms: int = 5_000
+    scrape_timeout_ms: int = 5_000
+    job: str = "host"
+    instance: str = ""
+    collectors: tuple[str, ...] = COLLECTORS
+    proc_path: str = "/proc"
+    sys_path: str = "/sys"
+    rootfs_path: str = "/"
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> HostOptions:
+        """From the `[host]` config section (dataclass or mapping); None gives the defaults."""
+        interval = _ms(
+            _get(cfg, "scrape_interval_ms", _get(cfg, "scrape_interval")),
+            5_000,
+            "host.scrape_interval",
+        )
+        timeout = _ms(
+            _get(cfg, "scrape_timeout_ms", _get(cfg, "scrape_timeout")),
+            min(interval, 5_000),
+            "host.scrape_timeout",
+        )
+        if interval <= 0:
+            raise ConfigError("scrape_interval must be positive", where="host.scrape_interval")
+        collectors = tuple(_get(cfg, "collectors", ()) or COLLECTORS)
+        unknown = [c for c in collectors if c not in COLLECTORS]
+        if unknown:
+            raise ConfigError(
+                f"unknown host collector {unknown[0]!r}; known: {', '.join(COLLECTORS)}",
+                where="host.collectors",
+            )
+        return cls(
+            enabled=bool(_get(cfg, "enabled", True)),
+            scrape_interval_ms=interval,
+            scrape_timeout_ms=min(timeout, interval),
+            job=str(_get(cfg, "job", "host")) or "host",
+            instance=str(_get(cfg, "instance", "")) or socket.gethostname(),
+            collectors=collectors,
+            proc_path=str(_get(cfg, "proc_path", "/proc")),
+            sys_path=str(_get(cfg, "sys_path", "/sys")),
+            rootfs_path=str(_get(cfg, "rootfs_path", "/")),
+        )
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+class HostCollector:
+    """Reads /proc and /sys into (labels, value) pairs under node_exporter's names.
+
+    Synchronous and thread-safe per instance; call :meth:`collect` from one
+    thread at a time.
+    """
+
+    def __init__(self, options: HostOptions | None = None) -> None:
+        self.options = options or HostOptions(instance=socket.gethostname())
+        self._labels: dict[tuple[str, ...], Labels] = {}
+        self._clk_tck = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+        self._stuck: set[str] = set()
+        self._stuck_lock = threading.Lock()
+        self._os_release: dict[str, str] | None = None
+        self.errors: list[str] = []
+
+    def _lab(self, name: str, *pairs: str) -> Labels:
+        key = (name, *pairs)
+        labels = self._labels.get(key)
+        if labels is None:
+            items = [(METRIC_NAME, name)]
+            items.extend((pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2))
+            labels = self._labels[key] = Labels(items)
+        return labels
+
+    def _proc(self, rel: str) -> str:
+        return _read(os.path.join(self.options.proc_path, rel))
+
+    def collect(self) -> Page:
+        """One collection of every enabled collector."""
+        out: list[tuple[Labels, float]] = []
+        meta: dict[str, MetricMeta] = {}
+        self.errors = []
+        for name in self.options.collectors:
+            method: Callable[[list[tuple[Labels, float]], dict[str, MetricMeta]], None] = getattr(
+                self, f"_collect_{name}"
+            )
+            try:
+                method(out, meta)
+            except (OSError, ValueError, IndexError) as exc:
+                # A missing file (no PSI in this kernel, no /etc/os-release) only
+                # silences that collector.
+                self.errors.append(f"{name}: {exc}")
+        for labels, _ in out:
+            family = labels.name
+            if family not in meta and family in _STATIC_META:
+                meta[family] = _STATIC_META[family]
+        return Page.from_pairs(out, meta)
+
+    # -- collectors ----------------------------------------------------------
+
+    def _collect_cpu(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
+        cpus, _ = procfs.parse_stat(self._proc("stat"))
+        tck = self._clk_tck
+        lab = self._lab
+        for cpu, vals in cpus.items():
+            for mode, v in zip(procfs.CPU_MODES[:8], vals[:8], strict=False):
+                out.append((lab("node_cpu_seconds_total", "cpu", cpu, "mode", mode), v / tck))
+            if len(vals) >= 10:
+                out.append(
+                    (lab("node_cpu_guest_seconds_total", "cpu", cpu, "mode", "user"), vals[8] / tck)
+                )
+                out.append(
+                    (lab("node_cpu_guest_seconds_total", "cpu", cpu, "mode", "nice"), vals[9] / tck)
+                )
+
+    def _collect_stat(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
+        _, misc = procfs.parse_stat(self._proc("stat"))
+        names = {
+            "btime": "node_boot_time_seconds",
+            "ctxt": "node_context_switches_total",
+            "intr": "node_intr_total",
+            "processes": "node_forks_total",
+            "procs_running": "node_procs_running",
+            "procs_blocked": "node_procs_blocked",
+        }
+        for key, name in names.items():
+            if key in misc:
+                out.append((self._lab(name), float(misc[key])))
+
+    def _collect_meminfo(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        for field, value in procfs.parse_meminfo(self._proc("meminfo")).items():
+            name = f"node_memory_{field}"
+            out.append((self._lab(name), value))
+            meta[name] = MetricMeta(_G, f"Memory information field {field}.")
+
+    def _collect_loadavg(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        l1, l5, l15 = procfs.parse_loadavg(self._proc("loadavg"))
+        out.append((self._lab("node_load1"), l1))
+        out.append((self._lab("node_load5"), l5))
+        out.append((self._lab("node_load15"), l15))
+
+    def _collect_diskstats(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        disks = procfs.parse_diskstats(self._proc("diskstats"), _DISK_EXCLUDE)
+        lab = self._lab
+        for device, vals in disks.items():
+            n = len(vals)
+            for idx, name, _type, _help, scale in _DISK_METRICS:
+                if idx < n:
+                    out.append((lab(f"node_disk_{name}", "device", device), vals[idx] * scale))
+
+    def _statvfs(self, mountpoint: str) -> os.statvfs_result | None:
+        """statvfs with node_exporter's stuck-mount rule: a mount still busy from an
+        earlier call is skipped instead of piling up threads behind it."""
+        with self._stuck_lock:
+            if mountpoint in self._stuck:
+                return None
+            self._stuck.add(mountpoint)
+        try:
+            result = os.statvfs(mountpoint)
+        except OSError:
+            result = None
+        with self._stuck_lock:
+            self._stuck.discard(mountpoint)
+        return result
+
+    def _collect_filesystem(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        try:
+            text = self._proc("1/mounts")
+        except OSError:
+            text = self._proc("self/mounts")
+        seen: set[tuple[str, str]] = set()
+        root = self.options.rootfs_path.rstrip("/")
+        lab = self._lab
+        for device, mountpoint, fstype, options in procfs.parse_mounts(text):
+            if _MOUNT_EXCLUDE.match(mountpoint) or _FSTYPE_EXCLUDE.match(fstype):
+                continue
+            if (device, mountpoint) in seen:
+                continue
+            seen.add((device, mountpoint))
+            key = ("device", device, "fstype", fstype, "mountpoint", mountpoint)
+            st = self._statvfs(root + mountpoint if root else mountpoint)
+            if st is None:
+                out.append((lab("node_filesystem_device_error", *key), 1.0))
+                continue
+            frsize = st.f_frsize or st.f_bsize
+            values = (
+                st.f_blocks * frsize,
+                st.f_bfree * frsize,
+                st.f_bavail * frsize,
+                float(st.f_files),
+                float(st.f_ffree),
+                1.0 if "ro" in options else 0.0,
+                0.0,
+            )
+            for (name, _help), value in zip(_FS_METRICS, values, strict=True):
+                out.append((lab(f"node_filesystem_{name}", *key), float(value)))
+
+    def _collect_netdev(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
+        devices = procfs.parse_netdev(self._proc("net/dev"))
+        lab = self._lab
+        sys_net = os.path.join(self.options.sys_path, "class", "net")
+        for device, (rx, tx) in devices.items():
+            for f, v in zip(procfs.NETDEV_RECEIVE, rx, strict=True):
+                out.append((lab(f"node_network_receive_{f}_total", "device", device), float(v)))
+            for f, v in zip(procfs.NETDEV_TRANSMIT, tx, strict=True):
+                out.append((lab(f"node_network_transmit_{f}_total", "device", device), float(v)))
+            base = os.path.join(sys_net, device)
+            try:
+                state = _read(os.path.join(base, "operstate")).strip()
+                out.append((lab("node_network_up", "device", device), float(state == "up")))
+                mtu = float(_read(os.path.join(base, "mtu")).strip())
+                out.append((lab("node_network_mtu_bytes", "device", device), mtu))
+            except (OSError, ValueError):
+                continue
+
+    def _collect_pressure(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        for resource in ("cpu", "memory", "io"):
+            try:
+                totals = procfs.parse_pressure(self._proc(f"pressure/{resource}"))
+            except OSError:
+                continue  # kernel without PSI: node_exporter emits nothing either
+            if "some" in totals:
+                name = f"node_pressure_{resource}_waiting_seconds_total"
+                out.append((self._lab(name), totals["some"]))
+            if resource != "cpu" and "full" in totals:
+                name = f"node_pressure_{resource}_stalled_seconds_total"
+                out.append((self._lab(name), totals["full"]))
+
+    def _collect_vmstat(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
+        for field, value in procfs.parse_vmstat(self._proc("vmstat"), _VMSTAT_INCLUDE).items():
+            name = f"node_vmstat_{field}"
+            out.append((self._lab(name), value))
+            meta[name] = MetricMeta(_U, f"/proc/vmstat information field {field}.")
+
+    def _collect_filefd(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
+        parts = self._proc("sys/fs/file-nr").split()
+        out.append((self._lab("node_filefd_allocated"), float(parts[0])))
+        out.append((self._lab("node_filefd_maximum"), float(parts[2])))
+
+    def _collect_entropy(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        avail = float(self._proc("sys/kernel/random/entropy_avail").strip())
+        pool = float(self._proc("sys/kernel/random/poolsize").strip())
+        out.append((self._lab("node_entropy_available_bits"), avail))
+        out.append((self._lab("node_entropy_pool_size_bits"), pool))
+
+    def _collect_time(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
+        out.append((self._lab("node_time_seconds"), time.time()))
+
+    def _collect_uname(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
+        u = os.uname()
+        try:
+            domain = self._proc("sys/kernel/domainname").strip()
+        except OSError:
+            domain = "(none)"
+        out.append(
+            (
+                self._lab(
+                    "node_uname_info",
+                    "domainname",
+                    domain,
+                    "machine",
+                    u.machine,
+                    "nodename",
+                    u.nodename,
+                    "release",
+                    u.release,
+                    "sysname",
+                    u.sysname,
+                    "version",
+                    u.version,
+                ),
+                1.0,
+            )
+        )
+
+    def _collect_os(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
+        if self._os_release is None:
+            root = self.options.rootfs_path
+            for rel in ("etc/os-release", "usr/lib/os-release"):
+                try:
+                    self._os_release = procfs.parse_os_release(_read(os.path.join(root, rel)))
+                    break
+                except OSError:
+                    continue
+            else:
+                self._os_release = {}
+                raise OSError("no os-release file")
+        osr = self._os_release
+        if not osr:
+            return
+        pairs: list[str] = []
+        for label, key in _OS_INFO_KEYS:
+            pairs.extend((label, osr.get(key, "")))
+        out.append((self._lab("node_os_info", *pairs), 1.0))
+        m = re.match(r"^(\d+)(?:\.(\d+))?", osr.get("VERSION_ID", ""))
+        if m:
+            version = float(f"{m.group(1)}.{m.group(2) or 0}")
+            out.append(
+                (
+                    self._lab(
+                        "node_os_version",
+                        "id",
+                        osr.get("ID", ""),
+                        "id_like",
+                        osr.get("ID_LIKE", ""),
+                        "name",
+                        osr.get("NAME", ""),
+                    ),
+                    version,
+                )
+            )
+
+
+class HostScrapeLoop(BaseLoop):
+    """The host collector run as a scrape target (`job="host"`, `instance=<hostname>`)."""
+
+    def __init__(
+        self,
+        options: HostOptions,
+        appender: Appender,
+        *,
+        clock: Callable[[], int] = now_ms,
+        offset_seed: int = 0,
+    ) -> None:
+        labels = Labels.of(job=options.job, instance=options.instance)
+        target = Target(
+            job=options.job,
+            labels=labels,
+            discovered_labels=Labels(
+                [("__address__", "localhost"), ("job", options.job), ("instance", options.instance)]
+            ),
+            url=f"host://{options.instance}",
+            interval_ms=options.scrape_interval_ms,
+            timeout_ms=options.scrape_timeout_ms,
+            source="host",
+        )
+        scrape_options = ScrapeOptions(
+            job_name=options.job,
+            scrape_interval_ms=options.scrape_interval_ms,
+            scrape_timeout_ms=options.scrape_timeout_ms,
+        )
+        super().__init__(target, scrape_options, appender, clock=clock, offset_seed=offset_seed)
+        self.host_options = options
+        self.collector = HostCollector(options)
+
+    async def collect(self) -> Page:
+        """Collect in a worker thread, within the timeout (a hung mount cannot stall us)."""
+        try:
+            async with asyncio.timeout(self.target.timeout_ms / 1000):
+                page = await asyncio.to_thread(self.collector.collect)
+        except TimeoutError:
+            raise ScrapeError(
+                f"host collection did not finish within {self.target.timeout_ms / 1000:g}s"
+            ) from None
+        if not page.series:
+            raise ScrapeError("host collection failed: " + "; ".join(self.collector.errors))
+        return page
