@@ -1,0 +1,380 @@
+"""Log sources: patterns into counters/histograms, and tail -F following across rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import random
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from nightowl.scrapers.logs import FileFollower, LogMetric, LogSource
+from nightowl.store.memory import MemoryStore
+
+from nightowl.errors import ConfigError
+from nightowl.model import Labels, Matcher, MatchOp
+
+SSH_FAILED = LogMetric(
+    name="ssh_failed_logins_total",
+    match=(
+        r"sshd\[\d+\]: Failed password for (?:invalid user )?(?P<user>\S+) "
+        r"from (?P<source>\S+) port"
+    ),
+    help="Failed SSH password logins by user and source address.",
+)
+
+
+class FakeClock:
+    """A settable wall clock."""
+
+    def __init__(self, t: int = 1_700_000_000_000) -> None:
+        self.t = t
+
+    def now_ms(self) -> int:
+        return self.t
+
+
+def _series(store: MemoryStore, name: str) -> dict[Labels, float]:
+    return {
+        d.labels.without_name(): float(d.values[-1])
+        for d in store.select([Matcher("__name__", MatchOp.EQ, name)], 0, 2**62)
+    }
+
+
+@pytest.fixture
+def follow():
+    """Make followers that are closed after the test."""
+    made: list[FileFollower] = []
+
+    def make(*args, **kwargs) -> FileFollower:
+        f = FileFollower(*args, **kwargs)
+        made.append(f)
+        return f
+
+    yield make
+    for f in made:
+        f.close()
+
+
+def _drain(f: FileFollower) -> list[str]:
+    out: list[str] = []
+    while True:
+        lines, more = f.read_lines()
+        out += lines
+        if not more:
+            return out
+
+
+# -- the sshd example ---------------------------------------------------------------------
+
+
+async def test_failed_ssh_logins_per_user_and_source(shared_dir: Path, tmp_path: Path) -> None:
+    """Counts per (user, source) equal an independent count by splitting words."""
+    log = shared_dir / "fixtures" / "logs" / "auth.log"
+    expected: Counter[tuple[str, str]] = Counter()
+    for line in log.read_text().splitlines():
+        words = line.split()
+        if len(words) > 5 and words[4].startswith("sshd[") and words[5:7] == ["Failed", "password"]:
+            rest = words[8:]  # after "for"
+            if rest[:2] == ["invalid", "user"]:
+                rest = rest[2:]
+            assert rest[1] == "from"
+            expected[(rest[0], rest[2])] += 1
+    assert sum(expected.values()) > 10
+
+    store = MemoryStore()
+    source = LogSource(
+        "auth",
+        log,
+        [SSH_FAILED],
+        store,
+        start_at="beginning",
+        state_file=tmp_path / "state.json",
+        clock=FakeClock(),
+    )
+    await source.collect_once()
+    await source.stop()
+    got = {
+        (lbl.get("user"), lbl.get("source")): v
+        for lbl, v in _series(store, "ssh_failed_logins_total").items()
+    }
+    assert got == {k: float(v) for k, v in expected.items()}
+    lines = _series(store, "nightowl_log_lines_total")[Labels.of(source="auth")]
+    assert lines == len(log.read_bytes().splitlines())
+    assert store.metadata("ssh_failed_logins_total")["ssh_failed_logins_total"].type == "counter"
+    assert source.status().health == "up"
+
+
+# -- following ----------------------------------------------------------------------------
+
+
+def test_partial_line_waits_for_newline(tmp_path: Path, follow) -> None:
+    """A line without its newline is held back until the newline arrives."""
+    p = tmp_path / "app.log"
+    p.write_bytes(b"")
+    f = follow(p, start_at="beginning")
+    with open(p, "ab") as fh:
+        fh.write(b"first\nsec")
+    assert _drain(f) == ["first"]
+    with open(p, "ab") as fh:
+        fh.write(b"ond\r\nthird\n")
+    assert _drain(f) == ["second", "third"]
+    assert f.offset == p.stat().st_size
+
+
+def test_start_at_end_skips_existing_lines(tmp_path: Path, follow) -> None:
+    """tail -F default: what is there at start is not replayed."""
+    p = tmp_path / "app.log"
+    p.write_text("old 1\nold 2\nhalf")
+    f = follow(p)
+    assert _drain(f) == []
+    with open(p, "a") as fh:
+        fh.write(" done\nnew\n")
+    assert _drain(f) == ["half done", "new"]
+
+
+def test_file_appearing_later_is_read_from_start(tmp_path: Path, follow) -> None:
+    """A file that does not exist yet is read from its first byte once it appears."""
+    p = tmp_path / "late.log"
+    f = follow(p)
+    assert _drain(f) == [] and not f.present
+    p.write_text("a\nb\n")
+    assert _drain(f) == ["a", "b"]
+
+
+def test_rename_rotation_drains_old_file_first(tmp_path: Path, follow) -> None:
+    """logrotate's rename: late writes to the old file are read, then the new file."""
+    p = tmp_path / "app.log"
+    p.write_text("")
+    f = follow(p, start_at="beginning")
+    with open(p, "a") as fh:
+        fh.write("1\n2\n")
+        fh.flush()
+        assert _drain(f) == ["1", "2"]
+        os.rename(p, tmp_path / "app.log.1")
+        fh.write("3\n")  # the writer still holds the old file
+        fh.flush()
+        assert _drain(f) == ["3"]  # path missing: keep reading the old file
+        p.write_text("4\n5")
+        assert _drain(f) == ["4"]
+    assert f.stats.rotations == 1
+    with open(p, "a") as fh:
+        fh.write("\n")
+    assert _drain(f) == ["5"]
+
+
+def test_copytruncate_detected_even_when_refilled(tmp_path: Path, follow) -> None:
+    """Truncation is seen by size, and by the head hash when refilled past our offset."""
+    p = tmp_path / "app.log"
+    p.write_text("alpha\nbeta\n")
+    f = follow(p, start_at="beginning")
+    assert _drain(f) == ["alpha", "beta"]
+    shutil.copy(p, tmp_path / "app.log.1")
+    with open(p, "r+") as fh:
+        fh.truncate(0)
+    assert _drain(f) == []
+    assert f.stats.truncations == 1
+    with open(p, "a") as fh:
+        fh.write("gamma\n")
+    assert _drain(f) == ["gamma"]
+    # Truncate and refill beyond the old offset before the next poll.
+    with open(p, "w") as fh:
+        fh.write("X" * 40 + "\nomega\n")
+    assert _drain(f) == ["X" * 40, "omega"]
+    assert f.stats.truncations == 2
+
+
+def test_restart_resumes_at_saved_offset(tmp_path: Path, follow) -> None:
+    """A new follower with the same state file continues where the old one stopped."""
+    p, state = tmp_path / "app.log", tmp_path / "st" / "off.json"
+    p.write_text("1\n2\n")
+    f = follow(p, state_file=state, start_at="beginning")
+    assert _drain(f) == ["1", "2"]
+    f.save_state()
+    f.close()
+    with open(p, "a") as fh:
+        fh.write("3\n")
+    f2 = follow(p, state_file=state, start_at="end")
+    assert _drain(f2) == ["3"]
+    f2.save_state()
+    f2.close()
+    # Replaced while we were down (new inode): the new file is read from the start.
+    os.rename(p, tmp_path / "app.log.1")
+    p.write_text("new 1\n")
+    f3 = follow(p, state_file=state, start_at="end")
+    assert _drain(f3) == ["new 1"]
+    f3.save_state()
+    f3.close()
+    # Same inode, rewritten in place with different first bytes: from the start too.
+    with open(p, "r+") as fh:
+        fh.write("NEW 1\nmore\n")
+    f4 = follow(p, state_file=state, start_at="end")
+    assert _drain(f4) == ["NEW 1", "more"]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ops=st.lists(
+        st.one_of(
+            st.tuples(st.just("write"), st.text(alphabet="ab\n", min_size=1, max_size=30)),
+            st.tuples(st.just("poll"), st.just("")),
+            st.tuples(st.just("rotate"), st.just("")),
+        ),
+        max_size=25,
+    )
+)
+def test_follower_fuzz_every_line_once(tmp_path_factory: pytest.TempPathFactory, ops) -> None:
+    """Whatever the interleaving of writes, polls and rotations, each line comes out once."""
+    d = tmp_path_factory.mktemp("fuzz")
+    p = d / "f.log"
+    p.write_text("")
+    f = FileFollower(p, start_at="beginning")
+    got: list[str] = _drain(f)  # opens the file
+    opened_current = True
+    written = ""
+    gen = 0
+    for op, text in ops:
+        if op == "write":
+            with open(p, "a") as fh:
+                fh.write(text)
+            written += text
+        elif op == "poll":
+            got += _drain(f)
+            opened_current = True
+        else:
+            # Rotation only at a line boundary, as loggers reopen between lines.
+            if written and not written.endswith("\n"):
+                with open(p, "a") as fh:
+                    fh.write("\n")
+                written += "\n"
+            if not opened_current:
+                # A poller cannot see a file that came and went between two polls
+                # (neither can tail -F): poll once per rotated file.
+                got += _drain(f)
+            gen += 1
+            os.rename(p, d / f"f.log.{gen}")
+            p.write_text("")
+            opened_current = False
+    with open(p, "a") as fh:
+        fh.write("\n")
+    written += "\n"
+    got += _drain(f)
+    assert got == written.split("\n")[:-1]
+    f.close()
+
+
+# -- patterns -----------------------------------------------------------------------------
+
+
+async def test_histogram_from_captured_number(tmp_path: Path) -> None:
+    """Bucket counts equal counting the captured values against each bound."""
+    rng = random.Random(7)
+    values = [round(rng.uniform(0, 3), 3) for _ in range(200)]
+    p = tmp_path / "access.log"
+    p.write_text("".join(f"GET /x status={200 if v < 2 else 500} took={v}s\n" for v in values))
+    buckets = (0.1, 0.5, 1.0, 2.5)
+    metric = LogMetric(
+        "http_request_seconds",
+        r"status=(?P<status>\d+) took=(?P<took>[\d.]+)s",
+        type="histogram",
+        value="took",
+        buckets=buckets,
+    )
+    store = MemoryStore()
+    src = LogSource("access", p, [metric], store, start_at="beginning", state_file=False)
+    await src.collect_once()
+    await src.stop()
+    got = _series(store, "http_request_seconds_bucket")
+    for status in ("200", "500"):
+        mine = [v for v in values if (v < 2) == (status == "200")]
+        for le in buckets:
+            assert got[Labels.of(status=status, le=str(le))] == sum(1 for v in mine if v <= le)
+        assert got[Labels.of(status=status, le="+Inf")] == len(mine)
+        count = _series(store, "http_request_seconds_count")[Labels.of(status=status)]
+        total = _series(store, "http_request_seconds_sum")[Labels.of(status=status)]
+        assert count == len(mine)
+        assert total == pytest.approx(math.fsum(mine))
+
+
+async def test_counter_with_value_gauge_and_value_errors(tmp_path: Path) -> None:
+    """Counters add a captured number, gauges keep the last, bad numbers are counted."""
+    p = tmp_path / "x.log"
+    p.write_text("sent=10 q=3\nsent=5 q=7\nsent=oops q=1\nsent=-4 q=2\n")
+    metrics = [
+        LogMetric("bytes_sent_total", r"sent=(?P<n>\S+)", value="n"),
+        LogMetric("queue_depth", r"q=(?P<q>\d+)", type="gauge", value="q", labels={"q": "main"}),
+        LogMetric("lines_seen_total", r"."),
+    ]
+    store = MemoryStore()
+    src = LogSource("x", p, metrics, store, start_at="beginning", state_file=False)
+    await src.collect_once()
+    await src.stop()
+    assert _series(store, "bytes_sent_total") == {Labels(): 15.0}
+    assert _series(store, "queue_depth") == {Labels.of(q="main"): 2.0}
+    assert _series(store, "lines_seen_total") == {Labels(): 4.0}
+    assert _series(store, "nightowl_log_value_errors_total") == {Labels.of(source="x"): 2.0}
+
+
+async def test_missing_file_is_visible_and_counters_start_at_zero(tmp_path: Path) -> None:
+    """A missing file: file_present 0, unlabelled counters already at 0, status down."""
+    store = MemoryStore()
+    src = LogSource("gone", tmp_path / "nope.log", [LogMetric("errs_total", "ERROR")], store)
+    await src.collect_once()
+    await src.stop()
+    assert _series(store, "errs_total") == {Labels(): 0.0}
+    assert _series(store, "nightowl_log_file_present") == {Labels.of(source="gone"): 0.0}
+    assert src.status().health == "down" and "does not exist" in src.last_error
+
+
+async def test_source_task_follows_appends(tmp_path: Path) -> None:
+    """The running task picks up appended lines without blocking the loop."""
+    p = tmp_path / "live.log"
+    p.write_text("")
+    store = MemoryStore()
+    src = LogSource(
+        "live",
+        p,
+        [LogMetric("errs_total", r"ERROR (?P<code>\w+)")],
+        store,
+        interval_ms=20,
+        poll_interval_ms=10,
+        state_file=tmp_path / "s.json",
+    )
+    src.start()
+    while src.last_run_ms is None:  # the file is opened (at its end) on the first round
+        await asyncio.sleep(0.005)
+    with open(p, "a") as fh:
+        fh.write("ERROR E1\nok\nERROR E2\nERROR E1\n")
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if _series(store, "errs_total").get(Labels.of(code="E1")) == 2:
+            break
+    await src.stop()
+    assert _series(store, "errs_total") == {Labels.of(code="E1"): 2.0, Labels.of(code="E2"): 1.0}
+    assert (tmp_path / "s.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("metric", "fragment"),
+    [
+        (LogMetric("x_total", "(unclosed"), "invalid regex"),
+        (LogMetric("bad name", "x"), "invalid metric name"),
+        (LogMetric("h", "(?P<v>\\d+)", type="histogram"), "needs `value`"),
+        (LogMetric("h", "(?P<v>\\d+)", value="w"), "not a named group"),
+        (LogMetric("h", "(?P<v>\\d+)", type="histogram", value="v", buckets=(2, 1)), "buckets"),
+        (LogMetric("h", "x", type="summary"), "counter, gauge or histogram"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_patterns_name_the_key(tmp_path: Path, metric: LogMetric, fragment: str) -> None:
+    """Config errors name the log source and the metric's index."""
+    with pytest.raises(ConfigError) as err:
+        LogSource("auth", tmp_path / "a.log", [metric], MemoryStore())
+    assert fragment in str(err.value)
+    assert "log_configs.auth.metrics[0]" in str(err.value)
