@@ -1,0 +1,1046 @@
+"""Prometheus text format 0.0.4 and OpenMetrics 1.0 exposition parser (pure, no I/O).
+
+Used by the scrape loop (one page per call) and by `nightowl import` (a large
+file fed in chunks). Both want the result *columnar*, so this module never
+builds one object per sample::
+
+    parsed = parse(body, openmetrics=content_type_is_openmetrics(ct))
+    parsed.series        # list[Labels], the distinct series of this result
+    parsed.refs          # int64[n]: sample i belongs to parsed.series[refs[i]]
+    parsed.values        # float64[n]
+    parsed.timestamps    # int64[n] Unix ms; NO_TIMESTAMP where the line had none
+    parsed.has_timestamp # bool[n]
+    parsed.metadata      # {family name: MetricMeta} from # TYPE / # HELP / # UNIT
+    parsed.errors        # [ParseError] (only with skip_errors=True)
+    parsed.to_batch(default_timestamp_ms)  # -> nightowl.model.SampleBatch
+
+For streams, :class:`ExpositionParser` keeps state between chunks
+(``feed(chunk) -> ParsedExposition`` for the complete lines so far, then
+``close()``); line numbers continue across chunks.
+
+Semantics, as Prometheus's own parsers (model/textparse):
+
+- Prometheus text: `# HELP`/`# TYPE` lines, other `#` lines are comments, blank
+  lines allowed, tokens separated by spaces or tabs, optional integer
+  millisecond timestamp, HELP escapes ``\\\\`` and ``\\n``.
+- OpenMetrics: exactly one space between tokens, `# HELP`/`# TYPE`/`# UNIT`
+  only (other comments are errors), timestamps are (float) seconds, converted
+  to ms by rounding to the nearest millisecond, exemplars (`` # {..} v [ts]``)
+  are checked and ignored, the text must end with ``# EOF`` and nothing may
+  follow it, UNIT must be a suffix of the family name.
+- Label values unescape ``\\\\``, ``\\"`` and ``\\n``; other escapes stay as
+  written (Prometheus does the same). Duplicate label names are an error.
+- Values: any float Go's ParseFloat takes (``NaN``, ``+Inf``, ``-Inf``,
+  ``1e3``...), no ``_``; a parsed NaN gets Prometheus's ordinary NaN bit pattern
+  (:data:`nightowl.model.NORMAL_NAN_BITS`), never the staleness marker.
+- UTF-8 metric names in quotes (``{"my.metric", job="x"}``) are accepted.
+- `_created` series: Prometheus ingests them as ordinary series unless its
+  created-timestamp feature is on, in which case the OpenMetrics parser drops
+  `_created` samples of counters, histograms and summaries. Same here:
+  ``skip_created=False`` by default, ``True`` drops them (OpenMetrics only).
+
+Every malformed input raises :class:`nightowl.errors.ParseError` naming the
+line (1-based) and column; with ``skip_errors=True`` bad lines are dropped and
+their errors collected in ``parsed.errors`` instead (a missing `# EOF` is then
+an error in the list too).
+
+Speed: lines whose series text (everything before the value) was seen before
+skip label parsing through a cache keyed by that raw text; values and
+timestamps of a whole chunk are converted in bulk; only unusual lines (first
+sight of a series, comments, tabs, exemplars, errors) take the strict
+line-by-line path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nightowl.errors import ParseError
+from nightowl.model import (
+    METRIC_NAME,
+    NORMAL_NAN_BITS,
+    Labels,
+    MetricMeta,
+    MetricType,
+    Sample,
+    SampleBatch,
+)
+
+__all__ = [
+    "NO_TIMESTAMP",
+    "ExpositionParser",
+    "ParsedExposition",
+    "content_type_is_openmetrics",
+    "detect_openmetrics",
+    "parse",
+]
+
+#: Sentinel in :attr:`ParsedExposition.timestamps` for "the line had no timestamp".
+NO_TIMESTAMP = int(np.iinfo(np.int64).min)
+
+_NORMAL_NAN = np.array([NORMAL_NAN_BITS], np.uint64).view(np.float64)[0]
+_MAX_CACHE = 1 << 20
+
+_METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_ESCAPE_RE = re.compile(r"\\(.)")
+_WS_RE = re.compile(r"[ \t]*")
+_INT_RE = re.compile(rb"-?[0-9]+\Z")
+_PROM_META_RE = re.compile(r"#[ \t]+(HELP|TYPE)[ \t]+")
+
+_PROM_TYPES = {
+    "counter": MetricType.COUNTER,
+    "gauge": MetricType.GAUGE,
+    "histogram": MetricType.HISTOGRAM,
+    "summary": MetricType.SUMMARY,
+    "untyped": MetricType.UNKNOWN,
+}
+_OM_TYPES = {t.value: t for t in MetricType}
+_CREATED_TYPES = {MetricType.COUNTER, MetricType.HISTOGRAM, MetricType.SUMMARY}
+
+# Bytes a value/timestamp column may hold on the bulk path; letters of
+# NaN/Inf/Infinity are allowed there too (float() validates those).
+_NUM_BYTES = b"0123456789.eE+- \n"
+_NANINF_BYTES = b"aAfFiInNtTyY"
+_ASCII_SPACE = 32
+
+
+def content_type_is_openmetrics(content_type: str | None) -> bool:
+    """True if an HTTP Content-Type names the OpenMetrics text format.
+
+    >>> content_type_is_openmetrics("application/openmetrics-text; version=1.0.0")
+    True
+    >>> content_type_is_openmetrics("text/plain; version=0.0.4")
+    False
+    """
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/openmetrics-text"
+
+
+def detect_openmetrics(data: bytes | str) -> bool:
+    """Guess the format of a complete exposition: OpenMetrics if it ends with `# EOF`."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    tail = data[-64:].rstrip(b"\n")
+    return tail.endswith(b"\n# EOF") or tail == b"# EOF"
+
+
+@dataclass(slots=True)
+class ParsedExposition:
+    """The samples and metadata of (a chunk of) one exposition, columnar.
+
+    Compatible with :class:`nightowl.model.SampleBatch` (same column names);
+    :meth:`to_batch` fills missing timestamps and returns a real one.
+    """
+
+    series: list[Labels]
+    refs: np.ndarray
+    timestamps: np.ndarray
+    values: np.ndarray
+    metadata: dict[str, MetricMeta] = field(default_factory=dict)
+    errors: list[ParseError] = field(default_factory=list)
+    lines: int = 0
+    """Lines consumed by this result."""
+    openmetrics: bool = False
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    @property
+    def has_timestamp(self) -> np.ndarray:
+        """Boolean mask: sample i carried its own timestamp."""
+        return self.timestamps != NO_TIMESTAMP
+
+    def to_batch(self, default_timestamp_ms: int | None = None) -> SampleBatch:
+        """A :class:`SampleBatch`; samples without a timestamp get `default_timestamp_ms`.
+
+        Raises:
+            ValueError: some sample has no timestamp and no default was given.
+        """
+        ts = self.timestamps
+        missing = ts == NO_TIMESTAMP
+        if missing.any():
+            if default_timestamp_ms is None:
+                raise ValueError("samples without timestamp and no default timestamp given")
+            ts = np.where(missing, np.int64(default_timestamp_ms), ts)
+        return SampleBatch(self.series, self.refs, ts, self.values, dict(self.metadata))
+
+    def samples(self) -> Iterator[tuple[Labels, int | None, float]]:
+        """(labels, timestamp ms or None, value) per sample; for tests and small pages."""
+        series = self.series
+        for r, t, v in zip(
+            self.refs.tolist(), self.timestamps.tolist(), self.values.tolist(), strict=True
+        ):
+            yield series[r], (None if t == NO_TIMESTAMP else t), v
+
+    def to_samples(self, default_timestamp_ms: int) -> list[Sample]:
+        """Model :class:`Sample` s, missing timestamps set to `default_timestamp_ms`."""
+        return [
+            Sample(lab, default_timestamp_ms if t is None else t, v) for lab, t, v in self.samples()
+        ]
+
+
+def parse(
+    data: bytes | str,
+    *,
+    openmetrics: bool | None = None,
+    default_timestamp_ms: int | None = None,
+    skip_errors: bool = False,
+    skip_created: bool = False,
+) -> ParsedExposition:
+    """Parse one complete exposition.
+
+    Args:
+        data: The page (bytes, or str which is encoded as UTF-8).
+        openmetrics: True for OpenMetrics, False for Prometheus text, None to
+            detect (OpenMetrics if the text ends with `# EOF`).
+        default_timestamp_ms: Timestamp for samples without one (else they keep
+            :data:`NO_TIMESTAMP`).
+        skip_errors: Drop bad lines and collect their errors instead of raising.
+        skip_created: Drop OpenMetrics `_created` samples of counters,
+            histograms and summaries.
+
+    Raises:
+        ParseError: malformed input (never any other exception).
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if openmetrics is None:
+        openmetrics = detect_openmetrics(data)
+    p = ExpositionParser(
+        openmetrics=openmetrics,
+        default_timestamp_ms=default_timestamp_ms,
+        skip_errors=skip_errors,
+        skip_created=skip_created,
+    )
+    first = p.feed(data)
+    last = p.close()
+    if len(last) or last.errors or last.lines:
+        return _concat([first, last])
+    first.metadata = last.metadata
+    return first
+
+
+def _concat(parts: list[ParsedExposition]) -> ParsedExposition:
+    index: dict[Labels, int] = {}
+    series: list[Labels] = []
+    refs = []
+    for part in parts:
+        remap = np.empty(len(part.series), np.int64)
+        for i, lab in enumerate(part.series):
+            r = index.get(lab)
+            if r is None:
+                r = index[lab] = len(series)
+                series.append(lab)
+            remap[i] = r
+        refs.append(remap[part.refs] if len(part.refs) else part.refs)
+    return ParsedExposition(
+        series,
+        np.concatenate(refs) if refs else np.empty(0, np.int64),
+        np.concatenate([p.timestamps for p in parts]),
+        np.concatenate([p.values for p in parts]),
+        parts[-1].metadata,
+        [e for p in parts for e in p.errors],
+        sum(p.lines for p in parts),
+        parts[-1].openmetrics,
+    )
+
+
+class _LineError(Exception):
+    """Internal: a bad line, with a 0-based column."""
+
+    def __init__(self, message: str, column: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.column = column
+
+
+class ExpositionParser:
+    """Incremental parser: `feed()` chunks, then `close()`.
+
+    One instance parses one exposition (one page or one file). The series
+    cache is kept for the lifetime of the instance.
+
+    Args:
+        openmetrics: Format; None detects it from the first chunk (OpenMetrics
+            when it holds `# EOF`, `# UNIT`, an OpenMetrics-only type, or a
+            timestamp with a fraction; else Prometheus text).
+        default_timestamp_ms: See :func:`parse`.
+        skip_errors: See :func:`parse`.
+        skip_created: See :func:`parse`.
+    """
+
+    def __init__(
+        self,
+        *,
+        openmetrics: bool | None = None,
+        default_timestamp_ms: int | None = None,
+        skip_errors: bool = False,
+        skip_created: bool = False,
+    ) -> None:
+        self.openmetrics = openmetrics
+        self.default_timestamp_ms = default_timestamp_ms
+        self.skip_errors = skip_errors
+        self.skip_created = skip_created
+        self._pending = b""
+        self._lineno = 0  # lines consumed so far
+        self._eof_line = 0  # line number of "# EOF" (OpenMetrics), 0 = not seen
+        self._closed = False
+        self._cache: dict[bytes, int] = {}
+        self._labels: list[Labels] = []
+        self._meta: dict[str, list[str]] = {}  # family -> [type, help, unit]
+        self._metadata: dict[str, MetricMeta] = {}
+
+    # -- public -------------------------------------------------------------
+
+    @property
+    def metadata(self) -> dict[str, MetricMeta]:
+        """Metadata of the families seen so far."""
+        return dict(self._metadata)
+
+    @property
+    def lines_consumed(self) -> int:
+        """Lines parsed so far."""
+        return self._lineno
+
+    def feed(self, data: bytes) -> ParsedExposition:
+        """Parse the complete lines of `data` (plus what was pending)."""
+        if self._closed:
+            raise ParseError("parser already closed")
+        if self._pending:
+            data = self._pending + data
+        cut = data.rfind(b"\n") + 1
+        self._pending = data[cut:]
+        if self.openmetrics is None and (cut or len(self._pending) > 1 << 16):
+            self.openmetrics = _guess_openmetrics(data[: max(cut, 1 << 16)])
+        return self._parse_lines(data[:cut], final=False)
+
+    def close(self) -> ParsedExposition:
+        """Parse what is left and check the end of the text (`# EOF` for OpenMetrics)."""
+        if self._closed:
+            raise ParseError("parser already closed")
+        if self.openmetrics is None:
+            self.openmetrics = detect_openmetrics(self._pending)
+        rest = self._pending
+        self._pending = b""
+        result = self._parse_lines(rest, final=True)
+        self._closed = True
+        if self.openmetrics and not self._eof_line:
+            err = ParseError(
+                "data does not end with # EOF",
+                line=self._lineno + 1,
+                column=1,
+                where=f"line {self._lineno + 1}",
+            )
+            if not self.skip_errors:
+                raise err
+            result.errors.append(err)
+        return result
+
+    # -- internals ----------------------------------------------------------
+
+    def _error(self, message: str, lineno: int, column: int) -> ParseError:
+        return ParseError(
+            message, line=lineno, column=column, where=f"line {lineno}, column {column}"
+        )
+
+    def _empty_result(self, lines: int, errors: list[ParseError]) -> ParsedExposition:
+        return ParsedExposition(
+            [],
+            np.empty(0, np.int64),
+            np.empty(0, np.int64),
+            np.empty(0, np.float64),
+            dict(self._metadata),
+            errors,
+            lines,
+            bool(self.openmetrics),
+        )
+
+    def _parse_lines(self, chunk: bytes, *, final: bool) -> ParsedExposition:
+        if not chunk:
+            return self._empty_result(0, [])
+        lines = chunk.split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()
+        base = self._lineno
+        errors: list[ParseError] = []
+        if self._eof_line:
+            # Nothing may follow "# EOF".
+            self._lineno = base + len(lines)
+            err = self._error("unexpected data after # EOF", base + 1, 1)
+            if not self.skip_errors:
+                raise err
+            return self._empty_result(len(lines), [err])
+        gids: list[int] = []
+        rests: list[bytes] = []
+        gaps: list[int] = []  # chunk line indices that produced no sample entry
+        fixed: dict[int, tuple[float, int | None]] = {}  # sample index -> parsed (v, ts)
+        get = self._cache.get
+        ga = gids.append
+        ra = rests.append
+        slow = self._slow_line
+        for line in lines:
+            k, sep, rest = line.partition(b"} ")
+            if sep:
+                g = get(k)
+                if g is not None:
+                    ga(g)
+                    ra(rest)
+                    continue
+            else:
+                k, sep, rest = line.partition(b" ")
+                if sep:
+                    g = get(k)
+                    if g is not None:
+                        ga(g)
+                        ra(rest)
+                        continue
+            idx = len(gids) + len(gaps)
+            try:
+                out = slow(line, base + idx + 1)
+            except ParseError as exc:
+                if not self.skip_errors:
+                    # An earlier line may hide a value error only the bulk step sees.
+                    self._bulk(lines, base, gids, rests, gaps, fixed, errors)
+                    raise exc from None
+                errors.append(exc)
+                gaps.append(idx)
+                continue
+            if out is None:
+                gaps.append(idx)
+            else:
+                fixed[len(gids)] = (out[1], out[2])
+                ga(out[0])
+                ra(b"0" if out[2] is None else b"0 0")
+        self._lineno = base + len(lines)
+        if self._eof_line and self._eof_line < self._lineno:
+            # Lines after "# EOF" (only fast-path lines get here: the strict
+            # path refuses them itself).
+            e = self._eof_line - base - 1  # chunk index of the EOF line
+            err = self._error("unexpected data after # EOF", self._eof_line + 1, 1)
+            if not self.skip_errors:
+                self._bulk(lines, base, gids, rests, gaps, fixed, errors)
+                raise err
+            keep_n = e - sum(1 for g in gaps if g < e)
+            del gids[keep_n:]
+            del rests[keep_n:]
+            for i in [i for i in fixed if i >= keep_n]:
+                del fixed[i]
+            gaps[:] = [g for g in gaps if g < e]
+            errors.append(err)
+        refs, ts, vals = self._bulk(lines, base, gids, rests, gaps, fixed, errors)
+        # Compact global series ids to this result's own series list.
+        keep = refs >= 0
+        if not keep.all():
+            refs, ts, vals = refs[keep], ts[keep], vals[keep]
+        if len(refs):
+            used = np.flatnonzero(np.bincount(refs, minlength=len(self._labels)))
+            remap = np.empty(len(self._labels), np.int64)
+            remap[used] = np.arange(len(used), dtype=np.int64)
+            labels = self._labels
+            series = [labels[i] for i in used.tolist()]
+            refs = remap[refs]
+        else:
+            series = []
+        if self.default_timestamp_ms is not None:
+            ts[ts == NO_TIMESTAMP] = self.default_timestamp_ms
+        if len(errors) > 1:
+            errors.sort(key=lambda e: e.line or 0)
+        if len(self._cache) > _MAX_CACHE:
+            self._cache.clear()
+            self._labels = []
+        return ParsedExposition(
+            series,
+            refs,
+            ts,
+            vals,
+            dict(self._metadata),
+            errors,
+            len(lines),
+            bool(self.openmetrics),
+        )
+
+    def _bulk(
+        self,
+        lines: list[bytes],
+        base: int,
+        gids: list[int],
+        rests: list[bytes],
+        gaps: list[int],
+        fixed: dict[int, tuple[float, int | None]],
+        errors: list[ParseError],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Convert the value/timestamp text of all sample lines at once.
+
+        Lines the bulk checks reject are re-parsed strictly one by one; they
+        either turn out fine (tabs, exemplars: their parsed values are kept)
+        or raise / collect their error.
+        """
+        om = bool(self.openmetrics)
+        for _attempt in range(3):
+            n = len(rests)
+            if n == 0:
+                return (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+            bad = self._bulk_check(rests)
+            if bad:
+                self._reparse(bad, lines, base, gids, rests, gaps, fixed, errors)
+                continue
+            joined = b"\n".join(rests)
+            arr = np.frombuffer(joined, np.uint8)
+            nsp = np.count_nonzero(arr == _ASCII_SPACE)
+            toks = joined.split()
+            try:
+                allf = np.fromiter(map(float, toks), np.float64, len(toks))
+            except ValueError:
+                bad = [i for i, r in enumerate(rests) if not _rest_ok(r, om)]
+                if not bad:  # pragma: no cover - float() and _rest_ok agree
+                    raise
+                self._reparse(bad, lines, base, gids, rests, gaps, fixed, errors)
+                continue
+            if nsp == n:
+                vals = allf[0::2].copy()
+                tsf = allf[1::2]
+                ts_idx = None
+                ts_toks = toks[1::2]
+            elif nsp == 0:
+                vals = allf
+                tsf = None
+                ts_idx = None
+                ts_toks = []
+            else:
+                has = np.zeros(n, np.int64)
+                nl = np.flatnonzero(arr == 10)
+                sp = np.flatnonzero(arr == _ASCII_SPACE)
+                has[np.searchsorted(nl, sp)] = 1
+                vpos = np.arange(n, dtype=np.int64)
+                vpos[1:] += np.cumsum(has)[:-1]
+                vals = allf[vpos]
+                ts_idx = np.flatnonzero(has)
+                tsf = allf[vpos[ts_idx] + 1]
+                ts_toks = [toks[i] for i in (vpos[ts_idx] + 1).tolist()]
+            # Timestamps: check, convert to ms.
+            ts = np.full(n, NO_TIMESTAMP, np.int64)
+            if tsf is not None and len(tsf):
+                if om:
+                    okm = np.isfinite(tsf) & (np.abs(tsf) < 9.2e15)
+                    if not okm.all():
+                        rows = np.flatnonzero(~okm)
+                        bad = (rows if ts_idx is None else ts_idx[rows]).tolist()
+                        self._reparse(bad, lines, base, gids, rests, gaps, fixed, errors)
+                        continue
+                    ms = np.rint(tsf * 1000.0).astype(np.int64)
+                else:
+                    if not b"".join(ts_toks).isdigit():
+                        rows = [i for i, t in enumerate(ts_toks) if not _INT_RE.match(t)]
+                        if rows:
+                            bad = rows if ts_idx is None else ts_idx[rows].tolist()
+                            self._reparse(bad, lines, base, gids, rests, gaps, fixed, errors)
+                            continue
+                    ms = tsf.astype(np.int64)
+                    big = np.flatnonzero(np.abs(tsf) >= 2.0**53)
+                    if len(big):
+                        for r in big.tolist():
+                            v = int(ts_toks[r])
+                            if not -(2**63) < v < 2**63:
+                                i = r if ts_idx is None else int(ts_idx[r])
+                                self._reparse([i], lines, base, gids, rests, gaps, fixed, errors)
+                                break
+                            ms[r] = v
+                        else:
+                            big = np.empty(0)
+                        if len(big):
+                            continue
+                if ts_idx is None:
+                    ts = ms
+                else:
+                    ts[ts_idx] = ms
+            nan = np.isnan(vals)
+            if nan.any():
+                vals[nan] = _NORMAL_NAN
+            refs = np.array(gids, np.int64)
+            if fixed:
+                for i, (v, t) in fixed.items():
+                    vals[i] = v
+                    ts[i] = NO_TIMESTAMP if t is None else t
+            return refs, ts, vals
+        raise AssertionError("bulk conversion did not settle")  # pragma: no cover
+
+    def _bulk_check(self, rests: list[bytes]) -> list[int]:
+        """Indices of rests that are not `VALUE` or `VALUE TS` with one space."""
+        joined = b"\n".join(rests)
+        rem = joined.translate(None, _NUM_BYTES)
+        if rem and rem.translate(None, _NANINF_BYTES):
+            om = bool(self.openmetrics)
+            return [i for i, r in enumerate(rests) if not _rest_ok(r, om)]
+        arr = np.frombuffer(joined, np.uint8)
+        n = len(rests)
+        nl = np.flatnonzero(arr == 10)
+        starts = np.empty(n, np.int64)
+        starts[0] = 0
+        starts[1:] = nl + 1
+        ends = np.empty(n, np.int64)
+        ends[:-1] = nl
+        ends[-1] = len(arr)
+        sp = np.flatnonzero(arr == _ASCII_SPACE)
+        bad = ends <= starts
+        if len(sp):
+            line_of = np.searchsorted(nl, sp)
+            cnt = np.bincount(line_of, minlength=n)
+            bad |= cnt > 1
+            # no space first or last on its line
+            bad[line_of[(sp == starts[line_of]) | (sp == ends[line_of] - 1)]] = True
+        return np.flatnonzero(bad).tolist()
+
+    def _reparse(
+        self,
+        bad: list[int],
+        lines: list[bytes],
+        base: int,
+        gids: list[int],
+        rests: list[bytes],
+        gaps: list[int],
+        fixed: dict[int, tuple[float, int | None]],
+        errors: list[ParseError],
+    ) -> None:
+        """Strictly re-parse the lines of sample entries `bad` (sorted)."""
+        if not self.skip_errors and bad:
+            # Report the earliest bad line: check everything before the first one strictly.
+            om = bool(self.openmetrics)
+            first = min(bad)
+            bad = [i for i in range(first) if not _rest_ok(rests[i], om)] + list(bad)
+        gaps_adj = np.asarray(gaps, np.int64) - np.arange(len(gaps), dtype=np.int64)
+        bad_arr = np.asarray(sorted(set(bad)), np.int64)
+        line_idx = bad_arr + np.searchsorted(gaps_adj, bad_arr, side="right")
+        drop: list[int] = []
+        for i, li in zip(bad_arr.tolist(), line_idx.tolist(), strict=True):
+            try:
+                out = self._slow_line(lines[li], base + li + 1)
+            except ParseError as exc:
+                if not self.skip_errors:
+                    raise exc from None
+                errors.append(exc)
+                drop.append(i)
+                continue
+            if out is None:  # pragma: no cover - a sample line stays a sample line
+                drop.append(i)
+                continue
+            gids[i] = out[0]
+            fixed[i] = (out[1], out[2])
+            rests[i] = b"0" if out[2] is None else b"0 0"
+        if drop:
+            for i in reversed(drop):
+                del gids[i]
+                del rests[i]
+            # shift the fixed entries past dropped ones
+            dropped = np.asarray(drop, np.int64)
+            old = dict(fixed)
+            fixed.clear()
+            for i, vt in old.items():
+                fixed[i - int(np.searchsorted(dropped, i))] = vt
+            # record the dropped lines as gaps (line indices)
+            dropset = set(drop)
+            li_drop = [
+                li
+                for i, li in zip(bad_arr.tolist(), line_idx.tolist(), strict=True)
+                if i in dropset
+            ]
+            gaps.extend(li_drop)
+            gaps.sort()
+
+    # -- strict line parser -------------------------------------------------
+
+    def _slow_line(self, line: bytes, lineno: int) -> tuple[int, float, int | None] | None:
+        """Parse one line strictly. Returns (global series id, value, ts ms) or None."""
+        om = bool(self.openmetrics)
+        if self._eof_line and lineno > self._eof_line:
+            raise self._error("unexpected data after # EOF", lineno, 1)
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            col = len(line[: exc.start].decode("utf-8", "replace")) + 1
+            raise self._error("invalid UTF-8", lineno, col) from None
+        try:
+            if not text or (not om and not text.strip(" \t")):
+                if om:
+                    raise _LineError("empty line", 0)
+                return None
+            if text[0] == "#" or (not om and text.lstrip(" \t").startswith("#")):
+                self._comment(text, om, lineno)
+                return None
+            start = 0 if om else len(text) - len(text.lstrip(" \t"))
+            return self._sample(text, om, start)
+        except _LineError as exc:
+            raise self._error(exc.message, lineno, exc.column + 1) from None
+
+    def _comment(self, text: str, om: bool, lineno: int) -> None:
+        if om:
+            if text in ("# EOF",):
+                self._eof_line = lineno
+                return
+            for kw in ("HELP", "TYPE", "UNIT"):
+                if text.startswith(f"# {kw} "):
+                    break
+            else:
+                raise _LineError("invalid comment: only # HELP, # TYPE, # UNIT, # EOF", 0)
+            i = 7
+            if text.startswith('"', i):
+                m = _QUOTED_RE.match(text, i)
+                if not m:
+                    raise _LineError("unterminated quoted metric name", i)
+                name = _unescape(m.group(1))
+            else:
+                m = _METRIC_NAME_RE.match(text, i)
+                if not m:
+                    raise _LineError(f"expected metric name after {kw}", i)
+                name = m.group()
+            j = m.end()
+            if j >= len(text) or text[j] != " ":
+                raise _LineError(f"expected text in {kw}", j)
+            value = text[j + 1 :]
+            self._set_meta(name, kw, value, om, j + 1)
+            return
+        text = text.lstrip(" \t")
+        m = _PROM_META_RE.match(text)
+        if not m:
+            return  # an ordinary comment
+        kw = m.group(1)
+        i = m.end()
+        mn = _METRIC_NAME_RE.match(text, i)
+        if not mn:
+            raise _LineError(f"expected metric name after {kw}", i)
+        j = mn.end()
+        if j < len(text) and text[j] not in " \t":
+            raise _LineError(f"invalid metric name after {kw}", j)
+        value = text[j:].lstrip(" \t")
+        self._set_meta(mn.group(), kw, value, om, j)
+
+    def _set_meta(self, name: str, kw: str, value: str, om: bool, col: int) -> None:
+        entry = self._meta.get(name)
+        if entry is None:
+            entry = self._meta[name] = ["unknown", "", ""]
+        if kw == "TYPE":
+            t = (_OM_TYPES if om else _PROM_TYPES).get(value.rstrip(" \t") if not om else value)
+            if t is None:
+                raise _LineError(f"invalid metric type {value!r}", col)
+            entry[0] = t.value
+        elif kw == "HELP":
+            entry[1] = _unescape_help(value, om)
+        else:
+            if value and (not name.endswith("_" + value)):
+                raise _LineError(f"unit {value!r} not a suffix of metric {name!r}", col)
+            entry[2] = value
+        self._metadata[name] = MetricMeta(MetricType(entry[0]), entry[1], entry[2])
+
+    def _sample(self, text: str, om: bool, start: int) -> tuple[int, float, int | None]:
+        n = len(text)
+        i, name, pairs = _scan_series(text, start, om)
+        series_end = i
+        if om:
+            if i >= n or text[i] != " ":
+                raise _LineError("expected a space and a value after the series", i)
+            i += 1
+            j = text.find(" ", i)
+            if j < 0:
+                j = n
+            vtok = text[i:j]
+            value = _parse_value(vtok, i)
+            ts_ms: int | None = None
+            i = j
+            if i < n:
+                i += 1
+                if text.startswith("# ", i):
+                    _scan_exemplar(text, i + 2)
+                else:
+                    j = text.find(" ", i)
+                    if j < 0:
+                        j = n
+                    ts_ms = _parse_om_ts(text[i:j], i)
+                    i = j
+                    if i < n:
+                        if not text.startswith(" # ", i):
+                            raise _LineError("expected exemplar or end of line", i)
+                        _scan_exemplar(text, i + 3)
+        else:
+            m = _WS_RE.match(text, i)
+            if m.end() == i:
+                raise _LineError("expected whitespace and a value after the series", i)
+            i = m.end()
+            j = i
+            while j < n and text[j] not in " \t{":
+                j += 1
+            if j == i:
+                raise _LineError("expected value", i)
+            value = _parse_value(text[i:j], i)
+            i = _WS_RE.match(text, j).end()
+            ts_ms = None
+            if i < n:
+                j = i
+                while j < n and text[j] not in " \t":
+                    j += 1
+                tok = text[i:j]
+                if not _INT_RE.match(tok.encode()):
+                    raise _LineError(f"invalid timestamp {tok!r}", i)
+                ts_ms = int(tok)
+                if not -(2**63) < ts_ms < 2**63:
+                    raise _LineError(f"timestamp out of range {tok!r}", i)
+                i = _WS_RE.match(text, j).end()
+                if i < n:
+                    raise _LineError("expected end of line after timestamp", i)
+        g = self._series_id(text, series_end, name, pairs, om)
+        return g, value, ts_ms
+
+    def _series_id(
+        self, text: str, end: int, name: str, pairs: list[tuple[str, str]], om: bool
+    ) -> int:
+        raw = text[:end].encode("utf-8")
+        key = raw[:-1] if raw.endswith(b"}") else raw
+        g = self._cache.get(key)
+        if g is not None:
+            return g
+        seen = {METRIC_NAME}
+        for ln, _ in pairs:
+            if ln in seen:
+                raise _LineError(f"duplicate label name {ln!r}", 0)
+            seen.add(ln)
+        labels = Labels([(METRIC_NAME, name), *pairs])
+        if self.skip_created and om and name.endswith("_created"):
+            meta = self._metadata.get(name[: -len("_created")])
+            if meta is not None and meta.type in _CREATED_TYPES:
+                self._cache[key] = -1
+                return -1
+        g = len(self._labels)
+        self._labels.append(labels)
+        self._cache[key] = g
+        return g
+
+
+def _unescape(s: str) -> str:
+    if "\\" not in s:
+        return s
+    return _ESCAPE_RE.sub(_unescape_one, s)
+
+
+def _unescape_one(m: re.Match[str]) -> str:
+    c = m.group(1)
+    if c == "n":
+        return "\n"
+    if c in '"\\':
+        return c
+    return m.group(0)
+
+
+def _unescape_help(s: str, om: bool) -> str:
+    if "\\" not in s:
+        return s
+    if om:
+        return _unescape(s)
+
+    def one(m: re.Match[str]) -> str:
+        c = m.group(1)
+        if c == "n":
+            return "\n"
+        if c == "\\":
+            return "\\"
+        return m.group(0)
+
+    return _ESCAPE_RE.sub(one, s)
+
+
+def _scan_quoted(text: str, i: int) -> tuple[str, int]:
+    m = _QUOTED_RE.match(text, i)
+    if not m:
+        raise _LineError("unterminated quoted string", i)
+    return _unescape(m.group(1)), m.end()
+
+
+def _scan_series(text: str, i: int, om: bool) -> tuple[int, str, list[tuple[str, str]]]:
+    """Scan `name{labels}` from i; returns (end index, metric name, label pairs)."""
+    n = len(text)
+    name: str | None = None
+    if i < n and text[i] != "{":
+        m = _METRIC_NAME_RE.match(text, i)
+        if not m:
+            raise _LineError("expected metric name", i)
+        name = m.group()
+        i = m.end()
+    pairs: list[tuple[str, str]] = []
+    if not om:
+        i2 = _WS_RE.match(text, i).end()
+        if i2 < n and text[i2] == "{":
+            i = i2
+    if i < n and text[i] == "{":
+        i += 1
+        while True:
+            if not om:
+                i = _WS_RE.match(text, i).end()
+            if i >= n:
+                raise _LineError("expected label name or '}'", i)
+            c = text[i]
+            if c == "}":
+                i += 1
+                break
+            if c == '"':
+                qstart = i
+                q, i = _scan_quoted(text, i)
+                if not om:
+                    i = _WS_RE.match(text, i).end()
+                if i < n and text[i] in ",}":
+                    if name is not None:
+                        raise _LineError("metric name already set", qstart)
+                    name = q
+                    i += 1
+                    if text[i - 1] == "}":
+                        break
+                    continue
+                lname = q
+            else:
+                m = _LABEL_NAME_RE.match(text, i)
+                if not m:
+                    raise _LineError("expected label name", i)
+                lname = m.group()
+                i = m.end()
+            if not om:
+                i = _WS_RE.match(text, i).end()
+            if i >= n or text[i] != "=":
+                raise _LineError("expected '=' after label name", i)
+            i += 1
+            if not om:
+                i = _WS_RE.match(text, i).end()
+            if i >= n or text[i] != '"':
+                raise _LineError("expected quoted label value", i)
+            value, i = _scan_quoted(text, i)
+            pairs.append((lname, value))
+            if not om:
+                i = _WS_RE.match(text, i).end()
+            if i < n and text[i] == ",":
+                i += 1
+                continue
+            if i < n and text[i] == "}":
+                i += 1
+                break
+            raise _LineError("expected ',' or '}' after label value", i)
+    if name is None:
+        raise _LineError("metric name not set", 0)
+    if name == "":
+        raise _LineError("empty metric name", 0)
+    return i, name, pairs
+
+
+def _parse_value(tok: str, col: int) -> float:
+    if "_" in tok or not tok:
+        raise _LineError(f"invalid value {tok!r}", col)
+    try:
+        v = float(tok)
+    except ValueError:
+        raise _LineError(f"invalid value {tok!r}", col) from None
+    if v != v:
+        return float(_NORMAL_NAN)
+    return v
+
+
+def _parse_om_ts(tok: str, col: int) -> int:
+    if "_" in tok or not tok:
+        raise _LineError(f"invalid timestamp {tok!r}", col)
+    try:
+        f = float(tok)
+    except ValueError:
+        raise _LineError(f"invalid timestamp {tok!r}", col) from None
+    if f != f or f in (float("inf"), float("-inf")) or abs(f) >= 9.2e15:
+        raise _LineError(f"invalid timestamp {tok!r}", col)
+    return int(np.rint(f * 1000.0))
+
+
+def _scan_exemplar(text: str, i: int) -> None:
+    n = len(text)
+    if i >= n or text[i] != "{":
+        raise _LineError("expected '{' to start the exemplar", i)
+    i += 1
+    size = 0
+    while True:
+        if i >= n:
+            raise _LineError("unterminated exemplar labels", i)
+        if text[i] == "}":
+            i += 1
+            break
+        m = _LABEL_NAME_RE.match(text, i)
+        if not m:
+            raise _LineError("expected exemplar label name", i)
+        i = m.end()
+        if i >= n or text[i] != "=":
+            raise _LineError("expected '=' in exemplar", i)
+        value, i = _scan_quoted(text, i + 1)
+        size += len(m.group()) + len(value)
+        if i < n and text[i] == ",":
+            i += 1
+        elif i >= n or text[i] != "}":
+            raise _LineError("expected ',' or '}' in exemplar", i)
+    if size > 128:
+        raise _LineError("exemplar labels exceed 128 characters", i)
+    if i >= n or text[i] != " ":
+        raise _LineError("expected exemplar value", i)
+    i += 1
+    j = text.find(" ", i)
+    if j < 0:
+        j = n
+    _parse_value(text[i:j], i)
+    if j < n:
+        i = j + 1
+        k = text.find(" ", i)
+        if k >= 0:
+            raise _LineError("unexpected text after exemplar timestamp", k)
+        _parse_om_ts(text[i:], i)
+
+
+def _rest_ok(rest: bytes, om: bool) -> bool:
+    """Strict check of a bulk-path `VALUE[ TS]` text."""
+    parts = rest.split(b" ")
+    if not 1 <= len(parts) <= 2:
+        return False
+    v = parts[0]
+    if not v or b"_" in v or v.strip() != v or b"{" in v:
+        return False
+    try:
+        float(v)
+    except ValueError:
+        return False
+    if len(parts) == 2:
+        t = parts[1]
+        if not t or t.strip() != t:
+            return False
+        if om:
+            if b"_" in t:
+                return False
+            try:
+                f = float(t)
+            except ValueError:
+                return False
+            return f == f and abs(f) < 9.2e15
+        return _INT_RE.match(t) is not None
+    return True
+
+
+def _guess_openmetrics(head: bytes) -> bool:
+    """Format guess from the start of a stream (see :class:`ExpositionParser`)."""
+    if b"# EOF" in head or b"\n# UNIT " in head or head.startswith(b"# UNIT "):
+        return True
+    for t in (b"info", b"stateset", b"gaugehistogram", b"unknown"):
+        if re.search(rb"^# TYPE \S+ " + t + rb"$", head, re.M):
+            return True
+    for line in head.split(b"\n", 200)[:200]:
+        if not line or line.startswith(b"#"):
+            continue
+        parts = line.rsplit(b"}", 1)[-1].split()
+        if len(parts) >= 3 or (len(parts) == 2 and b"{" in line):
+            tok = parts[-1]
+            if b"." in tok:
+                return True
+            if tok.lstrip(b"-").isdigit():
+                return len(tok.lstrip(b"-")) <= 11
+    return False
