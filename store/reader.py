@@ -1,0 +1,425 @@
+"""Read side: the label index and the `Querier` over one database file.
+
+A :class:`Reader` is safe to use from many threads at once: each thread gets
+its own read-only sqlite3 connection (never shared across threads), and the
+in-memory label index is shared under a lock.
+
+The **label index** holds every series' labels in memory, column-wise: for
+each label name a list of its distinct values and an int32 array giving, per
+series, the index of its value (-1 when the series lacks the label). A
+matcher is evaluated over the *distinct values* of its label (a regex runs
+once per distinct value, never per series), then mapped to a boolean mask
+over all series with one numpy gather. Masks of several matchers are ANDed.
+The index refreshes incrementally (series ids only grow); when retention
+deletes series the writer bumps `meta.series_gen` and readers rebuild.
+
+Samples come from sealed chunks (decoded with numpy) merged with the head
+rows of the same range.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from nightowl.store.api import RollupData, SeriesData
+from nightowl.store.codec import decode_chunk, decode_columns
+from nightowl.store.options import CHUNK_WINDOW_MS, ROLLUP_RESOLUTIONS
+from nightowl.store.sqlite import connect_reader
+
+from nightowl.model import Labels, Matcher, MatchOp, MetricMeta, MetricType
+
+__all__ = ["ROLLUP_KINDS", "LabelIndex", "Reader", "rollup_block_ms"]
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+#: Column kinds of a rollup row: starts, min, max, sum, last, count, last_t.
+ROLLUP_KINDS = "iffffii"
+
+
+def rollup_block_ms(resolution_ms: int) -> int:
+    """Length of time one stored rollup row covers at `resolution_ms`."""
+    return 86_400_000 if resolution_ms < 3_600_000 else 7 * 86_400_000
+
+
+class LabelIndex:
+    """Columnar in-memory index of series labels (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.ids = np.empty(0, dtype=np.int64)
+        self.labels: list[Labels] = []
+        self.values: dict[str, list[str]] = {}
+        self.value_pos: dict[str, dict[str, int]] = {}
+        self.codes: dict[str, np.ndarray] = {}
+        self.max_id = 0
+        self.gen = -1
+        self._regex_cache: dict[tuple[str, str, str], tuple[int, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def add(self, rows: list[tuple[int, str]]) -> None:
+        """Add series rows (id, labels JSON) with ids above every known id."""
+        if not rows:
+            return
+        n0 = len(self.labels)
+        n = n0 + len(rows)
+        new_codes: dict[str, list[int]] = {}
+        ids = []
+        for k, (sid, text) in enumerate(rows):
+            labels = Labels(json.loads(text).items())
+            self.labels.append(labels)
+            ids.append(sid)
+            for name, value in labels:
+                pos = self.value_pos.get(name)
+                if pos is None:
+                    pos = self.value_pos[name] = {}
+                    self.values[name] = []
+                code = pos.get(value)
+                if code is None:
+                    code = pos[value] = len(self.values[name])
+                    self.values[name].append(value)
+                col = new_codes.get(name)
+                if col is None:
+                    col = new_codes[name] = [-1] * len(rows)
+                col[k] = code
+        self.ids = np.concatenate([self.ids, np.array(ids, dtype=np.int64)])
+        self.max_id = max(self.max_id, max(ids))
+        for name in self.values:
+            old = self.codes.get(name)
+            if old is None:
+                old = np.full(n0, -1, dtype=np.int32)
+            add = new_codes.get(name)
+            tail = (
+                np.array(add, dtype=np.int32)
+                if add is not None
+                else np.full(len(rows), -1, dtype=np.int32)
+            )
+            self.codes[name] = np.concatenate([old, tail])
+        assert all(len(c) == n for c in self.codes.values())
+
+    def _value_mask(self, m: Matcher) -> np.ndarray:
+        """Boolean per distinct value of `m.name`, plus a last entry for "label absent"."""
+        values = self.values.get(m.name, [])
+        if m.op is MatchOp.EQ or m.op is MatchOp.NE:
+            out = np.zeros(len(values) + 1, dtype=bool)
+            code = self.value_pos.get(m.name, {}).get(m.value)
+            if code is not None:
+                out[code] = True
+            out[-1] = m.value == ""
+            return out if m.op is MatchOp.EQ else ~out
+        key = (m.name, m.op.value, m.value)
+        cached = self._regex_cache.get(key)
+        if cached is not None and cached[0] == len(values):
+            return cached[1]
+        start = cached[0] if cached is not None else 0
+        head = cached[1][:-1] if cached is not None else np.empty(0, dtype=bool)
+        tail = np.fromiter(
+            (m.matches(v) for v in values[start:]), dtype=bool, count=len(values) - start
+        )
+        out = np.concatenate([head, tail, [m.matches("")]])
+        if len(self._regex_cache) > 256:
+            self._regex_cache.clear()
+        self._regex_cache[key] = (len(values), out)
+        return out
+
+    def match(self, matchers: Sequence[Matcher]) -> np.ndarray:
+        """Positions (into `ids`/`labels`) of series matching all matchers, ascending."""
+        n = len(self.labels)
+        mask: np.ndarray | None = None
+        for m in matchers:
+            vmask = self._value_mask(m)
+            codes = self.codes.get(m.name)
+            # Code -1 (label absent) picks the last entry of vmask.
+            hit = np.full(n, bool(vmask[-1])) if codes is None else vmask[codes]
+            mask = hit if mask is None else mask & hit
+            if not mask.any():
+                return np.empty(0, dtype=np.int64)
+        if mask is None:
+            return np.arange(n, dtype=np.int64)
+        return np.flatnonzero(mask)
+
+
+class Reader:
+    """The synchronous `Querier` over one database file (read-only connections)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list = []
+        self._closed = False
+        self._index = LabelIndex()
+        weakref.finalize(self, Reader._close_all, self._conns)
+
+    # -- connections and index -------------------------------------------------------------
+
+    def _conn(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                from nightowl.errors import StoreError
+
+                raise StoreError("the store is closed", where=str(self.path))
+            conn = connect_reader(self.path)
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    @staticmethod
+    def _close_all(conns: list) -> None:
+        for conn in conns:
+            conn.close()
+        conns.clear()
+
+    def close(self) -> None:
+        """Close every thread's connection."""
+        with self._lock:
+            self._closed = True
+            Reader._close_all(self._conns)
+
+    def index(self) -> LabelIndex:
+        """The label index, refreshed with series added since the last call."""
+        conn = self._conn()
+        gen_row = conn.execute("SELECT value FROM meta WHERE key = 'series_gen'").fetchone()
+        gen = int(gen_row[0]) if gen_row else 0
+        with self._lock:
+            idx = self._index
+            if idx.gen != gen:
+                idx = self._index = LabelIndex()
+                idx.gen = gen
+            rows = conn.execute(
+                "SELECT id, labels FROM series WHERE id > ? ORDER BY id", (idx.max_id,)
+            ).fetchall()
+            idx.add(rows)
+            return idx
+
+    def _select_ids(self, matchers: Sequence[Matcher]) -> tuple[np.ndarray, list[Labels]]:
+        idx = self.index()
+        pos = idx.match(matchers)
+        return idx.ids[pos], [idx.labels[p] for p in pos.tolist()]
+
+    # -- samples -----------------------------------------------------------------------------
+
+    def _read(
+        self, ids: np.ndarray, mint: int, maxt: int
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Samples in [mint, maxt] per series id (ids without samples are absent)."""
+        if len(ids) == 0 or mint > maxt:
+            return {}
+        conn = self._conn()
+        id_json = json.dumps(ids.tolist())
+        lo = max(_INT64_MIN, (mint // CHUNK_WINDOW_MS) * CHUNK_WINDOW_MS)
+        parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        rows = conn.execute(
+            "SELECT series_id, data FROM chunks "
+            "WHERE series_id IN (SELECT value FROM json_each(?)) "
+            "AND mint >= ? AND mint <= ? AND maxt >= ? ORDER BY series_id, mint",
+            (id_json, lo, maxt, mint),
+        ).fetchall()
+        head = conn.execute(
+            "SELECT series_id, t, v FROM head WHERE series_id IN (SELECT value FROM json_each(?)) "
+            "AND t >= ? AND t <= ? ORDER BY series_id, t",
+            (id_json, mint, maxt),
+        ).fetchall()
+        for sid, data in rows:
+            ts, vs = decode_chunk(data)
+            if ts[0] < mint or ts[-1] > maxt:
+                a = int(np.searchsorted(ts, mint, "left"))
+                b = int(np.searchsorted(ts, maxt, "right"))
+                ts, vs = ts[a:b], vs[a:b]
+            if len(ts):
+                parts.setdefault(sid, []).append((ts, vs))
+        if head:
+            arr = np.array(head, dtype=np.int64)
+            cuts = np.flatnonzero(np.diff(arr[:, 0])) + 1
+            for block in np.split(arr, cuts):
+                sid = int(block[0, 0])
+                parts.setdefault(sid, []).append(
+                    (block[:, 1].copy(), block[:, 2].copy().view(np.float64))
+                )
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for sid, runs in parts.items():
+            if len(runs) == 1:
+                out[sid] = runs[0]
+                continue
+            t = np.concatenate([r[0] for r in runs])
+            v = np.concatenate([r[1] for r in runs])
+            if np.any(t[1:] <= t[:-1]):
+                order = np.argsort(t, kind="stable")
+                t, v = t[order], v[order]
+                keep = np.ones(len(t), dtype=bool)
+                keep[1:] = t[1:] != t[:-1]
+                t, v = t[keep], v[keep]
+            out[sid] = (t, v)
+        return out
+
+    def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[SeriesData]:
+        """Series matching all `matchers` with their samples in [mint, maxt] (inclusive)."""
+        ids, labels = self._select_ids(matchers)
+        data = self._read(ids, mint, maxt)
+        out = []
+        for sid, lab in zip(ids.tolist(), labels, strict=True):
+            got = data.get(sid)
+            if got is not None:
+                out.append(SeriesData(lab, got[0], got[1]))
+        return out
+
+    def _ids_with_data(self, ids: np.ndarray, mint: int | None, maxt: int | None) -> set[int]:
+        if len(ids) == 0:
+            return set()
+        lo = _INT64_MIN if mint is None else mint
+        hi = _INT64_MAX if maxt is None else maxt
+        conn = self._conn()
+        id_json = json.dumps(ids.tolist())
+        wlo = max(_INT64_MIN, (lo // CHUNK_WINDOW_MS) * CHUNK_WINDOW_MS)
+        found = {
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT series_id FROM chunks WHERE series_id IN "
+                "(SELECT value FROM json_each(?)) AND mint >= ? AND mint <= ? AND maxt >= ?",
+                (id_json, wlo, hi, lo),
+            )
+        }
+        rest = [i for i in ids.tolist() if i not in found]
+        if rest:
+            found.update(
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT series_id FROM head WHERE series_id IN "
+                    "(SELECT value FROM json_each(?)) AND t >= ? AND t <= ?",
+                    (json.dumps(rest), lo, hi),
+                )
+            )
+        return found
+
+    def series(
+        self, matchers: Sequence[Matcher], mint: int | None = None, maxt: int | None = None
+    ) -> list[Labels]:
+        """Label sets of matching series that have samples in the range (None: unbounded)."""
+        ids, labels = self._select_ids(matchers)
+        have = self._ids_with_data(ids, mint, maxt)
+        return sorted(lab for sid, lab in zip(ids.tolist(), labels, strict=True) if sid in have)
+
+    def label_names(
+        self,
+        matchers: Sequence[Matcher] = (),
+        mint: int | None = None,
+        maxt: int | None = None,
+    ) -> list[str]:
+        """Sorted label names present on matching series."""
+        if not matchers and mint is None and maxt is None:
+            idx = self.index()
+            return sorted(name for name, codes in idx.codes.items() if (codes >= 0).any())
+        names: set[str] = set()
+        for labels in self.series(matchers, mint, maxt):
+            names.update(k for k, _ in labels)
+        return sorted(names)
+
+    def label_values(
+        self,
+        name: str,
+        matchers: Sequence[Matcher] = (),
+        mint: int | None = None,
+        maxt: int | None = None,
+    ) -> list[str]:
+        """Sorted values of label `name` on matching series."""
+        if not matchers and mint is None and maxt is None:
+            idx = self.index()
+            codes = idx.codes.get(name)
+            if codes is None:
+                return []
+            used = np.unique(codes[codes >= 0])
+            values = idx.values[name]
+            return sorted(values[c] for c in used.tolist())
+        out = {lab.get(name) for lab in self.series(matchers, mint, maxt)}
+        out.discard("")
+        return sorted(out)
+
+    def metadata(self, metric: str | None = None) -> dict[str, MetricMeta]:
+        """Metadata by metric family name (one family when `metric` is given)."""
+        conn = self._conn()
+        if metric is None:
+            rows = conn.execute("SELECT metric, type, help, unit FROM metadata").fetchall()
+        else:
+            rows = conn.execute(
+                "SELECT metric, type, help, unit FROM metadata WHERE metric = ?", (metric,)
+            ).fetchall()
+        out = {}
+        for m, typ, help_, unit in rows:
+            try:
+                mtype = MetricType(typ)
+            except ValueError:
+                mtype = MetricType.UNKNOWN
+            out[m] = MetricMeta(mtype, help_, unit)
+        return out
+
+    def rollups(
+        self, matchers: Sequence[Matcher], mint: int, maxt: int, resolution_ms: int
+    ) -> list[RollupData] | None:
+        """Downsampled buckets fully inside [mint, maxt], or None when the rollups of that
+        resolution do not cover the range (data still in the head, or windows not yet
+        rolled up): the caller then reads raw samples."""
+        if resolution_ms not in ROLLUP_RESOLUTIONS or mint > maxt:
+            return None
+        bit = 1 if resolution_ms == ROLLUP_RESOLUTIONS[0] else 2
+        ids, labels = self._select_ids(matchers)
+        if len(ids) == 0:
+            return []
+        conn = self._conn()
+        id_json = json.dumps(ids.tolist())
+        wlo = max(_INT64_MIN, (mint // CHUNK_WINDOW_MS) * CHUNK_WINDOW_MS)
+        unrolled = conn.execute(
+            "SELECT 1 FROM chunks WHERE series_id IN (SELECT value FROM json_each(?)) "
+            "AND mint >= ? AND mint <= ? AND maxt >= ? AND (rolled & ?) = 0 LIMIT 1",
+            (id_json, wlo, maxt, mint, bit),
+        ).fetchone()
+        if unrolled is not None:
+            return None
+        in_head = conn.execute(
+            "SELECT 1 FROM head WHERE series_id IN (SELECT value FROM json_each(?)) "
+            "AND t >= ? AND t <= ? LIMIT 1",
+            (id_json, mint, maxt),
+        ).fetchone()
+        if in_head is not None:
+            return None
+        block = rollup_block_ms(resolution_ms)
+        blo = max(_INT64_MIN, (mint // block) * block)
+        rows = conn.execute(
+            "SELECT series_id, data FROM rollups WHERE series_id IN "
+            "(SELECT value FROM json_each(?)) AND res = ? AND start >= ? AND start <= ? "
+            "ORDER BY series_id, start",
+            (id_json, resolution_ms, blo, maxt),
+        ).fetchall()
+        per: dict[int, list[list[np.ndarray]]] = {}
+        for sid, data in rows:
+            cols = decode_columns(ROLLUP_KINDS, data)
+            starts = cols[0]
+            keep = (starts >= mint) & (starts + (resolution_ms - 1) <= maxt)
+            if keep.any():
+                per.setdefault(sid, []).append([c[keep] for c in cols])
+        out = []
+        for sid, lab in zip(ids.tolist(), labels, strict=True):
+            parts = per.get(sid)
+            if not parts:
+                continue
+            cols = [np.concatenate([p[i] for p in parts]) for i in range(len(ROLLUP_KINDS))]
+            out.append(
+                RollupData(
+                    labels=lab,
+                    resolution_ms=resolution_ms,
+                    starts=cols[0],
+                    min=cols[1],
+                    max=cols[2],
+                    sum=cols[3],
+                    count=cols[5],
+                    last=cols[4],
+                    last_t=cols[6],
+                )
+            )
+        return out

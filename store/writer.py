@@ -1,0 +1,417 @@
+"""The writer: one thread owns the writable SQLite connection.
+
+Every write (an appended batch, one step of compaction) is a closure put on
+a queue and run by the writer thread, one transaction each, in arrival order.
+Async callers await an `asyncio` future that the thread completes; the bulk
+path for imports (`Store.append_sync`) blocks on the same queue, so there is
+only ever one connection and one thread touching the file for writing. This
+is aiosqlite's design (a thread fed by a queue) without its per-statement
+round trips: an append is several statements plus numpy work that belong in
+one transaction on one thread.
+
+Appending a batch (:meth:`WriterCore.append`), all vectorised per sample:
+
+1. Resolve label sets to series ids, creating new series within the
+   cardinality limits (over-limit samples are dropped and counted).
+2. Sort by (series, time); drop in-batch repeats (same value: a no-op;
+   different value: a duplicate).
+3. Compare with each series' newest timestamp: newer samples are appended;
+   samples inside the out-of-order window are checked one by one against
+   stored data; older ones are rejected as out of order.
+4. A series with many new samples in the batch (an import) gets them encoded
+   straight into sealed chunks; the few samples of a scrape go to the head
+   table, which compaction later seals into chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from nightowl.store.api import AppendResult
+from nightowl.store.codec import decode_chunk, encode_chunk
+from nightowl.store.options import CHUNK_WINDOW_MS, StoreOptions, StoreStats
+
+from nightowl.errors import StoreError
+from nightowl.model import Labels, MetricMeta, SampleBatch
+
+__all__ = ["WriterCore", "WriterThread", "decode_labels", "encode_labels"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: A series with at least this many new samples in one batch is written as chunks directly.
+BULK_MIN = 32
+_INT64_MIN = -(2**63)
+
+
+def encode_labels(labels: Labels) -> str:
+    """Labels as the JSON object stored in `series.labels` (sorted by name)."""
+    return json.dumps(dict(labels), separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_labels(text: str | bytes) -> Labels:
+    """Inverse of :func:`encode_labels`."""
+    return Labels(json.loads(text).items())
+
+
+def window_start(t: int) -> int:
+    """Start of the chunk window holding timestamp `t`."""
+    return (t // CHUNK_WINDOW_MS) * CHUNK_WINDOW_MS
+
+
+@dataclass
+class _Pending:
+    """In-memory state changes of one transaction, applied after COMMIT."""
+
+    ids: dict[Labels, int] = field(default_factory=dict)
+    metric_counts: Counter[str] = field(default_factory=Counter)
+    maxt: dict[int, int] = field(default_factory=dict)
+    meta: dict[str, MetricMeta] = field(default_factory=dict)
+
+
+class WriterCore:
+    """Write logic over one sqlite3 connection. Runs only on the writer thread."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, options: StoreOptions) -> None:
+        self.conn = conn
+        self.path = path
+        self.options = options
+        self.stats = StoreStats()
+        self.ids: dict[Labels, int] = {}
+        self.metric_counts: Counter[str] = Counter()
+        self.maxt: dict[int, int] = {}
+        self.meta: dict[str, MetricMeta] = {}
+        self.next_id = 1
+        self.newest: int | None = None
+        self._load()
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        for sid, metric, text in self.conn.execute("SELECT id, metric, labels FROM series"):
+            self.ids[decode_labels(text)] = sid
+            self.metric_counts[metric] += 1
+            self.next_id = max(self.next_id, sid + 1)
+        for sid, maxt in self.conn.execute(
+            "SELECT series_id, max(maxt) FROM chunks GROUP BY series_id"
+        ):
+            self.maxt[sid] = maxt
+        for sid, maxt in self.conn.execute("SELECT series_id, max(t) FROM head GROUP BY series_id"):
+            if maxt > self.maxt.get(sid, _INT64_MIN):
+                self.maxt[sid] = maxt
+        for metric, typ, help_, unit in self.conn.execute(
+            "SELECT metric, type, help, unit FROM metadata"
+        ):
+            self.meta[metric] = MetricMeta(typ, help_, unit)
+        self.newest = max(self.maxt.values()) if self.maxt else None
+        self.stats.series = len(self.ids)
+        self.stats.newest_sample_ms = self.newest
+
+    def forget_series(self, sids: set[int]) -> None:
+        """Drop deleted series from the in-memory state (after retention)."""
+        if not sids:
+            return
+        for labels, sid in list(self.ids.items()):
+            if sid in sids:
+                del self.ids[labels]
+                self.metric_counts[labels.name] -= 1
+        for sid in sids:
+            self.maxt.pop(sid, None)
+        self.stats.series = len(self.ids)
+
+    # -- appending -----------------------------------------------------------------------
+
+    def append(self, batch: SampleBatch) -> AppendResult:
+        """Store one batch in one transaction (see the module docstring)."""
+        res = AppendResult()
+        pend = _Pending()
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._append(batch, res, pend)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        # Apply the in-memory changes only now that the data is durable.
+        self.ids.update(pend.ids)
+        self.metric_counts.update(pend.metric_counts)
+        self.maxt.update(pend.maxt)
+        self.meta.update(pend.meta)
+        if pend.maxt:
+            top = max(pend.maxt.values())
+            if self.newest is None or top > self.newest:
+                self.newest = top
+        st = self.stats
+        st.batches_appended += 1
+        st.samples_appended += res.accepted
+        st.samples_out_of_order += res.out_of_order
+        st.samples_duplicate += res.duplicate
+        st.samples_over_limit += res.over_limit
+        st.series_created += res.series_created
+        st.series = len(self.ids)
+        st.newest_sample_ms = self.newest
+        return res
+
+    def _series_ids(self, batch: SampleBatch, res: AppendResult, pend: _Pending) -> np.ndarray:
+        """Series id per entry of `batch.series` (-1: over a cardinality limit)."""
+        opts = self.options
+        used = np.zeros(len(batch.series), dtype=bool)
+        if len(batch.refs):
+            if int(batch.refs.min()) < 0 or int(batch.refs.max()) >= len(batch.series):
+                raise StoreError("batch refs point outside its series list")
+            used[batch.refs] = True
+        ids = np.full(len(batch.series), -1, dtype=np.int64)
+        new_rows: list[tuple[int, str, str]] = []
+        total = len(self.ids)
+        for i, labels in enumerate(batch.series):
+            sid = self.ids.get(labels)
+            if sid is None:
+                sid = pend.ids.get(labels)
+            if sid is not None:
+                ids[i] = sid
+                continue
+            if not used[i]:
+                continue
+            metric = labels.name
+            if opts.max_series and total + len(new_rows) >= opts.max_series:
+                continue
+            per_metric = self.metric_counts[metric] + pend.metric_counts[metric]
+            if opts.max_series_per_metric and per_metric >= opts.max_series_per_metric:
+                continue
+            sid = self.next_id + len(new_rows)
+            new_rows.append((sid, metric, encode_labels(labels)))
+            pend.ids[labels] = sid
+            pend.metric_counts[metric] += 1
+            ids[i] = sid
+        if new_rows:
+            self.conn.executemany(
+                "INSERT INTO series (id, metric, labels) VALUES (?, ?, ?)", new_rows
+            )
+            self.next_id += len(new_rows)
+            res.series_created = len(new_rows)
+        return ids
+
+    def _write_meta(self, batch: SampleBatch, pend: _Pending) -> None:
+        rows = []
+        for metric, meta in batch.metadata.items():
+            if self.meta.get(metric) != meta:
+                rows.append((metric, str(meta.type), meta.help, meta.unit))
+                pend.meta[metric] = meta
+        if rows:
+            self.conn.executemany(
+                "INSERT INTO metadata (metric, type, help, unit) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (metric) DO UPDATE SET type=excluded.type, help=excluded.help, "
+                "unit=excluded.unit",
+                rows,
+            )
+
+    def _append(self, batch: SampleBatch, res: AppendResult, pend: _Pending) -> None:
+        self._write_meta(batch, pend)
+        if len(batch) == 0:
+            return
+        ref_ids = self._series_ids(batch, res, pend)
+        sid = ref_ids[batch.refs]
+        keep = sid >= 0
+        res.over_limit = int(len(sid) - int(keep.sum()))
+        t = batch.timestamps
+        vb = batch.values.view(np.int64)
+        if res.over_limit:
+            sid, t, vb = sid[keep], t[keep], vb[keep]
+        if len(sid) == 0:
+            return
+        order = np.lexsort((t, sid))
+        sid, t, vb = sid[order], t[order], vb[order]
+
+        # In-batch repeats of (series, t): the first wins.
+        if len(sid) > 1:
+            repeat = np.zeros(len(sid), dtype=bool)
+            repeat[1:] = (sid[1:] == sid[:-1]) & (t[1:] == t[:-1])
+            if repeat.any():
+                starts = np.flatnonzero(~repeat)
+                first = starts[np.cumsum(~repeat) - 1]
+                differs = repeat & (vb != vb[first])
+                res.duplicate += int(differs.sum())
+                res.accepted += int((repeat & ~differs).sum())
+                sid, t, vb = sid[~repeat], t[~repeat], vb[~repeat]
+
+        # Against stored data: each series' newest timestamp.
+        useries, ucount = np.unique(sid, return_counts=True)
+        maxt = np.fromiter(
+            (self.maxt.get(s, _INT64_MIN) for s in useries.tolist()),
+            dtype=np.int64,
+            count=len(useries),
+        )
+        mt = np.repeat(maxt, ucount)
+        new = t > mt
+        older = ~new
+        if older.any():
+            window = self.options.out_of_order_window_ms
+            # mt - window cannot overflow: mt > INT64_MIN only for known series.
+            floor = np.where(mt == _INT64_MIN, mt, mt - np.minimum(mt - _INT64_MIN, window))
+            check = older & (t >= floor)
+            res.out_of_order += int((older & ~check).sum())
+            for i in np.flatnonzero(check).tolist():
+                self._append_old(int(sid[i]), int(t[i]), int(vb[i]), res, pend)
+        if not new.all():
+            sid, t, vb = sid[new], t[new], vb[new]
+        if len(sid) == 0:
+            return
+        res.accepted += len(sid)
+        self._append_new(sid, t, vb, pend)
+
+    def _append_old(self, sid: int, t: int, vb: int, res: AppendResult, pend: _Pending) -> None:
+        existing = self.stored_value(sid, t)
+        if existing is None:
+            self.conn.execute("INSERT INTO head (series_id, t, v) VALUES (?, ?, ?)", (sid, t, vb))
+            res.accepted += 1
+        elif existing == vb:
+            res.accepted += 1
+        else:
+            res.duplicate += 1
+
+    def stored_value(self, sid: int, t: int) -> int | None:
+        """The stored value bits of series `sid` at `t`, or None."""
+        row = self.conn.execute(
+            "SELECT v FROM head WHERE series_id = ? AND t = ?", (sid, t)
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        ws = window_start(t)
+        for (data,) in self.conn.execute(
+            "SELECT data FROM chunks WHERE series_id = ? AND mint >= ? AND mint <= ? AND maxt >= ?",
+            (sid, ws, t, t),
+        ):
+            ts, vs = decode_chunk(data)
+            i = int(np.searchsorted(ts, t))
+            if i < len(ts) and ts[i] == t:
+                return int(vs.view(np.int64)[i])
+        return None
+
+    def _append_new(self, sid: np.ndarray, t: np.ndarray, vb: np.ndarray, pend: _Pending) -> None:
+        """Samples newer than their series' newest: head rows or chunks."""
+        bounds = np.flatnonzero(np.diff(sid)) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [len(sid)]])
+        counts = ends - starts
+        bulk = counts >= BULK_MIN
+        # Newest timestamp per series, for the in-memory state.
+        for s, last in zip(sid[starts].tolist(), t[ends - 1].tolist(), strict=True):
+            pend.maxt[s] = last
+        if not bulk.all():
+            if bulk.any():
+                mask = np.repeat(~bulk, counts)
+                hs, ht, hv = sid[mask], t[mask], vb[mask]
+            else:
+                hs, ht, hv = sid, t, vb
+            self.conn.executemany(
+                "INSERT INTO head (series_id, t, v) VALUES (?, ?, ?)",
+                zip(hs.tolist(), ht.tolist(), hv.tolist(), strict=True),
+            )
+        vf = vb.view(np.float64)
+        for i in np.flatnonzero(bulk).tolist():
+            a, b = int(starts[i]), int(ends[i])
+            self.write_samples(int(sid[a]), t[a:b], vf[a:b])
+
+    def write_samples(self, sid: int, t: np.ndarray, v: np.ndarray) -> None:
+        """Encode sorted samples of one series into chunks, merging each window with its
+        existing chunk (timestamps already stored in the chunk win)."""
+        win = t // CHUNK_WINDOW_MS
+        cuts = np.flatnonzero(np.diff(win)) + 1
+        rows = []
+        for lo, hi in zip(
+            np.concatenate([[0], cuts]).tolist(),
+            np.concatenate([cuts, [len(t)]]).tolist(),
+            strict=True,
+        ):
+            wt, wv = t[lo:hi], v[lo:hi]
+            ws = int(win[lo]) * CHUNK_WINDOW_MS
+            old = self.conn.execute(
+                "SELECT mint, data FROM chunks WHERE series_id = ? AND mint >= ? AND mint < ?",
+                (sid, ws, ws + CHUNK_WINDOW_MS),
+            ).fetchall()
+            for mint, data in old:
+                ot, ov = decode_chunk(data)
+                wt, wv = _merge(ot, ov, wt, wv)
+                self.conn.execute(
+                    "DELETE FROM chunks WHERE series_id = ? AND mint = ?", (sid, mint)
+                )
+            rows.append((sid, int(wt[0]), int(wt[-1]), len(wt), encode_chunk(wt, wv)))
+        self.conn.executemany(
+            "INSERT INTO chunks (series_id, mint, maxt, n, rolled, data) VALUES (?, ?, ?, ?, 0, ?)",
+            rows,
+        )
+        self.stats.chunks_written += len(rows)
+
+
+def _merge(
+    ot: np.ndarray, ov: np.ndarray, nt: np.ndarray, nv: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge two sorted sample runs; on equal timestamps the first run's sample stays."""
+    if len(ot) and len(nt) and ot[-1] < nt[0]:
+        return np.concatenate([ot, nt]), np.concatenate([ov, nv])
+    t = np.concatenate([ot, nt])
+    v = np.concatenate([ov, nv])
+    order = np.argsort(t, kind="stable")
+    t, v = t[order], v[order]
+    keep = np.ones(len(t), dtype=bool)
+    keep[1:] = t[1:] != t[:-1]
+    return t[keep], v[keep]
+
+
+class WriterThread:
+    """A thread that runs closures against the writer connection, in order."""
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fn, fut = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:
+                fut.set_exception(exc)
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Queue `fn` to run on the writer thread."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        fut: Future[T] = Future()
+        self._queue.put((fn, fut))
+        return fut
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the writer thread and wait for its result."""
+        if threading.current_thread() is self._thread:
+            return fn()
+        return self.submit(fn).result()
+
+    def stop(self) -> None:
+        """Finish queued work and end the thread."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
