@@ -38,18 +38,19 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+from nightowl.scrapers import exposition
 from nightowl.scrapers.target import ScrapeOptions, Target
 from nightowl.store.api import Appender
 
 from nightowl import __version__
-from nightowl.errors import NightowlError
+from nightowl.errors import NightowlError, ParseError
 from nightowl.model import (
     METRIC_NAME,
     STALE_NAN,
@@ -295,6 +296,8 @@ class BaseLoop(abc.ABC):
                 current = set()
                 added = _count_added(exc)
         up = 1.0 if batch_parts is not None else 0.0
+        if batch_parts is None:
+            self._seen = set()
         stale = [s for s in self._prev_series if s not in current]
         self._prev_series = current
         batch = self._build_batch(batch_parts, stale, ts, up, duration, total, added, series_added)
@@ -633,29 +636,23 @@ def _seconds(ms: int) -> str:
 def parse_page(body: bytes, content_type: str) -> Page:
     """Parse an exposition body with `nightowl.scrapers.exposition` into a :class:`Page`.
 
-    Raises :class:`ScrapeError` (with the parser's line number) on bad input.
+    The Content-Type picks the format (OpenMetrics or text 0.0.4, as Prometheus
+    does); without one the parser detects it. Raises :class:`ScrapeError` naming
+    the line on bad input.
     """
-    from nightowl.scrapers import exposition
-
-    from nightowl.errors import ParseError
-
-    openmetrics = exposition.content_type_is_openmetrics(content_type)
+    if content_type.strip():
+        openmetrics: bool | None = exposition.content_type_is_openmetrics(content_type)
+    else:
+        openmetrics = None
     try:
         parsed = exposition.parse(body, openmetrics=openmetrics)
     except ParseError as exc:
         raise ScrapeError(f"parse error: {exc}") from None
-    return _page_from_parsed(parsed)
-
-
-def _page_from_parsed(parsed: Any) -> Page:
-    batch = parsed.batch if hasattr(parsed, "batch") else parsed
-    has_ts = getattr(parsed, "has_timestamp", None)
-    metadata: Mapping[str, MetricMeta] = getattr(parsed, "metadata", {}) or {}
     return Page(
-        list(batch.series),
-        np.asarray(batch.refs, np.int64),
-        np.asarray(batch.values, np.float64),
-        np.asarray(batch.timestamps, np.int64),
-        None if has_ts is None else np.asarray(has_ts, bool),
-        dict(metadata),
+        parsed.series,
+        parsed.refs,
+        parsed.values,
+        parsed.timestamps,
+        parsed.has_timestamp,
+        parsed.metadata,
     )
