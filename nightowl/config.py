@@ -654,6 +654,13 @@ class LogConfig:
     """File to follow; rotation and truncation are handled, it may appear later."""
     metrics: tuple[LogMetricConfig, ...] = ()
     """Metrics counted from its lines."""
+    start_at: Literal["end", "beginning"] = "end"
+    """Where to start in a file that exists at startup with no saved offset: "end" (like
+    `tail -F`) or "beginning". A file appearing later is always read from its start."""
+    state_file: str = field(
+        default="", metadata=_m(kind="path", default_doc="$XDG_STATE_HOME/nightowl/logs/")
+    )
+    """Where the read offset is kept across restarts (default under the XDG state dir)."""
 
 
 # --------------------------------------------------------------------------------------

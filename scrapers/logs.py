@@ -39,7 +39,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -323,31 +323,41 @@ class FileFollower:
 
 @dataclass(frozen=True, slots=True)
 class LogMetric:
-    """One pattern and the metric it feeds.
+    """One pattern and the metric it feeds (the shape of `[[log_configs.metrics]]`).
 
     Args:
         name: Metric name (counters conventionally end in `_total`).
-        match: A Python regex, searched anywhere in each line; its named groups
-            (except `value`) become labels.
-        type: counter (count matches, or add `value`), gauge (set to `value`) or
-            histogram (observe `value` into `buckets`).
-        value: Name of the group holding the number (required for gauge and histogram).
-        buckets: Histogram upper bounds (sorted; +Inf is implicit).
-        labels: Static labels added to this metric's series.
+        regex: A Python regex, searched anywhere in each line.
+        type: counter (count matches, or add the `value_group` number), gauge
+            (set to the `value_group` number) or histogram (observe it into `buckets`).
+        labels: Named groups that become labels; empty means every named group
+            but `value_group`.
+        value_group: Name of the group holding the number (required for gauge and
+            histogram; optional for a counter, which then adds it instead of 1).
+        buckets: Histogram upper bounds (increasing; +Inf is implicit).
         help: HELP text for the metric.
     """
 
     name: str
-    match: str
+    regex: str
     type: Literal["counter", "gauge", "histogram"] = "counter"
-    value: str | None = None
+    labels: tuple[str, ...] = ()
+    value_group: str = ""
     buckets: tuple[float, ...] = DEFAULT_BUCKETS
-    labels: Mapping[str, str] = field(default_factory=dict)
     help: str = ""
 
 
 class _Compiled:
-    __slots__ = ("buckets", "counts", "label_groups", "metric", "regex", "sums", "values")
+    __slots__ = (
+        "buckets",
+        "counts",
+        "label_groups",
+        "metric",
+        "regex",
+        "sums",
+        "value_group",
+        "values",
+    )
 
     def __init__(self, metric: LogMetric, where: str) -> None:
         check_metric_name(metric.name, f"{where}.name")
@@ -357,26 +367,34 @@ class _Compiled:
                 where=f"{where}.type",
             )
         try:
-            self.regex = re.compile(metric.match)
+            self.regex = re.compile(metric.regex)
         except re.error as exc:
-            raise ConfigError(f"invalid regex: {exc}", where=f"{where}.match") from None
+            raise ConfigError(f"invalid regex: {exc}", where=f"{where}.regex") from None
         groups = set(self.regex.groupindex)
-        if metric.value is not None and metric.value not in groups:
+        self.value_group = metric.value_group or None
+        if self.value_group is not None and self.value_group not in groups:
             raise ConfigError(
-                f"value group {metric.value!r} is not a named group of the regex "
+                f"value_group {self.value_group!r} is not a named group of the regex "
                 f"(groups: {', '.join(sorted(groups)) or 'none'})",
-                where=f"{where}.value",
+                where=f"{where}.value_group",
             )
-        if metric.type in ("gauge", "histogram") and metric.value is None:
+        if metric.type in ("gauge", "histogram") and self.value_group is None:
             raise ConfigError(
-                f"a {metric.type} needs `value`: the named group holding the number",
-                where=f"{where}.value",
+                f"a {metric.type} needs `value_group`: the named group holding the number",
+                where=f"{where}.value_group",
             )
-        self.label_groups = tuple(sorted(g for g in groups if g != metric.value))
+        if metric.labels:
+            missing = [g for g in metric.labels if g not in groups]
+            if missing:
+                raise ConfigError(
+                    f"labels {missing} are not named groups of the regex",
+                    where=f"{where}.labels",
+                )
+            self.label_groups = tuple(sorted(set(metric.labels)))
+        else:
+            self.label_groups = tuple(sorted(g for g in groups if g != self.value_group))
         for g in self.label_groups:
-            check_label_name(g, f"{where}.match (group {g!r})")
-        for k in metric.labels:
-            check_label_name(k, f"{where}.labels")
+            check_label_name(g, f"{where}.regex (group {g!r})")
         buckets = tuple(float(b) for b in metric.buckets)
         if metric.type == "histogram":
             if not buckets or list(buckets) != sorted(set(buckets)):
@@ -408,8 +426,8 @@ class _Compiled:
         key = tuple(m.group(g) or "" for g in self.label_groups)
         mt = self.metric
         number = 1.0
-        if mt.value is not None:
-            raw = m.group(mt.value)
+        if self.value_group is not None:
+            raw = m.group(self.value_group)
             try:
                 number = float(raw) if raw is not None else math.nan
             except ValueError:
@@ -431,15 +449,15 @@ class _Compiled:
 
     def emit(self, b: BatchBuilder, static: Mapping[str, str]) -> None:
         mt = self.metric
-        base = {**static, **mt.labels}
+        base = dict(static)
         kind = {"counter": MetricType.COUNTER, "gauge": MetricType.GAUGE}.get(
             mt.type, MetricType.HISTOGRAM
         )
         b.meta(mt.name, kind, mt.help)
         for key, v in self.values.items():
-            b.add(mt.name, {**base, **dict(zip(self.label_groups, key, strict=True))}, v)
+            b.add(mt.name, {**dict(zip(self.label_groups, key, strict=True)), **base}, v)
         for key, counts in self.counts.items():
-            labels = {**base, **dict(zip(self.label_groups, key, strict=True))}
+            labels = {**dict(zip(self.label_groups, key, strict=True)), **base}
             running = 0
             for bound, n in zip((*self.buckets, math.inf), counts, strict=True):
                 running += n
@@ -466,8 +484,11 @@ def default_state_file(name: str, path: str | os.PathLike[str]) -> Path:
 class LogSource(PeriodicSource):
     """Follows one log file and turns matching lines into metrics.
 
+    Every series it writes carries `log="<name>"` (it wins over a regex group
+    of that name).
+
     Args:
-        name: The config's name; self-metrics carry `source="<name>"`.
+        name: The config's name (`[[log_configs]] name`).
         path: The log file (need not exist yet).
         metrics: The patterns.
         appender: Where samples go.
@@ -516,6 +537,36 @@ class LogSource(PeriodicSource):
         self.value_errors = 0
         self._lock = asyncio.Lock()
 
+    @classmethod
+    def from_config(
+        cls, cfg: Any, appender: Appender, *, clock: Clock | None = None, **overrides: Any
+    ) -> LogSource:
+        """Build from a `[[log_configs]]` entry (nightowl.config.LogConfig or any object
+        with the same attributes); `overrides` pass extra keyword arguments."""
+        metrics = [
+            LogMetric(
+                name=m.name,
+                regex=m.regex,
+                type=m.type,
+                labels=tuple(getattr(m, "labels", ()) or ()),
+                value_group=getattr(m, "value_group", "") or "",
+                buckets=tuple(getattr(m, "buckets", DEFAULT_BUCKETS) or DEFAULT_BUCKETS),
+                help=getattr(m, "help", "") or "",
+            )
+            for m in cfg.metrics
+        ]
+        kwargs: dict[str, Any] = {}
+        for key in ("start_at", "poll_interval", "interval", "state_file", "labels"):
+            value = getattr(cfg, key, None)
+            if value in (None, "", {}):
+                continue
+            if key in ("poll_interval", "interval"):
+                kwargs[f"{key}_ms"] = value
+            else:
+                kwargs[key] = value
+        kwargs.update(overrides)
+        return cls(cfg.name, cfg.path, metrics, appender, clock=clock, **kwargs)
+
     def describe(self) -> str:
         """The followed path."""
         return str(self.follower.path)
@@ -555,8 +606,8 @@ class LogSource(PeriodicSource):
             await self.poll()
         b = BatchBuilder(now_ms)
         for p in self._patterns:
-            p.emit(b, self.labels)
-        src = {"source": self.name}
+            p.emit(b, self.labels | {"log": self.name})
+        src = {"log": self.name}
         stats = self.follower.stats
         b.meta("nightowl_log_lines_total", MetricType.COUNTER, "Lines read from the log file.")
         b.add("nightowl_log_lines_total", src, stats.lines)

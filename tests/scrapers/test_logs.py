@@ -21,7 +21,7 @@ from nightowl.model import Labels, Matcher, MatchOp
 
 SSH_FAILED = LogMetric(
     name="ssh_failed_logins_total",
-    match=(
+    regex=(
         r"sshd\[\d+\]: Failed password for (?:invalid user )?(?P<user>\S+) "
         r"from (?P<source>\S+) port"
     ),
@@ -103,8 +103,9 @@ async def test_failed_ssh_logins_per_user_and_source(shared_dir: Path, tmp_path:
         (lbl.get("user"), lbl.get("source")): v
         for lbl, v in _series(store, "ssh_failed_logins_total").items()
     }
+    assert all(lbl.get("log") == "auth" for lbl in _series(store, "ssh_failed_logins_total"))
     assert got == {k: float(v) for k, v in expected.items()}
-    lines = _series(store, "nightowl_log_lines_total")[Labels.of(source="auth")]
+    lines = _series(store, "nightowl_log_lines_total")[Labels.of(log="auth")]
     assert lines == len(log.read_bytes().splitlines())
     assert store.metadata("ssh_failed_logins_total")["ssh_failed_logins_total"].type == "counter"
     assert source.status().health == "up"
@@ -284,7 +285,7 @@ async def test_histogram_from_captured_number(tmp_path: Path) -> None:
         "http_request_seconds",
         r"status=(?P<status>\d+) took=(?P<took>[\d.]+)s",
         type="histogram",
-        value="took",
+        value_group="took",
         buckets=buckets,
     )
     store = MemoryStore()
@@ -295,10 +296,12 @@ async def test_histogram_from_captured_number(tmp_path: Path) -> None:
     for status in ("200", "500"):
         mine = [v for v in values if (v < 2) == (status == "200")]
         for le in buckets:
-            assert got[Labels.of(status=status, le=str(le))] == sum(1 for v in mine if v <= le)
-        assert got[Labels.of(status=status, le="+Inf")] == len(mine)
-        count = _series(store, "http_request_seconds_count")[Labels.of(status=status)]
-        total = _series(store, "http_request_seconds_sum")[Labels.of(status=status)]
+            assert got[Labels.of(status=status, le=str(le), log="access")] == sum(
+                1 for v in mine if v <= le
+            )
+        assert got[Labels.of(status=status, le="+Inf", log="access")] == len(mine)
+        count = _series(store, "http_request_seconds_count")[Labels.of(status=status, log="access")]
+        total = _series(store, "http_request_seconds_sum")[Labels.of(status=status, log="access")]
         assert count == len(mine)
         assert total == pytest.approx(math.fsum(mine))
 
@@ -308,18 +311,18 @@ async def test_counter_with_value_gauge_and_value_errors(tmp_path: Path) -> None
     p = tmp_path / "x.log"
     p.write_text("sent=10 q=3\nsent=5 q=7\nsent=oops q=1\nsent=-4 q=2\n")
     metrics = [
-        LogMetric("bytes_sent_total", r"sent=(?P<n>\S+)", value="n"),
-        LogMetric("queue_depth", r"q=(?P<q>\d+)", type="gauge", value="q", labels={"q": "main"}),
+        LogMetric("bytes_sent_total", r"sent=(?P<n>\S+)", value_group="n"),
+        LogMetric("queue_depth", r"(?P<queue>q)=(?P<q>\d+)", type="gauge", value_group="q"),
         LogMetric("lines_seen_total", r"."),
     ]
     store = MemoryStore()
     src = LogSource("x", p, metrics, store, start_at="beginning", state_file=False)
     await src.collect_once()
     await src.stop()
-    assert _series(store, "bytes_sent_total") == {Labels(): 15.0}
-    assert _series(store, "queue_depth") == {Labels.of(q="main"): 2.0}
-    assert _series(store, "lines_seen_total") == {Labels(): 4.0}
-    assert _series(store, "nightowl_log_value_errors_total") == {Labels.of(source="x"): 2.0}
+    assert _series(store, "bytes_sent_total") == {Labels.of(log="x"): 15.0}
+    assert _series(store, "queue_depth") == {Labels.of(queue="q", log="x"): 2.0}
+    assert _series(store, "lines_seen_total") == {Labels.of(log="x"): 4.0}
+    assert _series(store, "nightowl_log_value_errors_total") == {Labels.of(log="x"): 2.0}
 
 
 async def test_missing_file_is_visible_and_counters_start_at_zero(tmp_path: Path) -> None:
@@ -328,8 +331,8 @@ async def test_missing_file_is_visible_and_counters_start_at_zero(tmp_path: Path
     src = LogSource("gone", tmp_path / "nope.log", [LogMetric("errs_total", "ERROR")], store)
     await src.collect_once()
     await src.stop()
-    assert _series(store, "errs_total") == {Labels(): 0.0}
-    assert _series(store, "nightowl_log_file_present") == {Labels.of(source="gone"): 0.0}
+    assert _series(store, "errs_total") == {Labels.of(log="gone"): 0.0}
+    assert _series(store, "nightowl_log_file_present") == {Labels.of(log="gone"): 0.0}
     assert src.status().health == "down" and "does not exist" in src.last_error
 
 
@@ -354,10 +357,13 @@ async def test_source_task_follows_appends(tmp_path: Path) -> None:
         fh.write("ERROR E1\nok\nERROR E2\nERROR E1\n")
     for _ in range(200):
         await asyncio.sleep(0.01)
-        if _series(store, "errs_total").get(Labels.of(code="E1")) == 2:
+        if _series(store, "errs_total").get(Labels.of(code="E1", log="live")) == 2:
             break
     await src.stop()
-    assert _series(store, "errs_total") == {Labels.of(code="E1"): 2.0, Labels.of(code="E2"): 1.0}
+    assert _series(store, "errs_total") == {
+        Labels.of(code="E1", log="live"): 2.0,
+        Labels.of(code="E2", log="live"): 1.0,
+    }
     assert (tmp_path / "s.json").exists()
 
 
@@ -366,9 +372,13 @@ async def test_source_task_follows_appends(tmp_path: Path) -> None:
     [
         (LogMetric("x_total", "(unclosed"), "invalid regex"),
         (LogMetric("bad name", "x"), "invalid metric name"),
-        (LogMetric("h", "(?P<v>\\d+)", type="histogram"), "needs `value`"),
-        (LogMetric("h", "(?P<v>\\d+)", value="w"), "not a named group"),
-        (LogMetric("h", "(?P<v>\\d+)", type="histogram", value="v", buckets=(2, 1)), "buckets"),
+        (LogMetric("h", "(?P<v>\\d+)", type="histogram"), "needs `value_group`"),
+        (LogMetric("h", "(?P<v>\\d+)", value_group="w"), "not a named group"),
+        (LogMetric("h", "(?P<v>\\d+)", labels=("x",)), "not named groups"),
+        (
+            LogMetric("h", "(?P<v>\\d+)", type="histogram", value_group="v", buckets=(2, 1)),
+            "buckets",
+        ),
         (LogMetric("h", "x", type="summary"), "counter, gauge or histogram"),  # type: ignore[arg-type]
     ],
 )
