@@ -30,6 +30,7 @@ from nightowl.errors import CorruptDatabaseError, DatabaseLockedError, StoreErro
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "WriterLock",
+    "configure_writer",
     "connect_reader",
     "connect_writer",
     "db_files",
@@ -78,10 +79,12 @@ class WriterLock:
     def acquire(self) -> None:
         """Take the lock or raise DatabaseLockedError naming the holder's PID."""
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise StoreError(
-                f"cannot create the writer lock file ({exc.strerror})", where=str(self.path)
+                f"cannot create the writer lock file ({exc.strerror or exc})",
+                where=str(self.path),
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -114,19 +117,27 @@ def _pragma(conn: sqlite3.Connection, sql: str) -> None:
 
 
 def connect_writer(path: Path) -> sqlite3.Connection:
-    """Open (creating with mode 0600 if needed) the database for the writer thread."""
-    exists = sniff(path)
-    if not exists:
+    """Open (creating with mode 0600 if needed) the database for the writer thread.
+
+    Only the busy timeout is set here, so nothing is written before the caller has
+    checked that the file is ours; then call :func:`configure_writer`.
+    """
+    if not sniff(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        _pragma(conn, f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the database ({exc})", where=str(path)) from None
+    return conn
+
+
+def configure_writer(conn: sqlite3.Connection, path: Path, *, fresh: bool) -> None:
+    """WAL and the writer's pragmas; page size and incremental vacuum on a fresh file."""
     try:
-        _pragma(conn, f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if not exists:
+        if fresh:
             _pragma(conn, "PRAGMA page_size = 4096")
             _pragma(conn, "PRAGMA auto_vacuum = INCREMENTAL")
         _pragma(conn, "PRAGMA journal_mode = WAL")
@@ -134,11 +145,9 @@ def connect_writer(path: Path) -> sqlite3.Connection:
         _pragma(conn, "PRAGMA cache_size = -32000")
         _pragma(conn, "PRAGMA temp_store = MEMORY")
     except sqlite3.DatabaseError as exc:
-        conn.close()
         raise CorruptDatabaseError(
             f"not a usable SQLite database ({exc})", where=str(path)
         ) from None
-    return conn
 
 
 def connect_reader(path: Path) -> sqlite3.Connection:

@@ -33,7 +33,14 @@ from nightowl.store.compact import CompactionResult, compaction_steps
 from nightowl.store.options import StoreOptions, StoreStats
 from nightowl.store.reader import Reader
 from nightowl.store.schema import check_schema, migrate
-from nightowl.store.sqlite import WriterLock, connect_reader, connect_writer, db_files, sniff
+from nightowl.store.sqlite import (
+    WriterLock,
+    configure_writer,
+    connect_reader,
+    connect_writer,
+    db_files,
+    sniff,
+)
 from nightowl.store.writer import WriterCore, WriterThread
 
 from nightowl.errors import StoreError
@@ -114,6 +121,7 @@ class Store:
                 conn = connect_writer(path)
                 try:
                     version = check_schema(conn, str(path))
+                    configure_writer(conn, path, fresh=version == 0)
                     migrate(conn, version)
                     return WriterCore(conn, path, options)
                 except BaseException:
