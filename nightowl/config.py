@@ -133,6 +133,10 @@ HOST_COLLECTORS = (
     "stat",
     "time",
     "uname",
+    "vmstat",
+    "filefd",
+    "entropy",
+    "os",
 )
 
 #: Units a dashboard panel may declare (the TUI formats values with them).
@@ -381,6 +385,12 @@ class ScrapeConfig:
     """TLS settings for https targets."""
     enable_compression: bool = True
     """Ask targets for gzip-compressed responses."""
+    redact_secrets: bool = True
+    """Replace label values that look like secrets (passwords in URLs, tokens, AWS keys,
+    JWTs) with `<redacted>` before they are stored."""
+    redact_patterns: tuple[str, ...] = field(default=(), metadata=_m(kind="regex"))
+    """Extra regexes of secrets to redact in label values (a group named `secret` limits
+    what is replaced)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -616,7 +626,7 @@ class HostConfig:
     """Value of the `instance` label on host series."""
     collectors: tuple[str, ...] = HOST_COLLECTORS
     """Which collectors run: cpu, diskstats, filesystem, loadavg, meminfo, netdev, pressure,
-    processes, stat, time, uname."""
+    processes, stat, time, uname, vmstat, filefd, entropy, os."""
 
 
 # --------------------------------------------------------------------------------------
@@ -1100,6 +1110,7 @@ class _Builder:
         self.base_dir = base_dir
         self.problems: list[Problem] = []
         self.ctx: dict[str, Any] = {}
+        self.failed: set[str] = set()
 
     def err(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -1116,24 +1127,33 @@ class _Builder:
             if key not in fields:
                 self.err(_join(path, key), self._unknown(key, list(fields)))
         kwargs: dict[str, Any] = {}
+        failed: set[str] = set()
         for key, f in fields.items():
             p = _join(path, key)
             tp, optional = _strip_optional(hints[f.name])
             if key in raw:
                 value = self.convert(tp, raw[key], p, f.metadata)
-                if value is not _BAD:
+                if value is _BAD:
+                    failed.add(key)
+                else:
                     if f.metadata.get("required") and value in ("", ()):
                         self.err(p, "must not be empty")
+                        failed.add(key)
                     kwargs[f.name] = value
             elif f.metadata.get("required"):
                 self.err(p, "missing required key")
+                failed.add(key)
             elif "inherit" in f.metadata and f.metadata["inherit"] in self.ctx:
                 kwargs[f.name] = self.ctx[f.metadata["inherit"]]
             elif _is_section(tp) and not optional:
                 kwargs[f.name] = self.build(tp, {}, p)
         obj = cls(**kwargs)
         check = _CHECKS.get(cls)
-        if check is not None:
+        # Cross-field checks compare values; after a value was refused they would
+        # compare a default and report a second, misleading problem. Sections that
+        # fill in computed values always run theirs, and consult `self.failed`.
+        if check is not None and (not failed or cls in _ALWAYS_CHECK):
+            self.failed = failed
             obj = check(self, obj, raw, path)
         return obj
 
@@ -1238,15 +1258,19 @@ class _Builder:
             return _BAD
         item_meta = {k: v for k, v in meta.items() if k == "kind"}
         out = {}
+        ok = True
         for k, item in value.items():
             p = _join(path, k)
             if meta.get("keys") == "label_name" and not _LABEL_NAME_RE.match(k):
                 self.err(p, f"invalid label name {k!r}: use letters, digits and _")
+                ok = False
                 continue
             converted = self.convert(inner, item, p, item_meta)
-            if converted is not _BAD:
+            if converted is _BAD:
+                ok = False
+            else:
                 out[k] = converted
-        return out
+        return out if ok else _BAD
 
     def _duration(self, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
         if isinstance(value, int) and not isinstance(value, bool) and value == 0:
@@ -1378,7 +1402,10 @@ def _only_one(b: _Builder, path: str, obj: Any, *names: str) -> None:
 
 @_check(GlobalConfig)
 def _check_global(b: _Builder, g: GlobalConfig, raw: Mapping[str, Any], path: str) -> GlobalConfig:
-    if g.scrape_timeout > g.scrape_interval:
+    if (
+        g.scrape_timeout > g.scrape_interval
+        and not {"scrape_timeout", "scrape_interval"} & b.failed
+    ):
         if "scrape_timeout" in raw:
             b.err(
                 _join(path, "scrape_timeout"),
@@ -1544,6 +1571,8 @@ def _check_token(b: _Builder, t: BearerToken, raw: Mapping[str, Any], path: str)
 
 @_check(ServerConfig)
 def _check_server(b: _Builder, s: ServerConfig, raw: Mapping[str, Any], path: str) -> ServerConfig:
+    if {"user_roles", "basic_auth_users"} & b.failed:
+        return s
     for user in s.user_roles:
         if user not in s.basic_auth_users:
             b.err(_join(_join(path, "user_roles"), user), f"{user!r} is not in basic_auth_users")
@@ -1658,6 +1687,13 @@ def _check_dashboard(
         if p.width > d.columns:
             b.err(f"{_join(path, 'panels')}[{i}].width", f"is wider than the {d.columns} columns")
     return d
+
+
+#: Sections whose check fills in values (or records them for inheritance) even when
+#: one of their keys was refused.
+_ALWAYS_CHECK = frozenset(
+    {GlobalConfig, StorageConfig, HostConfig, RemoteWriteConfig, ServerConfig, Config}
+)
 
 
 @_check(Config)
