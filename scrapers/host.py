@@ -21,6 +21,7 @@ netdev     node_network_receive_*/transmit_*{device}, node_network_up, mtu
 pressure   node_pressure_{cpu,memory,io}_{waiting,stalled}_seconds_total
 vmstat     node_vmstat_{pgpgin,pgpgout,pswpin,pswpout,pgfault,pgmajfault,oom_kill}
 filefd     node_filefd_allocated, node_filefd_maximum
+processes  node_processes_state{state}, node_processes_pids/threads, limits
 entropy    node_entropy_available_bits, node_entropy_pool_size_bits
 time       node_time_seconds
 uname      node_uname_info{sysname,release,version,machine,nodename,domainname}
@@ -75,6 +76,7 @@ COLLECTORS = (
     "vmstat",
     "filefd",
     "entropy",
+    "processes",
     "time",
     "uname",
     "os",
@@ -192,6 +194,11 @@ _STATIC_META: dict[str, MetricMeta] = {
     "node_filefd_maximum": MetricMeta(_G, "File descriptor statistics: maximum."),
     "node_entropy_available_bits": MetricMeta(_G, "Bits of available entropy."),
     "node_entropy_pool_size_bits": MetricMeta(_G, "Bits of entropy pool."),
+    "node_processes_state": MetricMeta(_G, "Number of processes in each state."),
+    "node_processes_pids": MetricMeta(_G, "Number of PIDs"),
+    "node_processes_threads": MetricMeta(_G, "Allocated threads in system"),
+    "node_processes_max_processes": MetricMeta(_G, "Number of max PIDs limit"),
+    "node_processes_max_threads": MetricMeta(_G, "Limit of threads in the system"),
     "node_time_seconds": MetricMeta(_G, "System time in seconds since epoch (1970)."),
     "node_uname_info": MetricMeta(
         _G, "Labeled system information as provided by the uname system call."
@@ -511,6 +518,37 @@ class HostCollector:
         pool = float(self._proc("sys/kernel/random/poolsize").strip())
         out.append((self._lab("node_entropy_available_bits"), avail))
         out.append((self._lab("node_entropy_pool_size_bits"), pool))
+
+    def _collect_processes(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        proc = self.options.proc_path
+        states: dict[str, int] = {}
+        pids = 0
+        threads = 0
+        for entry in os.scandir(proc):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = _read(os.path.join(proc, entry.name, "stat"))
+            except OSError:
+                continue  # the process exited meanwhile
+            rest = stat[stat.rfind(")") + 2 :].split()
+            if len(rest) < 18:
+                continue
+            pids += 1
+            states[rest[0]] = states.get(rest[0], 0) + 1
+            threads += int(rest[17])
+        lab = self._lab
+        for state, count in sorted(states.items()):
+            out.append((lab("node_processes_state", "state", state), float(count)))
+        out.append((lab("node_processes_pids"), float(pids)))
+        out.append((lab("node_processes_threads"), float(threads)))
+        for name, rel in (
+            ("node_processes_max_processes", "sys/kernel/pid_max"),
+            ("node_processes_max_threads", "sys/kernel/threads-max"),
+        ):
+            out.append((lab(name), float(self._proc(rel).strip())))
 
     def _collect_time(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
         out.append((self._lab("node_time_seconds"), time.time()))

@@ -125,8 +125,11 @@ class ScrapeManager:
             options_from_config(sc, global_cfg, where=f"scrape_configs[{i}]")
             for i, sc in enumerate(scrape_configs)
         ]
+        from nightowl.scrapers.host import HostOptions
+
+        host = HostOptions.from_config(_get(config, "host", None))
         errors = await self.apply_jobs(options)
-        await self.apply_host(_get(config, "host", None), global_cfg)
+        await self.apply_host(host)
         return errors
 
     async def apply_jobs(self, jobs: Sequence[ScrapeOptions]) -> list[str]:
@@ -150,21 +153,22 @@ class ScrapeManager:
                 for disc in job.discoveries:
                     disc.refresh()
                 await self._sync_targets(job)
-                errors.extend(job.errors)
+                errors.extend(_job_errors(job))
                 if job.discoveries and job.sd_task is None:
                     job.sd_task = asyncio.get_running_loop().create_task(
                         self._watch_files(job), name=f"file_sd {name}"
                     )
             return errors
 
-    async def apply_host(self, host_cfg: Any, global_cfg: Any = None) -> None:
+    async def apply_host(self, host_cfg: Any) -> None:
         """Start, reconfigure or stop the built-in host scraper (`[host]`).
 
-        With no `[host]` section at all it runs with its defaults (every 5 s).
+        `host_cfg` is the `[host]` section (or resolved `HostOptions`); with no
+        section at all (None) it runs with its defaults, every 5 s.
         """
         from nightowl.scrapers.host import HostOptions, HostScrapeLoop
 
-        opts = HostOptions.from_config(host_cfg)
+        opts = host_cfg if isinstance(host_cfg, HostOptions) else HostOptions.from_config(host_cfg)
         async with self._lock:
             if self._host is not None and (not opts.enabled or opts != self._host_key):
                 await self._host.stop(mark_stale=not opts.enabled)
@@ -220,13 +224,11 @@ class ScrapeManager:
 
     async def _sync_targets(self, job: _Job) -> None:
         groups = list(job.options.static_groups)
-        sd_errors: list[str] = []
         for disc in job.discoveries:
             groups.extend(disc.groups())
-            sd_errors.extend(disc.errors)
         targets, dropped, errors = targets_from_groups(job.options, groups)
         job.dropped = dropped
-        job.errors = [*sd_errors, *errors]
+        job.errors = errors
         wanted: dict[tuple[str, Labels, str], Target] = {t.key: t for t in targets}
         for key in [k for k in job.loops if k not in wanted]:
             await job.loops.pop(key).stop(mark_stale=True)
@@ -324,12 +326,18 @@ class ScrapeManager:
         """Current discovery/target errors (bad file_sd files, bad addresses)."""
         out: list[str] = []
         for job in self._jobs.values():
-            out.extend(job.errors)
+            out.extend(_job_errors(job))
         return out
 
     def jobs(self) -> Iterable[str]:
         """Names of the configured jobs."""
         return list(self._jobs)
+
+
+def _job_errors(job: _Job) -> list[str]:
+    out = [e for disc in job.discoveries for e in disc.errors]
+    out.extend(job.errors)
+    return out
 
 
 def _log_task_error(task: asyncio.Task[None]) -> None:

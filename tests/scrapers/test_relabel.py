@@ -7,9 +7,9 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from nightowl.scrapers.relabel import RelabelRule, compile_rules, expand, relabel
 
 from nightowl.errors import ConfigError
-from nightowl.scrapers.relabel import RelabelRule, compile_rules, expand, relabel
 
 BASE = {"__name__": "http_requests_total", "job": "api", "instance": "10.0.0.1:9100", "a": "foo"}
 

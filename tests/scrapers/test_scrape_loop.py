@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-
-from nightowl.model import Labels, SampleBatch, TargetHealth, is_stale
 from nightowl.scrapers.loop import ACCEPT_HEADER, ScrapeLoop
 from nightowl.scrapers.target import options_from_config, populate_target
 from nightowl.store.api import AppendResult
+
+from nightowl.model import Labels, SampleBatch, TargetHealth, is_stale
 
 PAGE = b"""# HELP http_requests_total Requests.
 # TYPE http_requests_total counter
@@ -141,7 +141,7 @@ async def test_request_headers_as_prometheus_sends() -> None:
 async def test_gzip_body_is_decoded() -> None:
     """A gzip-encoded page is decompressed before parsing."""
     body = gzip.compress(PAGE)
-    loop, rec, client = make_loop(page_handler(body, **{"Content-Encoding": "gzip"}))
+    loop, _rec, client = make_loop(page_handler(body, **{"Content-Encoding": "gzip"}))
     async with client:
         batch = await loop.scrape_once()
     assert value(batch, "up") == 1.0
@@ -291,7 +291,7 @@ async def test_staleness_for_disappearing_series_and_down_target() -> None:
         return httpx.Response(200, content=body)
 
     clock = Clock()
-    loop, rec, client = make_loop(handler, clock=clock)
+    loop, _rec, client = make_loop(handler, clock=clock)
     async with client:
         await loop.scrape_once()
         clock.t += 15_000
