@@ -1037,8 +1037,11 @@ _LISTEN_RE = re.compile(
 )
 _URL_RE = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 _BCRYPT_RE = re.compile(r"^\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}$")
+# Field paths (see scrapers/_jsonpath.py): a.b[0].c, items[*].x, a["odd.key"], [-1], and a
+# trailing `~` (the key of the last [*]) in label paths.
 _JSONPATH_RE = re.compile(
-    r"^(?:[A-Za-z0-9_@$-]+|\[(?:\d+|\*)\])(?:\.[A-Za-z0-9_@$-]+|\[(?:\d+|\*)\])*$"
+    r'^(?:[A-Za-z0-9_@$-]+|\[(?:-?\d+|\*|"(?:[^"\\]|\\.)*")\])'
+    r'(?:\.[A-Za-z0-9_@$-]+|\[(?:-?\d+|\*|"(?:[^"\\]|\\.)*")\])*~?$'
 )
 _SECRET_HEADER_RE = re.compile(r"auth|token|key|secret|passw|cookie", re.IGNORECASE)
 
@@ -1094,13 +1097,19 @@ def _type_name(tp: Any, meta: Mapping[str, Any]) -> str:
         inner = typing.get_args(tp)[0]
         if _is_section(inner):
             return "array of tables"
-        return f"array of {_type_name(inner, {})}s"
+        return f"array of {_plural(_type_name(inner, {}))}"
     if origin is dict:
         inner = typing.get_args(tp)[1]
-        return f"table of {_type_name(inner, {})}s"
+        return f"table of {_plural(_type_name(inner, {}))}"
     if _is_section(tp):
         return "table"
     return {str: "string", int: "integer", float: "float", bool: "boolean"}.get(tp, str(tp))
+
+
+def _plural(type_name: str) -> str:
+    if type_name.startswith(("array of", "table of", "one of")):
+        return type_name.replace("array of", "arrays of", 1).replace("table of", "tables of", 1)
+    return type_name + "s"
 
 
 class _Builder:
@@ -1456,12 +1465,20 @@ def _check_relabel(
         b.err(path, f"action {r.action!r} needs target_label")
     if r.action == "hashmod" and r.modulus <= 0:
         b.err(_join(path, "modulus"), "action 'hashmod' needs a modulus greater than 0")
+    # Like Prometheus, compare with the defaults: writing a default out is harmless.
+    changed = {
+        f.name
+        for f in dataclasses.fields(RelabelConfig)
+        if getattr(r, f.name) != f.default and f.name != "action"
+    }
     if r.action in ("keepequal", "dropequal"):
-        extra = [k for k in ("regex", "replacement", "modulus", "separator") if k in raw]
+        extra = [k for k in ("regex", "replacement", "modulus") if k in changed]
         if extra:
             b.err(path, f"action {r.action!r} takes no {', '.join(extra)}")
     if r.action in ("labeldrop", "labelkeep"):
-        extra = [k for k in ("source_labels", "target_label", "replacement", "modulus") if k in raw]
+        extra = [
+            k for k in ("source_labels", "target_label", "replacement", "modulus") if k in changed
+        ]
         if extra:
             b.err(path, f"action {r.action!r} takes only regex, not {', '.join(extra)}")
     if (
@@ -1505,7 +1522,15 @@ def _check_rule(b: _Builder, r: RuleConfig, raw: Mapping[str, Any], path: str) -
     if bool(r.alert) == bool(r.record):
         b.err(path, "set exactly one of alert and record")
     if r.record:
-        extra = [k for k in ("for", "keep_firing_for", "annotations") if k in raw]
+        extra = [
+            k
+            for k, v in (
+                ("for", r.for_),
+                ("keep_firing_for", r.keep_firing_for),
+                ("annotations", r.annotations),
+            )
+            if v
+        ]
         if extra:
             b.err(path, f"a recording rule takes no {', '.join(extra)}")
     return r
@@ -1896,7 +1921,7 @@ def section_to_dict(obj: Any, *, include_defaults: bool = False) -> dict[str, An
     out: dict[str, Any] = {}
     for f in _public_fields(type(obj)):
         value = getattr(obj, f.name)
-        if not include_defaults and _is_default(f, value):
+        if not include_defaults and not f.metadata.get("required") and _is_default(f, value):
             continue
         encoded = _encode(hints[f.name], value, f.metadata, include_defaults)
         if encoded is None:
@@ -1968,6 +1993,8 @@ def _default_text(f: dataclasses.Field[Any], tp: Any) -> str:
         return ""
     if value is None:
         return "unset"
+    if _is_section(type(value)):
+        return "see below"
     if meta.get("kind") == "duration":
         return f'`"{format_duration(value)}"`'
     if meta.get("kind") == "size":
@@ -1996,12 +2023,21 @@ def schema_markdown() -> str:
     committed docs equal to this, so the reference cannot drift from the code.
     """
     lines: list[str] = []
+    documented: dict[type, str] = {}
 
     def section(cls: type, path: str, is_array: bool) -> None:
+        heading = _section_heading(path, is_array)
+        if cls in documented:
+            lines.append(f"### {heading}")
+            lines.append("")
+            lines.append(f"Same keys as {documented[cls]}.")
+            lines.append("")
+            return
+        documented[cls] = heading
         hints = _hints(cls)
         docs = field_docs(cls)
         nested: list[tuple[type, str, bool]] = []
-        lines.append(f"### {_section_heading(path, is_array)}")
+        lines.append(f"### {heading}")
         lines.append("")
         lines.append(" ".join((cls.__doc__ or "").split()))
         lines.append("")
@@ -2064,3 +2100,7 @@ def schema_key_paths() -> list[str]:
 
     walk(Config, "")
     return paths
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m nightowl.config` prints the reference
+    print(schema_markdown(), end="")
