@@ -8,7 +8,7 @@ steps: ingest waits at most one step, and readers (WAL) never wait.
 - **Seal**: head rows of windows that closed before `newest - out_of_order
   window` move into compressed chunks, merged with any chunk already holding
   that window (late out-of-order samples). `force=True` seals everything.
-- **Rollups**: chunks not yet rolled up whose window ended long enough ago
+- **Rollups**: chunks not yet rolled up whose newest sample is old enough
   (`rollup_5m_after_ms`, `rollup_1h_after_ms`, as Thanos downsamples only
   blocks older than 40 h and 10 d) get 5 m and 1 h buckets (min, max, sum,
   count, last, last_t; staleness markers excluded), stored compressed in one
@@ -126,10 +126,9 @@ def _rollup_series(
             limit = limits[resolution]
             chunks = conn.execute(
                 "SELECT mint, data FROM chunks WHERE series_id = ? AND (rolled & ?) = 0 "
-                "AND mint < ? ORDER BY mint",
-                (sid, bit, limit - CHUNK_WINDOW_MS + 1),
+                "AND maxt <= ? ORDER BY mint",
+                (sid, bit, limit),
             ).fetchall()
-            chunks = [(m, d) for m, d in chunks if window_start(m) + CHUNK_WINDOW_MS <= limit]
             if not chunks:
                 continue
             block = rollup_block_ms(resolution)
@@ -272,7 +271,7 @@ def compaction_steps(
         sids = [
             r[0]
             for r in conn.execute(
-                "SELECT DISTINCT series_id FROM chunks WHERE rolled != 3 AND mint < ?",
+                "SELECT DISTINCT series_id FROM chunks WHERE rolled != 3 AND maxt <= ?",
                 (max(limits.values()),),
             )
         ]

@@ -259,8 +259,8 @@ class WriterCore:
         older = ~new
         if older.any():
             window = self.options.out_of_order_window_ms
-            # mt - window cannot overflow: mt > INT64_MIN only for known series.
-            floor = np.where(mt == _INT64_MIN, mt, mt - np.minimum(mt - _INT64_MIN, window))
+            # Oldest acceptable timestamp per sample (clamped at the int64 minimum).
+            floor = np.where(mt < _INT64_MIN + window, _INT64_MIN, mt - window)
             check = older & (t >= floor)
             res.out_of_order += int((older & ~check).sum())
             for i in np.flatnonzero(check).tolist():

@@ -102,7 +102,7 @@ def test_reopen_keeps_everything(db_path: Path, grid) -> None:
         assert len(got.timestamps) == 50
         # The writer remembered the newest timestamp: an old sample is out of order.
         res = s.append_sync(SampleBatch.from_samples([Sample(UP, 5000, 7.0)]))
-        assert res.duplicate == 1
+        assert res.out_of_order == 1
 
 
 def test_readonly_store_reads_and_refuses_writes(db_path: Path, grid) -> None:

@@ -1,0 +1,138 @@
+"""Out-of-order window, duplicates and cardinality limits: counted, never a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from nightowl.store import Store, StoreOptions
+
+from nightowl.model import Labels, Sample, SampleBatch
+
+A = Labels.of("m", k="a")
+B = Labels.of("m", k="b")
+
+
+def _opts(**kw: int) -> StoreOptions:
+    return StoreOptions(compaction_interval_ms=0, retention_time_ms=0, **kw)
+
+
+def _one(labels: Labels, t: int, v: float) -> SampleBatch:
+    return SampleBatch.from_samples([Sample(labels, t, v)])
+
+
+def _values(store: Store, labels: Labels) -> dict[int, float]:
+    got = [s for s in store.select([], -(2**62), 2**62) if s.labels == labels]
+    if not got:
+        return {}
+    return dict(zip(got[0].timestamps.tolist(), got[0].values.tolist(), strict=True))
+
+
+def test_out_of_order_rejected_without_window(tmp_path: Path) -> None:
+    """With no window, a sample older than the series' newest is rejected and counted."""
+    with Store.open(tmp_path / "x.db", options=_opts()) as s:
+        assert s.append_sync(_one(A, 10_000, 1.0)).accepted == 1
+        res = s.append_sync(_one(A, 9_000, 2.0))
+        assert (res.accepted, res.out_of_order) == (0, 1)
+        assert s.stats().samples_out_of_order == 1
+        assert _values(s, A) == {10_000: 1.0}
+        # Another series is independent.
+        assert s.append_sync(_one(B, 9_000, 2.0)).accepted == 1
+
+
+def test_out_of_order_window_accepts_recent_and_rejects_older(tmp_path: Path) -> None:
+    """Inside the window late samples are stored (even into sealed chunks); older ones not."""
+    with Store.open(tmp_path / "x.db", options=_opts(out_of_order_window_ms=60_000)) as s:
+        s.append_sync(
+            SampleBatch.from_samples([Sample(A, t, t / 1000) for t in range(0, 200_000, 2000)])
+        )
+        s.compact_sync(force=True)  # everything sealed into chunks
+        late = SampleBatch.from_samples(
+            [Sample(A, 150_001, -1.0), Sample(A, 199_999, -2.0), Sample(A, 100_000, -3.0)]
+        )
+        res = s.append_sync(late)
+        assert (res.accepted, res.out_of_order, res.duplicate) == (2, 1, 0)
+        vals = _values(s, A)
+        assert vals[150_001] == -1.0
+        assert vals[199_999] == -2.0
+        assert vals[100_000] == 100.0  # the rejected -3.0 did not replace it
+        s.compact_sync(force=True)
+        assert _values(s, A) == vals
+        assert len(vals) == 102
+
+
+def test_duplicates_against_head_chunks_and_batch(tmp_path: Path) -> None:
+    """Same timestamp, different value: rejected; same value: a silent no-op."""
+    with Store.open(tmp_path / "x.db", options=_opts(out_of_order_window_ms=3_600_000)) as s:
+        s.append_sync(_one(A, 1000, 1.0))
+        res = s.append_sync(_one(A, 1000, 1.0))
+        assert (res.accepted, res.duplicate) == (1, 0)
+        res = s.append_sync(_one(A, 1000, 5.0))
+        assert (res.accepted, res.duplicate) == (0, 1)
+        # In one batch: the first sample of a timestamp wins.
+        batch = SampleBatch.from_samples(
+            [Sample(A, 2000, 2.0), Sample(A, 2000, 2.0), Sample(A, 2000, 3.0)]
+        )
+        res = s.append_sync(batch)
+        assert (res.accepted, res.duplicate) == (2, 1)
+        s.append_sync(_one(A, 5000, 5.0))
+        s.compact_sync(force=True)
+        # Against a sealed chunk, inside the window.
+        res = s.append_sync(_one(A, 2000, 9.0))
+        assert (res.accepted, res.duplicate) == (0, 1)
+        res = s.append_sync(_one(A, 2000, 2.0))
+        assert (res.accepted, res.duplicate) == (1, 0)
+        assert _values(s, A) == {1000: 1.0, 2000: 2.0, 5000: 5.0}
+        assert s.stats().samples_duplicate == 3
+
+
+def test_nan_duplicates_compare_bits(tmp_path: Path) -> None:
+    """A repeated NaN with the same bits is a no-op; a staleness marker over NaN is a duplicate."""
+    from nightowl.model import STALE_NAN
+
+    with Store.open(tmp_path / "x.db", options=_opts()) as s:
+        s.append_sync(_one(A, 1000, float("nan")))
+        assert s.append_sync(_one(A, 1000, float("nan"))).duplicate == 0
+        assert s.append_sync(_one(A, 1000, STALE_NAN)).duplicate == 1
+
+
+def test_series_limits_drop_and_count(tmp_path: Path) -> None:
+    """Over the total or per-metric limit, new series' samples are dropped and counted."""
+    opts = _opts(max_series=5, max_series_per_metric=3)
+    with Store.open(tmp_path / "x.db", options=opts) as s:
+        series = [Labels.of("m", i=str(i)) for i in range(4)] + [
+            Labels.of("n", i=str(i)) for i in range(4)
+        ]
+        refs = np.repeat(np.arange(8), 2)
+        ts = np.tile([1000, 2000], 8)
+        res = s.append_sync(SampleBatch(series, refs, ts, np.ones(16)))
+        # m: 3 series allowed (per metric), n: 2 allowed (total 5).
+        assert res.series_created == 5
+        assert (res.accepted, res.over_limit) == (10, 6)
+        # Existing series keep ingesting; new ones stay refused, also after reopening.
+        res = s.append_sync(SampleBatch(series, refs, ts + 5000, np.ones(16)))
+        assert (res.accepted, res.over_limit, res.series_created) == (10, 6, 0)
+        assert s.stats().samples_over_limit == 12
+    with Store.open(tmp_path / "x.db", options=opts) as s:
+        res = s.append_sync(_one(Labels.of("z"), 1000, 1.0))
+        assert res.over_limit == 1
+        assert len(s.series([])) == 5
+
+
+def test_every_sample_is_counted_once(tmp_path: Path) -> None:
+    """accepted + rejected always equals the batch size on a random messy workload."""
+    rng = np.random.default_rng(7)
+    opts = _opts(out_of_order_window_ms=5_000, max_series=40)
+    with Store.open(tmp_path / "x.db", options=opts) as s:
+        series = [Labels.of("m", i=str(i)) for i in range(60)]
+        for _ in range(20):
+            n = int(rng.integers(1, 400))
+            refs = rng.integers(0, 60, n)
+            ts = rng.integers(0, 50_000, n)
+            vs = rng.integers(0, 3, n).astype(np.float64)
+            res = s.append_sync(SampleBatch(series, refs, ts, vs))
+            assert res.accepted + res.rejected == n
+        st = s.stats()
+        stored = sum(len(x.timestamps) for x in s.select([], 0, 10**9))
+        assert stored <= st.samples_appended
+        assert len(s.series([])) <= 40
