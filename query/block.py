@@ -113,6 +113,14 @@ class Block:
         source_matchers: the label matchers, in query order, when this block is the
             direct result of a vector selector (None otherwise); `absent()` derives
             its output labels from the equality matchers.
+
+    `drop_name` is a bool array (n_series,) or None (= no row drops it). The
+    evaluator removes `__name__` *late*, as Prometheus 3 does with delayed name
+    removal: rows keep their name through the evaluation (so `label_replace` or
+    `{__name__=~...}`-style grouping still see it) and the flagged ones lose it
+    when the query's result is produced. Function implementations need not set it:
+    the evaluator flags every row of a function result unless the FunctionDef
+    `keeps_name`, and carries the flags of rows whose labels pass through.
     """
 
     labels: list[Labels]
@@ -120,6 +128,7 @@ class Block:
     present: np.ndarray
     timestamps: np.ndarray | None = None
     source_matchers: list[Matcher] | None = None
+    drop_name: np.ndarray | None = None
 
     @classmethod
     def empty(cls, n_steps: int) -> Block:
@@ -162,6 +171,9 @@ class RangeBlock:
     range_ms: int
     step_times: np.ndarray
     source_matchers: list[Matcher] | None = None
+    drop_name: np.ndarray | None = None
+    """Per series, for subqueries: whether its `__name__` is to be dropped (as in
+    :class:`Block`); set by the evaluator, None for matrix selectors."""
 
 
 Arg = ScalarBlock | StringBlock | Block | RangeBlock

@@ -1,0 +1,526 @@
+"""The PromQL evaluator: instant and range queries over any `Querier`.
+
+Every query is a range query over `n` steps (an instant query has one). Each AST
+node evaluates to a step-major block (see :mod:`nightowl.query.block`): selectors
+look up, per series, the sample in effect at every step with one
+`np.searchsorted`; functions, aggregations and operators then work on whole
+(series x steps) arrays. So the per-step work is numpy, and Python loops run per
+series or per group, never per step.
+
+Semantics are Prometheus 3.x's: 5 m lookback (left-open), staleness markers,
+left-open range windows, `offset` (negative too), `@` with `start()`/`end()`,
+subqueries aligned to absolute multiples of their step, delayed `__name__`
+removal, Kahan summation in `sum`/`avg`. Limits: a timeout, a maximum number of
+samples loaded, and 11,000 points per series for range queries, each a
+:class:`~nightowl.errors.QueryError` with a `kind`.
+
+    >>> from nightowl.store.memory import MemoryStore
+    >>> Engine(MemoryStore()).instant("1 + 1", 0).value
+    Scalar(t=0, v=2.0)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from nightowl.query import ast
+from nightowl.query._aggregate import aggregate, count_values
+from nightowl.query._binary import scalar_binop, vector_binop, vector_scalar_binop
+from nightowl.query._blockutil import DUPLICATE_LABELSET, drops, merge_rows
+from nightowl.query.block import (
+    ArgType,
+    Block,
+    EvalContext,
+    RangeBlock,
+    RangeSeriesData,
+    ScalarBlock,
+    StringBlock,
+)
+from nightowl.query.parser import line_col, parse
+from nightowl.query.values import (
+    InstantSample,
+    Matrix,
+    QueryResult,
+    RangeSeries,
+    Scalar,
+    String,
+    Vector,
+)
+from nightowl.store.api import Querier
+
+from nightowl.errors import QueryError
+from nightowl.model import METRIC_NAME, Labels, stale_mask
+
+__all__ = ["Engine", "EngineOptions"]
+
+_MAX_POINTS_MSG = (
+    "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query "
+    "resolution (?step=XX)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """Engine settings.
+
+    Attributes:
+        lookback_delta_ms: how far back an instant selector looks for a sample.
+        timeout_s: wall-clock limit per query (None: unlimited).
+        max_samples: most raw samples one query may load (selectors and windows).
+        max_points_per_series: most steps of a range query (Prometheus: 11,000).
+        default_subquery_step_ms: the step of `x[5m:]` (Prometheus: the global
+            evaluation interval, 1 m by default).
+    """
+
+    lookback_delta_ms: int = 300_000
+    timeout_s: float | None = 120.0
+    max_samples: int = 50_000_000
+    max_points_per_series: int = 11_000
+    default_subquery_step_ms: int = 60_000
+
+
+class Engine:
+    """Evaluates PromQL against a :class:`~nightowl.store.api.Querier`.
+
+    Synchronous and CPU-bound: callers on an event loop run it in a worker thread.
+    One engine may serve many threads (it keeps no per-query state).
+    """
+
+    def __init__(self, querier: Querier, options: EngineOptions | None = None) -> None:
+        self.querier = querier
+        self.options = options or EngineOptions()
+
+    def parse(self, query: str) -> ast.Expr:
+        """Parse a query (raises :class:`~nightowl.errors.ParseError`)."""
+        return parse(query)
+
+    def validate(self, query: str) -> None:
+        """Raise ParseError if `query` is not valid PromQL; return None otherwise."""
+        parse(query)
+
+    def instant(self, query: str, t_ms: int) -> QueryResult:
+        """Evaluate `query` at one time (ms); the value is a Vector, Scalar, String or Matrix."""
+        expr = parse(query)
+        steps = np.array([t_ms], dtype=np.int64)
+        ev = _Evaluator(
+            self, EvalContext(steps, t_ms, t_ms, 0, self.options.lookback_delta_ms), query
+        )
+        res = ev.eval(expr)
+        value = _instant_value(res, t_ms)
+        return QueryResult(value, _dedupe(ev.ctx.warnings), _dedupe(ev.ctx.infos))
+
+    def range(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> QueryResult:
+        """Evaluate `query` at `start, start+step, ... <= end`; the value is a Matrix."""
+        if step_ms <= 0:
+            raise QueryError(
+                "zero or negative query resolution step widths are not accepted. "
+                "Try a positive integer",
+                kind="bad_data",
+            )
+        if end_ms < start_ms:
+            raise QueryError("end timestamp must not be before start time", kind="bad_data")
+        n = (end_ms - start_ms) // step_ms + 1
+        if n > self.options.max_points_per_series:
+            raise QueryError(_MAX_POINTS_MSG, kind="bad_data")
+        expr = parse(query)
+        if expr.type not in (ArgType.SCALAR, ArgType.VECTOR):
+            raise QueryError(
+                f'invalid expression type "{_type_name(expr.type)}" for range query, '
+                "must be Scalar or instant Vector",
+                kind="bad_data",
+            )
+        steps = start_ms + step_ms * np.arange(n, dtype=np.int64)
+        ctx = EvalContext(steps, start_ms, end_ms, step_ms, self.options.lookback_delta_ms)
+        ev = _Evaluator(self, ctx, query)
+        res = ev.eval(expr)
+        value = _range_value(res, steps)
+        return QueryResult(value, _dedupe(ctx.warnings), _dedupe(ctx.infos))
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _type_name(t: ArgType) -> str:
+    return {
+        ArgType.MATRIX: "range vector",
+        ArgType.VECTOR: "instant vector",
+        ArgType.SCALAR: "scalar",
+        ArgType.STRING: "string",
+    }[t]
+
+
+# -- results ------------------------------------------------------------------
+
+
+def _finish_labels(block: Block) -> Block:
+    """Apply delayed name removal, then refuse duplicate label sets."""
+    dn = drops(block)
+    if dn.any():
+        labels = [
+            lab.without(METRIC_NAME) if d else lab
+            for lab, d in zip(block.labels, dn.tolist(), strict=True)
+        ]
+        block = Block(labels, block.values, block.present, None, None, None)
+    return merge_rows(block, strict=True)
+
+
+def _instant_value(res: object, t: int) -> Scalar | String | Vector | Matrix:
+    if isinstance(res, ScalarBlock):
+        return Scalar(t, float(res.values[0]))
+    if isinstance(res, StringBlock):
+        return String(t, res.value)
+    if isinstance(res, RangeBlock):
+        return _range_block_matrix(res)
+    assert isinstance(res, Block)
+    block = _finish_labels(res)
+    vec = Vector()
+    for lab, v, p in zip(
+        block.labels, block.values[:, 0].tolist(), block.present[:, 0].tolist(), strict=True
+    ):
+        if p:
+            vec.append(InstantSample(lab, t, v))
+    return vec
+
+
+def _range_block_matrix(rb: RangeBlock) -> Matrix:
+    ws, we = int(rb.window_start[0]), int(rb.window_end[0])
+    out = Matrix()
+    dn = rb.drop_name
+    for i, s in enumerate(rb.series):
+        lo = int(np.searchsorted(s.t, ws, "right"))
+        hi = int(np.searchsorted(s.t, we, "right"))
+        if hi > lo:
+            lab = s.labels
+            if dn is not None and dn[i]:
+                lab = lab.without(METRIC_NAME)
+            out.append(RangeSeries(lab, s.t[lo:hi].copy(), s.v[lo:hi].copy()))
+    out.sort(key=lambda r: r.labels)
+    seen = set()
+    for r in out:
+        if r.labels in seen:
+            raise QueryError(DUPLICATE_LABELSET)
+        seen.add(r.labels)
+    return out
+
+
+def _range_value(res: object, steps: np.ndarray) -> Matrix:
+    out = Matrix()
+    if isinstance(res, ScalarBlock):
+        out.append(RangeSeries(Labels(), steps.copy(), res.values.astype(np.float64).copy()))
+        return out
+    assert isinstance(res, Block)
+    block = _finish_labels(res)
+    for i, lab in enumerate(block.labels):
+        p = block.present[i]
+        if p.any():
+            out.append(RangeSeries(lab, steps[p], block.values[i, p]))
+    out.sort(key=lambda r: r.labels)
+    return out
+
+
+# -- evaluation ---------------------------------------------------------------
+
+
+class _Evaluator:
+    """Evaluates one query's AST over the steps of `ctx`."""
+
+    def __init__(self, engine: Engine, ctx: EvalContext, text: str) -> None:
+        self.engine = engine
+        self.querier = engine.querier
+        self.opts = engine.options
+        self.ctx = ctx
+        self.text = text
+        timeout = self.opts.timeout_s
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.samples = 0
+
+    # bookkeeping
+
+    def check_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise QueryError("query timed out in expression evaluation", kind="timeout")
+
+    def count_samples(self, n: int) -> None:
+        self.samples += n
+        if self.samples > self.opts.max_samples:
+            raise QueryError(
+                "query processing would load too many samples into memory in query execution",
+                kind="execution",
+            )
+
+    def sub(self, steps: np.ndarray, step: int) -> _Evaluator:
+        """An evaluator for a subquery's steps sharing limits and annotations."""
+        ctx = EvalContext(
+            steps,
+            self.ctx.start,
+            self.ctx.end,
+            step,
+            self.ctx.lookback_ms,
+            self.ctx.warnings,
+            self.ctx.infos,
+        )
+        child = _Evaluator.__new__(_Evaluator)
+        child.engine, child.querier, child.opts = self.engine, self.querier, self.opts
+        child.ctx, child.text, child.deadline = ctx, self.text, self.deadline
+        child.samples = self.samples
+        child.parent = self  # type: ignore[attr-defined]
+        return child
+
+    # dispatch
+
+    def eval(self, node: ast.Expr) -> Block | ScalarBlock | StringBlock | RangeBlock:
+        self.check_time()
+        n = self.ctx.n_steps
+        if isinstance(node, ast.NumberLiteral):
+            return ScalarBlock(np.full(n, node.value, dtype=np.float64))
+        if isinstance(node, ast.StringLiteral):
+            return StringBlock(node.value)
+        if isinstance(node, ast.ParenExpr):
+            return self.eval(node.expr)
+        if isinstance(node, ast.VectorSelector):
+            return self.vector_selector(node)
+        if isinstance(node, ast.MatrixSelector):
+            return self.matrix_selector(node)
+        if isinstance(node, ast.SubqueryExpr):
+            return self.subquery(node)
+        if isinstance(node, ast.UnaryExpr):
+            return self.unary(node)
+        if isinstance(node, ast.BinaryExpr):
+            return self.binary(node)
+        if isinstance(node, ast.AggregateExpr):
+            return self.aggregation(node)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise QueryError(f"unhandled expression {node!r}", kind="internal")
+
+    # selectors
+
+    def _times(self, at: ast.At | None, offset_ms: int) -> np.ndarray:
+        if at is None:
+            base = self.ctx.step_times
+        else:
+            t = {"start": self.ctx.start, "end": self.ctx.end}.get(at.kind, at.t_ms)
+            base = np.full(self.ctx.n_steps, t, dtype=np.int64)
+        return base - offset_ms
+
+    def vector_selector(self, vs: ast.VectorSelector) -> Block:
+        te = self._times(vs.at, vs.offset_ms)
+        n = len(te)
+        lb = self.ctx.lookback_ms
+        if n == 0:
+            return Block.empty(0)
+        data = self.querier.select(list(vs.matchers), int(te.min()) - lb + 1, int(te.max()))
+        labels: list[Labels] = []
+        vals: list[np.ndarray] = []
+        pres: list[np.ndarray] = []
+        tss: list[np.ndarray] = []
+        total = 0
+        for s in data:
+            t, v = s.timestamps, s.values
+            if not len(t):
+                continue
+            total += len(t)
+            idx = np.searchsorted(t, te, "right") - 1
+            ok = idx >= 0
+            idx = np.maximum(idx, 0)
+            tt = t[idx]
+            vv = v[idx]
+            ok &= tt > te - lb
+            ok &= ~stale_mask(vv)
+            if not ok.any():
+                continue
+            labels.append(s.labels)
+            vals.append(vv)
+            pres.append(ok)
+            tss.append(tt)
+        self.count_samples(total)
+        if not labels:
+            b = Block.empty(n)
+            b.source_matchers = list(vs.matchers)
+            b.timestamps = np.empty((0, n), dtype=np.int64)
+            return b
+        return Block(
+            labels,
+            np.array(vals, dtype=np.float64).reshape(len(labels), n),
+            np.array(pres, dtype=bool).reshape(len(labels), n),
+            np.array(tss, dtype=np.int64).reshape(len(labels), n),
+            list(vs.matchers),
+            np.zeros(len(labels), dtype=bool),
+        )
+
+    def matrix_selector(self, ms: ast.MatrixSelector) -> RangeBlock:
+        vs = ms.vs
+        we = self._times(vs.at, vs.offset_ms)
+        ws = we - ms.range_ms
+        series: list[RangeSeriesData] = []
+        if len(we):
+            data = self.querier.select(list(vs.matchers), int(ws.min()) + 1, int(we.max()))
+            total = 0
+            for s in data:
+                mask = ~stale_mask(s.values)
+                t = s.timestamps[mask]
+                if not len(t):
+                    continue
+                total += len(t)
+                series.append(RangeSeriesData(s.labels, t, s.values[mask]))
+            self.count_samples(total)
+        return RangeBlock(series, ws, we, ms.range_ms, self.ctx.step_times, list(vs.matchers))
+
+    def subquery(self, sq: ast.SubqueryExpr) -> RangeBlock:
+        step = sq.step_ms or self.opts.default_subquery_step_ms
+        we = self._times(sq.at, sq.offset_ms)
+        ws = we - sq.range_ms
+        if not len(we):
+            return RangeBlock([], ws, we, sq.range_ms, self.ctx.step_times)
+        lo = int(ws.min())
+        first = (lo // step) * step + step
+        last = int(we.max())
+        inner_steps = np.arange(first, last + 1, step, dtype=np.int64)
+        if len(inner_steps) == 0:
+            return RangeBlock([], ws, we, sq.range_ms, self.ctx.step_times)
+        child = self.sub(inner_steps, step)
+        res = child.eval(sq.expr)
+        self.samples = child.samples
+        if isinstance(res, ScalarBlock):
+            res = Block([Labels()], res.values[np.newaxis, :], np.ones((1, len(inner_steps)), bool))
+        if not isinstance(res, Block):
+            raise QueryError("subquery is only allowed on instant vector", kind="bad_data")
+        series = []
+        for i, lab in enumerate(res.labels):
+            p = res.present[i]
+            if p.any():
+                series.append(RangeSeriesData(lab, inner_steps[p], res.values[i, p]))
+        dn = drops(res)
+        kept = np.array([dn[i] for i in range(len(res.labels)) if res.present[i].any()], bool)
+        return RangeBlock(series, ws, we, sq.range_ms, self.ctx.step_times, None, kept)
+
+    # operators
+
+    def unary(self, node: ast.UnaryExpr) -> Block | ScalarBlock:
+        res = self.eval(node.expr)
+        if isinstance(res, ScalarBlock):
+            return ScalarBlock(-res.values)
+        assert isinstance(res, Block)
+        return Block(
+            list(res.labels),
+            -res.values,
+            res.present,
+            None,
+            None,
+            np.ones(len(res.labels), dtype=bool),
+        )
+
+    def binary(self, node: ast.BinaryExpr) -> Block | ScalarBlock:
+        lhs = self.eval(node.lhs)
+        rhs = self.eval(node.rhs)
+        op = node.op
+        if isinstance(lhs, ScalarBlock) and isinstance(rhs, ScalarBlock):
+            return ScalarBlock(scalar_binop(op, lhs.values, rhs.values))
+        if isinstance(lhs, Block) and isinstance(rhs, ScalarBlock):
+            return vector_scalar_binop(
+                op, lhs, rhs.values, swap=False, return_bool=node.return_bool
+            )
+        if isinstance(lhs, ScalarBlock) and isinstance(rhs, Block):
+            return vector_scalar_binop(op, rhs, lhs.values, swap=True, return_bool=node.return_bool)
+        assert isinstance(lhs, Block) and isinstance(rhs, Block)
+        matching = node.matching or ast.VectorMatching(
+            "many-to-many" if op in ast.SET_OPS else "one-to-one"
+        )
+        return vector_binop(op, lhs, rhs, matching, return_bool=node.return_bool)
+
+    def aggregation(self, node: ast.AggregateExpr) -> Block:
+        param = None
+        label = ""
+        if node.param is not None:
+            p = self.eval(node.param)
+            if isinstance(p, StringBlock):
+                label = p.value
+            elif isinstance(p, ScalarBlock):
+                param = p.values
+        inner = self.eval(node.expr)
+        if not isinstance(inner, Block):
+            raise QueryError("expected instant vector in aggregation", kind="bad_data")
+        grouping = tuple(sorted(node.grouping))
+        if node.op == "count_values":
+            if not _valid_label_name(label):
+                raise QueryError(f"invalid label name {_go_quote(label)}")
+            return count_values(inner, label, grouping, node.without)
+        quantile = node.op == "quantile" and node.arg_pos
+        pos = line_col(self.text, node.arg_pos[0]) if quantile else ""
+        out, warnings = aggregate(node.op, inner, grouping, node.without, param)
+        for w in warnings:
+            self.ctx.warnings.append(f"{w} ({pos})" if pos else w)
+        return out
+
+    # functions
+
+    def call(self, node: ast.Call) -> Block | ScalarBlock:
+        from nightowl.query.functions import FUNCTIONS
+
+        fd = FUNCTIONS.get(node.func)
+        if fd is None:
+            raise QueryError(f"unknown function with name {node.func!r}", kind="bad_data")
+        args = [self.eval(a) for a in node.args]
+        ctx = self.ctx
+        ctx.call_position = line_col(self.text, node.pos) if node.pos >= 0 else ""
+        ctx.arg_positions = [line_col(self.text, p) for p in node.arg_pos]
+        with np.errstate(all="ignore"):
+            res = fd.impl(args, ctx)
+        if isinstance(res, Block):
+            res = self._name_flags(res, args, fd.keeps_name)
+            res = merge_rows(res)
+        return res  # type: ignore[return-value]
+
+    def _name_flags(self, res: Block, args: list, keeps_name: bool) -> Block:
+        n = len(res.labels)
+        if not keeps_name:
+            flags = np.ones(n, dtype=bool)
+        elif res.drop_name is not None:
+            return res
+        else:
+            flags = np.zeros(n, dtype=bool)
+            src = next((a for a in args if isinstance(a, Block)), None)
+            if src is not None and src.drop_name is not None and src.drop_name.any():
+                by_labels = dict(zip(src.labels, src.drop_name.tolist(), strict=True))
+                flags = np.array([by_labels.get(lab, False) for lab in res.labels], dtype=bool)
+            elif src is None:
+                rb = next((a for a in args if isinstance(a, RangeBlock)), None)
+                kept = None if rb is None else rb.drop_name
+                if kept is not None and kept.any():
+                    by_labels = dict(
+                        zip((s.labels for s in rb.series), kept.tolist(), strict=True)  # type: ignore[union-attr]
+                    )
+                    flags = np.array([by_labels.get(lab, False) for lab in res.labels], dtype=bool)
+        res.drop_name = flags
+        return res
+
+
+def _valid_label_name(name: str) -> bool:
+    if not name:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _go_quote(s: str) -> str:
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif 0xDC80 <= o <= 0xDCFF:
+            out.append(f"\\x{o - 0xDC00:02x}")
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\x{o:02x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)

@@ -1,0 +1,618 @@
+"""The PromQL parser adapter: `promql_parser` (Rust) in, :mod:`nightowl.query.ast` out.
+
+Only this module imports `promql_parser`. It
+
+- converts the foreign tree into our frozen dataclasses (durations to ms, the
+  metric name into a `__name__` matcher, regexes into Python patterns with RE2's
+  mid-pattern flag groups rewritten);
+- type-checks calls against `query.functions.FUNCTIONS` (functions nightowl has
+  that `promql_parser` does not know are registered with it);
+- turns the parser's position-less `ValueError` messages into
+  :class:`~nightowl.errors.ParseError` with Prometheus's wording
+  (`1:5: parse error: ...`) and a 0-based `position`, found by a small lexer of
+  our own (brackets, strings, unknown characters, named identifiers) or, failing
+  that, the first token after the longest prefix that still parses.
+
+    >>> parse("sum by (job) (rate(x[5m]))").op
+    'sum'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+import promql_parser as _pp
+from nightowl.query import ast
+from nightowl.query.block import ArgType
+
+from nightowl.errors import ParseError
+from nightowl.model import METRIC_NAME, Matcher, MatchOp
+
+__all__ = ["line_col", "parse", "parse_matchers", "translate_regex"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_MATCH_OPS = {
+    "Equal": MatchOp.EQ,
+    "NotEqual": MatchOp.NE,
+    "Re": MatchOp.RE,
+    "NotRe": MatchOp.NRE,
+}
+
+_VT_TO_ARG = {
+    "Scalar": ArgType.SCALAR,
+    "String": ArgType.STRING,
+    "Vector": ArgType.VECTOR,
+    "Matrix": ArgType.MATRIX,
+}
+
+
+def _td_ms(td: timedelta) -> int:
+    return (td.days * 86_400 + td.seconds) * 1000 + td.microseconds // 1000
+
+
+def _arg_type(vt: object) -> ArgType:
+    name = str(vt).rsplit(".", 1)[-1]
+    return _VT_TO_ARG[name]
+
+
+# -- regexes ----------------------------------------------------------------
+
+
+def translate_regex(pattern: str) -> str:
+    """Rewrite an RE2 pattern for Python's `re`.
+
+    RE2 lets a flag group such as `(?i)` appear anywhere, applying to the rest of
+    the enclosing group; Python only accepts it at the very start. We rewrite a
+    mid-pattern `(?flags)` into a scoped `(?flags:` closed where its group ends.
+    `\\z` (end of text) becomes Python's `\\Z`.
+    """
+    out: list[str] = []
+    # per open group: how many scoped-flag groups we opened inside it
+    opened: list[int] = [0]
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            nxt = pattern[i + 1]
+            out.append("\\Z" if nxt == "z" and not in_class else c + nxt)
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+            out.append(c)
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            out.append(c)
+            i += 1
+            if i < n and pattern[i] == "^":
+                out.append("^")
+                i += 1
+            if i < n and pattern[i] == "]":
+                out.append("\\]")
+                i += 1
+            continue
+        if c == "(":
+            m = re.match(r"\(\?([a-zA-Z-]+)\)", pattern[i:])
+            if m and (i > 0 or len(opened) > 1):
+                out.append(f"(?{m.group(1)}:")
+                opened[-1] += 1
+                i += m.end()
+                continue
+            if pattern.startswith("(?P<", i):
+                out.append("(?P<")
+                i += 4
+                opened.append(0)
+                continue
+            opened.append(0)
+            out.append(c)
+            i += 1
+            continue
+        if c == ")":
+            if len(opened) > 1:
+                out.append(")" * opened.pop())
+            out.append(c)
+            i += 1
+            continue
+        if c == "|" and opened[-1]:
+            # a scoped flag group ends at the alternation bar of its group in RE2
+            # only for the current branch: close it and keep flags for nothing else
+            out.append(")" * opened[-1])
+            opened[-1] = 0
+            out.append(c)
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    out.append(")" * opened[0])
+    return "".join(out)
+
+
+def _matcher(name: str, op: MatchOp, value: str) -> Matcher:
+    if op in (MatchOp.RE, MatchOp.NRE):
+        try:
+            regex = re.compile(f"(?s:{translate_regex(value)})")
+        except re.error as exc:
+            raise ParseError(f"invalid regular expression {value!r}: {exc}") from None
+        return Matcher(name, op, value, regex)
+    return Matcher(name, op, value)
+
+
+# -- conversion -------------------------------------------------------------
+
+
+class _AtOverrides(threading.local):
+    """Negative `@` times of the text being converted (see :func:`_negative_at`)."""
+
+    values: Iterator[int | None] = iter(())
+
+
+_AT_OVERRIDES = _AtOverrides()
+
+
+def _at(mod: object | None) -> ast.At | None:
+    if mod is None:
+        return None
+    override = next(_AT_OVERRIDES.values, None)
+    kind = str(mod.type).rsplit(".", 1)[-1]  # type: ignore[attr-defined]
+    if kind == "At" and override is not None and override < 0:
+        return ast.At("time", override)
+    if kind == "Start":
+        return ast.At("start")
+    if kind == "End":
+        return ast.At("end")
+    when: datetime = mod.at  # type: ignore[attr-defined]
+    return ast.At("time", _td_ms(when - _EPOCH))
+
+
+def _offset(td: timedelta | None) -> int:
+    return 0 if td is None else _td_ms(td)
+
+
+def _vector_selector(node: object) -> ast.VectorSelector:
+    name = node.name  # type: ignore[attr-defined]
+    ms = node.matchers  # type: ignore[attr-defined]
+    if ms.or_matchers:
+        raise ParseError("unexpected 'or' inside braces")
+    matchers = [
+        _matcher(m.name, _MATCH_OPS[str(m.op).rsplit(".", 1)[-1]], m.value) for m in ms.matchers
+    ]
+    if name:
+        matchers.insert(0, Matcher(METRIC_NAME, MatchOp.EQ, name))
+    return ast.VectorSelector(
+        name or None,
+        tuple(matchers),
+        _offset(node.offset),  # type: ignore[attr-defined]
+        _at(node.at),  # type: ignore[attr-defined]
+    )
+
+
+def _convert(node: object) -> ast.Expr:
+    if isinstance(node, _pp.NumberLiteral):
+        return ast.NumberLiteral(float(node.val))
+    if isinstance(node, _pp.StringLiteral):
+        return ast.StringLiteral(node.val)
+    if isinstance(node, _pp.VectorSelector):
+        return _vector_selector(node)
+    if isinstance(node, _pp.MatrixSelector):
+        return ast.MatrixSelector(_vector_selector(node.vector_selector), _td_ms(node.range))
+    if isinstance(node, _pp.SubqueryExpr):
+        step = node.step
+        return ast.SubqueryExpr(
+            _convert(node.expr),
+            _td_ms(node.range),
+            0 if step is None else _td_ms(step),
+            _offset(node.offset),
+            _at(node.at),
+        )
+    if isinstance(node, _pp.ParenExpr):
+        return ast.ParenExpr(_convert(node.expr))
+    if isinstance(node, _pp.UnaryExpr):
+        return ast.UnaryExpr("-", _convert(node.expr))
+    if isinstance(node, _pp.Call):
+        func = node.func
+        pos, arg_pos = _POSITIONS.take(func.name)
+        return ast.Call(
+            func.name,
+            tuple(_convert(a) for a in node.args),
+            _arg_type(func.return_type),
+            pos,
+            arg_pos,
+        )
+    if isinstance(node, _pp.AggregateExpr):
+        mod = node.modifier
+        without = False
+        grouping: tuple[str, ...] = ()
+        if mod is not None:
+            without = str(mod.type).endswith("Without")
+            grouping = tuple(mod.labels)
+        op = str(node.op)
+        pos, arg_pos = _POSITIONS.take(op)
+        param = None if node.param is None else _convert(node.param)
+        return ast.AggregateExpr(op, _convert(node.expr), param, grouping, without, pos, arg_pos)
+    if isinstance(node, _pp.BinaryExpr):
+        return _binary(node)
+    raise ParseError(f"unsupported expression {node!s}")
+
+
+_CARD = {
+    "OneToOne": "one-to-one",
+    "ManyToOne": "many-to-one",
+    "OneToMany": "one-to-many",
+    "ManyToMany": "many-to-many",
+}
+
+
+def _binary(node: object) -> ast.BinaryExpr:
+    op = str(node.op)  # type: ignore[attr-defined]
+    lhs = _convert(node.lhs)  # type: ignore[attr-defined]
+    rhs = _convert(node.rhs)  # type: ignore[attr-defined]
+    mod = node.modifier  # type: ignore[attr-defined]
+    return_bool = False
+    matching = None
+    if mod is not None:
+        fill = mod.fill_values
+        if fill.lhs is not None or fill.rhs is not None:
+            raise ParseError("fill() modifiers of binary operators are not supported")
+        return_bool = bool(mod.return_bool)
+        card = _CARD[str(mod.card).rsplit(".", 1)[-1].split("(")[0]]
+        on = False
+        labels: tuple[str, ...] = ()
+        if mod.matching is not None:
+            on = str(mod.matching.type).endswith("Include")
+            labels = tuple(mod.matching.labels)
+        include = tuple(mod.group_labels or ())
+        if lhs.type != ArgType.SCALAR and rhs.type != ArgType.SCALAR:
+            if op in ast.SET_OPS:
+                card = "many-to-many"
+            matching = ast.VectorMatching(card, on, labels, include)
+    elif lhs.type != ArgType.SCALAR and rhs.type != ArgType.SCALAR:
+        card = "many-to-many" if op in ast.SET_OPS else "one-to-one"
+        matching = ast.VectorMatching(card)
+    return ast.BinaryExpr(op, lhs, rhs, return_bool, matching)
+
+
+# -- positions --------------------------------------------------------------
+
+
+class _Positions(threading.local):
+    """Where each call's name and arguments start, by name, in text order."""
+
+    queues: dict[str, list[tuple[int, tuple[int, ...]]]]
+
+    def __init__(self) -> None:
+        self.queues = {}
+
+    def load(self, text: str) -> None:
+        self.queues = {}
+        toks = _tokens(text)
+        n = len(toks)
+        for i, (kind, start, end) in enumerate(toks):
+            if kind != "ident":
+                continue
+            j = i + 1
+            # an aggregation may put `by (...)`/`without (...)` before its arguments
+            if (
+                j + 1 < n
+                and toks[j][0] == "ident"
+                and text[toks[j][1] : toks[j][2]]
+                in (
+                    "by",
+                    "without",
+                )
+            ):
+                j = _skip_group(toks, text, j + 1)
+            if j >= n or text[toks[j][1] : toks[j][2]] != "(":
+                continue
+            self.queues.setdefault(text[start:end], []).append((start, _arg_starts(toks, text, j)))
+
+    def take(self, name: str) -> tuple[int, tuple[int, ...]]:
+        queue = self.queues.get(name)
+        if not queue:
+            return -1, ()
+        return queue.pop(0)
+
+
+def _skip_group(toks: list[tuple[str, int, int]], text: str, j: int) -> int:
+    """Index after the parenthesised label list starting at token j."""
+    if j >= len(toks) or text[toks[j][1] : toks[j][2]] != "(":
+        return j
+    while j < len(toks) and text[toks[j][1] : toks[j][2]] != ")":
+        j += 1
+    return j + 1
+
+
+def _arg_starts(toks: list[tuple[str, int, int]], text: str, j: int) -> tuple[int, ...]:
+    """Start offsets of the comma-separated arguments after the `(` at token j."""
+    out: list[int] = []
+    depth = 0
+    expect = True
+    for kind, start, _end in toks[j + 1 :]:
+        ch = text[start:_end]
+        if depth == 0 and ch == ")":
+            break
+        if expect:
+            out.append(start)
+            expect = False
+        if kind == "open":
+            depth += 1
+        elif kind == "close":
+            depth -= 1
+        elif depth == 0 and ch == ",":
+            expect = True
+    return tuple(out)
+
+
+_POSITIONS = _Positions()
+
+
+def line_col(text: str, pos: int) -> str:
+    """Prometheus's `line:col` (1-based) of a 0-based offset."""
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return f"{line}:{col}"
+
+
+# -- functions --------------------------------------------------------------
+
+
+def _functions() -> dict | None:
+    """The function table, or None while `query.functions` is not installed."""
+    try:
+        from nightowl.query.functions import FUNCTIONS
+    except ImportError:
+        return None
+    return FUNCTIONS
+
+
+_VT = {
+    ArgType.SCALAR: _pp.ValueType.Scalar,
+    ArgType.STRING: _pp.ValueType.String,
+    ArgType.VECTOR: _pp.ValueType.Vector,
+    ArgType.MATRIX: _pp.ValueType.Matrix,
+}
+
+
+@cache
+def _register_functions() -> None:
+    """Tell promql_parser about functions of ours it does not know."""
+    extra = []
+    for name, fd in (_functions() or {}).items():
+        try:
+            _pp.parse(f"{name}()")
+        except ValueError as exc:
+            if "unknown function" not in str(exc):
+                continue
+        else:
+            continue
+        extra.append(
+            _pp.Function(
+                name,
+                [_VT[ArgType(t)] for t in fd.arg_types],
+                _VT[ArgType(fd.return_type)],
+                fd.variadic,
+                fd.experimental,
+            )
+        )
+    if extra:
+        _pp.register_extra_functions(extra)
+
+
+def _check_calls(expr: ast.Expr, text: str) -> None:
+    funcs = _functions()
+    if funcs is None:
+        return
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call) and node.func not in funcs:
+            msg = f"unknown function with name {node.func!r}"
+            raise _error(text, msg)
+
+
+# -- errors -----------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<comment>\#[^\n]*)
+  | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)
+  | (?P<badstring>["'`])
+  | (?P<number>(?:0[xX][0-9a-fA-F_]+
+              |[0-9][0-9_]*\.?[0-9_]*(?:[eE][-+]?[0-9]+)?
+              |\.[0-9]+(?:[eE][-+]?[0-9]+)?)
+             (?:[a-zA-Z]+[0-9]*)*)
+  | (?P<ident>[a-zA-Z_:][a-zA-Z0-9_:.]*)
+  | (?P<op>=~|!~|!=|==|>=|<=|[-+*/%^<>=,@:])
+  | (?P<open>[(\[{])
+  | (?P<close>[)\]}])
+  | (?P<bad>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_PAIRS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _tokens(text: str) -> list[tuple[str, int, int]]:
+    return [
+        (m.lastgroup or "", m.start(), m.end())
+        for m in _TOKEN.finditer(text)
+        if m.lastgroup not in ("ws", "comment")
+    ]
+
+
+def _lex_position(text: str, msg: str) -> int | None:
+    """The position a lexical message points at, found by our own lexer."""
+    toks = _tokens(text)
+    stack: list[tuple[str, int]] = []
+    for kind, start, end in toks:
+        if kind == "badstring" and "unterminated" in msg:
+            return start
+        if kind == "bad" and "unexpected character" in msg:
+            return start
+        if kind == "open":
+            stack.append((text[start], start))
+        elif kind == "close":
+            if not stack or _PAIRS[stack[-1][0]] != text[start]:
+                if "unexpected right" in msg or ("unexpected" in msg and text[start] in msg):
+                    return start
+            else:
+                stack.pop()
+        _ = end
+    if "unclosed left" in msg:
+        for ch, pos in reversed(stack):
+            if ch == "(":
+                return pos
+    if "unexpected character inside braces" in msg:
+        m = re.search(r"'(.)'$", msg)
+        if m:
+            inside = False
+            for kind, start, _end in toks:
+                if kind == "open" and text[start] == "{":
+                    inside = True
+                elif kind == "close" and text[start] == "}":
+                    inside = False
+                elif inside and text[start:_end].startswith(m.group(1)):
+                    return start
+    return None
+
+
+def _named_position(text: str, msg: str) -> int | None:
+    """The position of an identifier or literal the message names."""
+    m = re.search(r"function (?:with name )?'([^']+)'|call to '([^']+)'", msg)
+    if m:
+        name = m.group(1) or m.group(2)
+        hit = re.search(rf"(?<![\w:]){re.escape(name)}\s*\(", text)
+        if hit:
+            return hit.start()
+    m = re.search(r"illegal regex for (.*)$", msg)
+    if m:
+        for kind, start, end in _tokens(text):
+            if kind == "string" and m.group(1) in text[start:end]:
+                return start
+    m = re.search(r"bad number or duration syntax: (\S+)", msg)
+    if m:
+        idx = text.find(m.group(1))
+        if idx >= 0:
+            return idx
+    for word in ("offset", "@"):
+        if f"in {word}" in msg or f"{word} " in msg[: len(word) + 1]:
+            idx = text.find(word)
+            if idx >= 0:
+                return idx
+    return None
+
+
+def _prefix_position(text: str) -> int:
+    """Start of the first token after the longest token-prefix that parses."""
+    toks = _tokens(text)
+    last_ok = -1
+    for i, (_kind, _start, end) in enumerate(toks):
+        try:
+            _pp.parse(text[:end])
+        except BaseException:  # the Rust side may panic on odd input
+            continue
+        last_ok = i
+    nxt = last_ok + 1
+    if nxt < len(toks):
+        return toks[nxt][1]
+    return len(text.rstrip())
+
+
+def _position(text: str, msg: str) -> int:
+    if "end of input" in msg:
+        return len(text.rstrip())
+    for finder in (_lex_position, _named_position):
+        pos = finder(text, msg)
+        if pos is not None:
+            return pos
+    if len(text) > 2000:
+        return 0
+    return _prefix_position(text)
+
+
+def _error(text: str, msg: str, position: int | None = None) -> ParseError:
+    pos = _position(text, msg) if position is None else position
+    pos = max(0, min(pos, len(text)))
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return ParseError(f"{line}:{col}: parse error: {msg}", line=line, column=col, position=pos)
+
+
+# -- public -----------------------------------------------------------------
+
+
+def parse(text: str) -> ast.Expr:
+    """Parse a PromQL expression into nightowl's AST.
+
+    Raises:
+        ParseError: with Prometheus's message, `position` (0-based), `line` and `column`.
+    """
+    _register_functions()
+    if not text.strip():
+        raise ParseError(
+            "1:1: parse error: no expression found in input", position=0, line=1, column=1
+        )
+    _AT_OVERRIDES.values = iter(_negative_at(text))
+    _POSITIONS.load(text)
+    try:
+        node = _pp.parse(text)
+    except ValueError as exc:
+        raise _error(text, str(exc).strip()) from None
+    except BaseException as exc:  # pyo3 panics are BaseException
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        raise _error(text, f"invalid expression ({exc})") from None
+    try:
+        expr = _convert(node)
+    except ParseError as exc:
+        raise _error(text, exc.message) from None
+    _check_calls(expr, text)
+    _check_values(expr, text)
+    return expr
+
+
+def _check_values(expr: ast.Expr, text: str) -> None:
+    for node in ast.walk(expr):
+        if isinstance(node, ast.VectorSelector) and all(m.matches_empty() for m in node.matchers):
+            raise _error(text, "vector selector must contain at least one non-empty matcher")
+        if isinstance(node, ast.NumberLiteral) and math.isnan(node.value):
+            continue
+
+
+_AT_VALUE = re.compile(r"@\s*([-+]?\s*[0-9.eE+-]+)")
+
+
+def _negative_at(text: str) -> list[int | None]:
+    """The `@` times (ms) in text order, when one is negative, else [].
+
+    promql_parser cannot represent times before 1970 (it prints them as 0); the
+    list lets :func:`_fix_negative_at` put them back. None stands for `start()`/`end()`.
+    """
+    out: list[int | None] = []
+    for kind, start, end in _tokens(text):
+        if kind == "op" and text[start:end] == "@":
+            m = _AT_VALUE.match(text, start)
+            try:
+                out.append(round(float(m.group(1).replace(" ", "")) * 1000) if m else None)
+            except ValueError:
+                out.append(None)
+    return out if any(v is not None and v < 0 for v in out) else []
+
+
+def parse_matchers(text: str) -> list[Matcher]:
+    """Parse a series selector such as `up{job="api"}` (the API's `match[]`) into matchers."""
+    expr = parse(text)
+    while isinstance(expr, ast.ParenExpr):
+        expr = expr.expr
+    if not isinstance(expr, ast.VectorSelector) or expr.offset_ms or expr.at:
+        raise ParseError(f"1:1: parse error: expected a series selector, got {text!r}", position=0)
+    return list(expr.matchers)
