@@ -1,0 +1,407 @@
+"""Vectorised per-window reductions over a :class:`~nightowl.query.block.RangeBlock`.
+
+A range function sees, for every series and every step, the samples of one
+window. Evaluating it step by step in Python would cost a Python loop per step;
+instead :func:`build_windows` concatenates all series' samples into one array and
+describes each (series, step) window as an index range `[lo, hi)` into it. Then:
+
+- counts, first/last samples, and anything that is a difference of cumulative
+  sums of *exact* quantities (numbers of changes or resets) are pure index
+  arithmetic;
+- order-dependent float reductions (Kahan sums, means, variances, extremes,
+  regressions, smoothing) walk the windows *position by position*:
+  :func:`positions` yields, for j = 0, 1, ..., the flat index of the j-th sample
+  of every window that still has one. Windows are sorted by length so that the
+  active ones always form a prefix, and each iteration is one numpy operation
+  over all still-active windows of all series and steps. The work is the total
+  number of (window, sample) pairs, as in Prometheus, with as many numpy calls
+  as the longest window has samples, and the results are bit-for-bit those of
+  Prometheus's sequential loops (same operations in the same order).
+
+All float work here runs under `np.errstate(all="ignore")` in the callers:
+NaN and Inf are ordinary sample values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from nightowl.query.block import RangeBlock
+
+__all__ = [
+    "Windows",
+    "build_windows",
+    "kahan_inc",
+    "positions",
+    "window_avg",
+    "window_extreme",
+    "window_mad",
+    "window_quantile",
+    "window_regression",
+    "window_smoothing",
+    "window_sum",
+    "window_variance",
+]
+
+
+@dataclass(slots=True)
+class Windows:
+    """The flat window index of a range vector.
+
+    Attributes:
+        t: int64, every series' sample times concatenated (series after series).
+        v: float64, the matching values.
+        offsets: int64 (n_series + 1,), series i owns `t[offsets[i]:offsets[i+1]]`.
+        lo: int64 (n_series, n_steps), flat index of the first sample of each window.
+        hi: int64 (n_series, n_steps), one past the last sample of each window.
+    """
+
+    t: np.ndarray
+    v: np.ndarray
+    offsets: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+    @property
+    def count(self) -> np.ndarray:
+        """Samples per window, int64 (n_series, n_steps)."""
+        return self.hi - self.lo
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_series, n_steps)."""
+        return self.lo.shape  # type: ignore[return-value]
+
+
+def build_windows(rb: RangeBlock) -> Windows:
+    """Index every (series, step) window of `rb` (left-open, right-closed)."""
+    n_series = len(rb.series)
+    n_steps = len(rb.window_end)
+    lens = np.fromiter((len(s.t) for s in rb.series), dtype=np.int64, count=n_series)
+    offsets = np.zeros(n_series + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    if n_series:
+        t = np.concatenate([np.asarray(s.t, dtype=np.int64) for s in rb.series])
+        v = np.concatenate([np.asarray(s.v, dtype=np.float64) for s in rb.series])
+    else:
+        t = np.empty(0, np.int64)
+        v = np.empty(0, np.float64)
+    lo = np.empty((n_series, n_steps), dtype=np.int64)
+    hi = np.empty((n_series, n_steps), dtype=np.int64)
+    ws = np.asarray(rb.window_start, dtype=np.int64)
+    we = np.asarray(rb.window_end, dtype=np.int64)
+    for i in range(n_series):
+        st = t[offsets[i] : offsets[i + 1]]
+        lo[i] = np.searchsorted(st, ws, "right") + offsets[i]
+        hi[i] = np.searchsorted(st, we, "right") + offsets[i]
+    return Windows(t, v, offsets, lo, hi)
+
+
+def positions(lo: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, Iterator[tuple[int, int]]]:
+    """Walk windows position by position, longest windows first.
+
+    Args:
+        lo: flat start index of each window (1-D).
+        count: samples in each window (1-D, same length).
+
+    Returns:
+        `(order, steps)`: `order` sorts the windows by descending length (callers
+        keep their per-window state in that order and undo it at the end with
+        `out[order] = state`); `steps` yields `(j, active)` for j = 0, 1, ...:
+        the first `active` windows in `order` have a j-th sample, whose flat index
+        is `lo[order][:active] + j`.
+    """
+    order = np.argsort(-count, kind="stable")
+    sorted_count = count[order]
+    max_count = int(sorted_count[0]) if len(sorted_count) else 0
+    # active(j) = number of windows with count > j; sorted_count is descending
+    actives = np.searchsorted(-sorted_count, -np.arange(max_count), "left")
+
+    def steps() -> Iterator[tuple[int, int]]:
+        for j in range(max_count):
+            yield j, int(actives[j])
+
+    return order, steps()
+
+
+def kahan_inc(inc: np.ndarray, s: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One Kahan-Neumaier step: add `inc` to the running sum `s` with compensation `c`.
+
+    The same operations as Prometheus's `kahansum.Inc`: the compensation is reset
+    to 0 once the sum is infinite.
+    """
+    t = s + inc
+    corr = np.where(np.abs(s) >= np.abs(inc), (s - t) + inc, (inc - t) + s)
+    c = np.where(np.isinf(t), 0.0, c + corr)
+    return t, c
+
+
+# -- order-dependent reductions, one value per window ------------------------
+#
+# Each takes flat arrays describing N windows (`lo`, `cnt`, both 1-D) over the
+# concatenated samples `v` (and `t`) and returns N results. Windows must hold at
+# least one sample (two for the regression and smoothing helpers).
+
+
+def _unsort(order: np.ndarray, *sorted_arrays: np.ndarray) -> list[np.ndarray]:
+    outs = []
+    for a in sorted_arrays:
+        out = np.empty_like(a)
+        out[order] = a
+        outs.append(out)
+    return outs
+
+
+def window_sum(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
+    """Kahan-compensated sums in sample order (Prometheus's `sum_over_time`)."""
+    order, steps = positions(lo, cnt)
+    los = lo[order]
+    s = np.zeros(len(lo))
+    c = np.zeros(len(lo))
+    for j, a in steps:
+        s[:a], c[:a] = kahan_inc(v[los[:a] + j], s[:a], c[:a])
+    res = np.where(np.isinf(s), s, s + c)
+    return _unsort(order, res)[0]
+
+
+def window_avg(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
+    """Means as `avg_over_time` computes them.
+
+    A Kahan-compensated direct sum while it stays finite; a window whose running
+    sum would overflow switches to the incremental mean from that sample on.
+    """
+    order, steps = positions(lo, cnt)
+    los = lo[order]
+    n = len(lo)
+    s = v[los].copy() if n else np.zeros(0)
+    c = np.zeros(n)
+    mean = np.zeros(n)
+    incr = np.zeros(n, dtype=bool)
+    for j, a in steps:
+        if j == 0:
+            continue
+        x = v[los[:a] + j]
+        count = float(j + 1)
+        ss, cc, mm, ii = s[:a], c[:a], mean[:a], incr[:a]
+        ns, nc = kahan_inc(x, ss, cc)
+        ok = ~ii & ~np.isinf(ns)
+        switch = ~ii & ~ok
+        ss = np.where(ok, ns, ss)
+        cc = np.where(ok, nc, cc)
+        mm = np.where(switch, ss / (count - 1), mm)
+        cc = np.where(switch, cc / (count - 1), cc)
+        ii = ii | switch
+        q = (count - 1) / count
+        im, ic = kahan_inc(x / count, q * mm, q * cc)
+        s[:a] = ss
+        mean[:a] = np.where(ii, im, mm)
+        c[:a] = np.where(ii, ic, cc)
+        incr[:a] = ii
+    cnts = cnt[order].astype(np.float64)
+    res = np.where(incr, mean + c, s / cnts + c / cnts)
+    return _unsort(order, res)[0]
+
+
+def window_variance(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
+    """Population variances (Welford's method with Kahan-compensated terms)."""
+    order, steps = positions(lo, cnt)
+    los = lo[order]
+    n = len(lo)
+    mean = np.zeros(n)
+    cmean = np.zeros(n)
+    aux = np.zeros(n)
+    caux = np.zeros(n)
+    for j, a in steps:
+        x = v[los[:a] + j]
+        count = float(j + 1)
+        delta = x - (mean[:a] + cmean[:a])
+        mean[:a], cmean[:a] = kahan_inc(delta / count, mean[:a], cmean[:a])
+        aux[:a], caux[:a] = kahan_inc(delta * (x - (mean[:a] + cmean[:a])), aux[:a], caux[:a])
+    res = (aux + caux) / cnt[order].astype(np.float64)
+    return _unsort(order, res)[0]
+
+
+def window_extreme(
+    v: np.ndarray, t: np.ndarray, lo: np.ndarray, cnt: np.ndarray, kind: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Extremes and their times, NaN losing against any number.
+
+    `kind` is "max", "min" (first extreme wins a tie) or "max_last", "min_last"
+    (the latest extreme wins, as `ts_of_max_over_time` wants). Returns (values, times).
+    """
+    order, steps = positions(lo, cnt)
+    los = lo[order]
+    m = v[los].copy() if len(lo) else np.zeros(0)
+    tm = t[los].copy() if len(lo) else np.zeros(0, np.int64)
+    for j, a in steps:
+        if j == 0:
+            continue
+        idx = los[:a] + j
+        x = v[idx]
+        cur = m[:a]
+        if kind == "max":
+            better = x > cur
+        elif kind == "min":
+            better = x < cur
+        elif kind == "max_last":
+            better = x >= cur
+        else:
+            better = x <= cur
+        better |= np.isnan(cur)
+        m[:a] = np.where(better, x, cur)
+        tm[:a] = np.where(better, t[idx], tm[:a])
+    vals, times = _unsort(order, m, tm)
+    return vals, times
+
+
+def window_regression(
+    v: np.ndarray, t: np.ndarray, lo: np.ndarray, cnt: np.ndarray, intercept_t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares slope (per second) and intercept at `intercept_t` (ms) per window.
+
+    Sums are Kahan-compensated; a constant window has slope 0 (NaN if the constant
+    is infinite), as in Prometheus's `linearRegression`.
+    """
+    order, steps = positions(lo, cnt)
+    los = lo[order]
+    its = intercept_t[order]
+    n = len(lo)
+    sx, cx, sy, cy = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    sxy, cxy, sx2, cx2 = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    init_y = v[los].copy() if n else np.zeros(0)
+    const_y = np.ones(n, dtype=bool)
+    for j, a in steps:
+        idx = los[:a] + j
+        y = v[idx]
+        if j > 0:
+            const_y[:a] &= y == init_y[:a]
+        x = (t[idx] - its[:a]).astype(np.float64) / 1e3
+        sx[:a], cx[:a] = kahan_inc(x, sx[:a], cx[:a])
+        sy[:a], cy[:a] = kahan_inc(y, sy[:a], cy[:a])
+        sxy[:a], cxy[:a] = kahan_inc(x * y, sxy[:a], cxy[:a])
+        sx2[:a], cx2[:a] = kahan_inc(x * x, sx2[:a], cx2[:a])
+    nn = cnt[order].astype(np.float64)
+    sx, sy, sxy, sx2 = sx + cx, sy + cy, sxy + cxy, sx2 + cx2
+    cov_xy = sxy - sx * sy / nn
+    var_x = sx2 - sx * sx / nn
+    slope = cov_xy / var_x
+    intercept = sy / nn - slope * sx / nn
+    inf_y = np.isinf(init_y)
+    slope = np.where(const_y, np.where(inf_y, np.nan, 0.0), slope)
+    intercept = np.where(const_y, np.where(inf_y, np.nan, init_y), intercept)
+    return tuple(_unsort(order, slope, intercept))  # type: ignore[return-value]
+
+
+def window_smoothing(
+    v: np.ndarray, lo: np.ndarray, cnt: np.ndarray, sf: np.ndarray, tf: np.ndarray
+) -> np.ndarray:
+    """Double exponential smoothing (Holt's linear method) over each window.
+
+    `sf`/`tf` are the smoothing and trend factors per window. Windows need >= 2 samples.
+    """
+    order, steps = positions(lo, cnt)
+    los = lo[order]
+    sfs = sf[order]
+    tfs = tf[order]
+    n = len(lo)
+    s0 = np.zeros(n)
+    s1 = v[los].copy() if n else np.zeros(0)
+    b = (v[los + 1] - v[los]) if n else np.zeros(0)
+    for j, a in steps:
+        if j == 0:
+            continue
+        x = sfs[:a] * v[los[:a] + j]
+        if j > 1:
+            b[:a] = tfs[:a] * (s1[:a] - s0[:a]) + (1 - tfs[:a]) * b[:a]
+        y = (1 - sfs[:a]) * (s1[:a] + b[:a])
+        s0[:a] = s1[:a]
+        s1[:a] = x + y
+    return _unsort(order, s1)[0]
+
+
+#: Upper bound on elements of one padded (windows x samples) matrix.
+_SORT_BUDGET = 1 << 22
+
+
+def _sorted_chunks(
+    v: np.ndarray, lo: np.ndarray, cnt: np.ndarray
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield `(which, rows, nans)`: windows `which`, their non-NaN values sorted
+    ascending per row (padded with +Inf), and each window's number of NaNs.
+
+    PromQL sorts NaN below every number; callers map rank r to NaN if r < nans,
+    else to `rows[r - nans]`.
+    """
+    order = np.argsort(cnt, kind="stable")
+    n = len(order)
+    start = 0
+    while start < n:
+        # the largest chunk (ascending lengths) whose padded matrix fits the budget
+        stop = start + 1
+        while stop < n:
+            cand = min(n, start + 2 * (stop - start))
+            if (cand - start) * max(int(cnt[order[cand - 1]]), 1) > _SORT_BUDGET:
+                break
+            stop = cand
+        width = max(int(cnt[order[stop - 1]]), 1)
+        which = order[start:stop]
+        cols = np.arange(width)
+        valid = cols[None, :] < cnt[which][:, None]
+        idx = np.minimum(lo[which][:, None] + cols[None, :], max(len(v) - 1, 0))
+        rows = np.where(valid, v[idx], np.inf)
+        isn = np.isnan(rows)
+        nans = isn.sum(axis=1)
+        rows[isn] = np.inf
+        rows.sort(axis=1)
+        yield which, rows, nans
+        start = stop
+
+
+def _rank_value(rows: np.ndarray, nans: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    r = rank - nans
+    got = np.take_along_axis(rows, np.clip(r, 0, rows.shape[1] - 1)[:, None], axis=1)[:, 0]
+    return np.where(r < 0, np.nan, got)
+
+
+def _quantile_sorted(
+    q: np.ndarray, rows: np.ndarray, nans: np.ndarray, n: np.ndarray
+) -> np.ndarray:
+    nf = n.astype(np.float64)
+    rank = q * (nf - 1)
+    lower = np.maximum(0, np.floor(rank))
+    upper = np.minimum(nf - 1, lower + 1)
+    weight = rank - np.floor(rank)
+    li = np.nan_to_num(lower, nan=0).astype(np.int64)
+    ui = np.nan_to_num(upper, nan=0).astype(np.int64)
+    res = _rank_value(rows, nans, li) * (1 - weight) + _rank_value(rows, nans, ui) * weight
+    res = np.where(q > 1, np.inf, res)
+    res = np.where(q < 0, -np.inf, res)
+    return np.where(np.isnan(q), np.nan, res)
+
+
+def window_quantile(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The φ-quantile of each window (linear interpolation between closest ranks).
+
+    `q` per window; φ < 0 gives -Inf, φ > 1 +Inf, NaN gives NaN.
+    """
+    out = np.empty(len(lo))
+    for which, rows, nans in _sorted_chunks(v, lo, cnt):
+        out[which] = _quantile_sorted(q[which], rows, nans, cnt[which])
+    return out
+
+
+def window_mad(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
+    """The median absolute deviation of each window (NaN if it holds a NaN)."""
+    out = np.empty(len(lo))
+    for which, rows, nans in _sorted_chunks(v, lo, cnt):
+        n = cnt[which]
+        half = np.full(len(which), 0.5)
+        median = _quantile_sorted(half, rows, nans, n)
+        valid = np.arange(rows.shape[1])[None, :] < (n - nans)[:, None]
+        dev = np.where(valid, np.abs(rows - median[:, None]), np.inf)
+        dev.sort(axis=1)
+        mad = _quantile_sorted(half, dev, np.zeros_like(nans), n)
+        out[which] = np.where(nans > 0, np.nan, mad)
+    return out
