@@ -196,15 +196,15 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
             side = "left" if swapped else "right"
             raise QueryError(
                 f"found duplicate series for the match group {_fmt_group(sig)} on the {side} "
-                f"hand-side of the operation: [{_fmt(one.labels[hits[1]])}, "
-                f"{_fmt(one.labels[hits[0]])}];many-to-many matching not allowed: "
+                f"hand-side of the operation: [{_fmt(one.labels[hits[0]])}, "
+                f"{_fmt(one.labels[hits[1]])}];many-to-many matching not allowed: "
                 "matching labels must be unique on one side"
             )
     out_labels: list[Labels] = []
     out_vals: list[np.ndarray] = []
     out_pres: list[np.ndarray] = []
     out_sig: list[tuple] = []
-    steps = np.arange(n_steps)
+    out_matched: list[np.ndarray] = []
     for i, lab in enumerate(many.labels):
         sig = signature(lab, m.on, m.labels)
         rows = one_groups.get(sig)
@@ -226,17 +226,17 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
                 pres = rp
             else:
                 pres = rp & keep
-            if not pres.any():
-                continue
             out_labels.append(_result_labels(lab, one.labels[r], op, m, one_to_one))
             out_vals.append(v)
             out_pres.append(pres)
             out_sig.append(sig)
-    del steps
+            out_matched.append(rp)
     if not out_labels:
         return Block.empty(n_steps)
     values = np.array(out_vals, dtype=np.float64).reshape(len(out_vals), n_steps)
     present = np.array(out_pres, dtype=bool).reshape(len(out_pres), n_steps)
+    # duplicate matches are errors even where a comparison filters them away
+    matched = np.array(out_matched, dtype=bool).reshape(len(out_pres), n_steps)
     # one-to-one: a signature may produce one result per step;
     # many-to-one: the result labels must be unique per signature and step
     if one_to_one:
@@ -244,7 +244,7 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
         for j, s in enumerate(out_sig):
             by_sig.setdefault(s, []).append(j)
         for rows in by_sig.values():
-            if len(rows) > 1 and (present[rows].sum(axis=0) > 1).any():
+            if len(rows) > 1 and (matched[rows].sum(axis=0) > 1).any():
                 raise QueryError(
                     "multiple matches for labels: many-to-one matching must be explicit "
                     "(group_left/group_right)"
@@ -254,9 +254,12 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
         for j, (s, lab) in enumerate(zip(out_sig, out_labels, strict=True)):
             by_lab.setdefault((s, lab), []).append(j)
         for rows in by_lab.values():
-            if len(rows) > 1 and (present[rows].sum(axis=0) > 1).any():
+            if len(rows) > 1 and (matched[rows].sum(axis=0) > 1).any():
                 raise QueryError(
                     "multiple matches for labels: grouping labels must ensure unique matches"
                 )
-    dn = np.full(len(out_labels), return_bool, dtype=bool)
-    return merge_rows(Block(out_labels, values, present, None, None, dn))
+    keep_rows = present.any(axis=1)
+    idx = np.nonzero(keep_rows)[0]
+    dn = np.full(len(idx), return_bool, dtype=bool)
+    block = Block([out_labels[i] for i in idx.tolist()], values[idx], present[idx], None, None, dn)
+    return merge_rows(block)

@@ -154,6 +154,7 @@ class _AtOverrides(threading.local):
     """Negative `@` times of the text being converted (see :func:`_negative_at`)."""
 
     values: Iterator[int | None] = iter(())
+    strings: Iterator[str | None] = iter(())
 
 
 _AT_OVERRIDES = _AtOverrides()
@@ -200,7 +201,8 @@ def _convert(node: object) -> ast.Expr:
     if isinstance(node, _pp.NumberLiteral):
         return ast.NumberLiteral(float(node.val))
     if isinstance(node, _pp.StringLiteral):
-        return ast.StringLiteral(node.val)
+        override = next(_AT_OVERRIDES.strings, None)
+        return ast.StringLiteral(node.val if override is None else override)
     if isinstance(node, _pp.VectorSelector):
         return _vector_selector(node)
     if isinstance(node, _pp.MatrixSelector):
@@ -562,6 +564,7 @@ def parse(text: str) -> ast.Expr:
             "1:1: parse error: no expression found in input", position=0, line=1, column=1
         )
     _AT_OVERRIDES.values = iter(_negative_at(text))
+    _AT_OVERRIDES.strings = iter(_raw_strings(text))
     _POSITIONS.load(text)
     try:
         node = _pp.parse(text)
@@ -606,6 +609,72 @@ def _negative_at(text: str) -> list[int | None]:
             except ValueError:
                 out.append(None)
     return out if any(v is not None and v < 0 for v in out) else []
+
+
+_GO_ESCAPES = {
+    "a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11,
+    "\\": 92, "'": 39, '"': 34,
+}  # fmt: skip
+
+
+def _go_unquote(lit: str) -> str:
+    """A Go string literal's value; bytes that are not UTF-8 become surrogate escapes."""
+    if lit[0] == "`":
+        return lit[1:-1]
+    body = lit[1:-1]
+    out = bytearray()
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c != "\\" or i + 1 >= len(body):
+            out += c.encode()
+            i += 1
+            continue
+        e = body[i + 1]
+        if e in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[e])
+            i += 2
+        elif e == "x":
+            out.append(int(body[i + 2 : i + 4], 16))
+            i += 4
+        elif e in "01234567":
+            out.append(int(body[i + 1 : i + 4], 8) & 0xFF)
+            i += 4
+        elif e in "uU":
+            n = 4 if e == "u" else 8
+            out += chr(int(body[i + 2 : i + 2 + n], 16)).encode()
+            i += 2 + n
+        else:
+            out += ("\\" + e).encode()
+            i += 2
+    return out.decode("utf-8", "surrogateescape")
+
+
+def _raw_strings(text: str) -> list[str | None]:
+    """String literals outside braces, in text order, when one is not valid UTF-8.
+
+    promql_parser (Rust) cannot hold such bytes; Prometheus then reports an invalid
+    label name, so the exact bytes are recovered here. Empty when all are valid.
+    """
+    out: list[str | None] = []
+    depth = 0
+    invalid = False
+    for kind, start, end in _tokens(text):
+        ch = text[start:end]
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        elif kind == "string" and depth == 0:
+            try:
+                val = _go_unquote(ch)
+            except (ValueError, IndexError):
+                out.append(None)
+                continue
+            bad = any(0xDC80 <= ord(x) <= 0xDCFF for x in val)
+            invalid |= bad
+            out.append(val if bad else None)
+    return out if invalid else []
 
 
 def parse_matchers(text: str) -> list[Matcher]:

@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from nightowl.query.promqltest import CaseResult, run_file
 
 _REPO = Path(__file__).resolve().parents[2]
