@@ -85,6 +85,19 @@ NO_TIMESTAMP = int(np.iinfo(np.int64).min)
 _NORMAL_NAN = np.array([NORMAL_NAN_BITS], np.uint64).view(np.float64)[0]
 _MAX_CACHE = 1 << 20
 
+# Process-wide caches shared by all parsers (a scrape parses the same page text
+# again and again), one per format: raw series text -> (metric name, Labels),
+# and raw comment line -> its parsed meaning. Both are pure functions of the
+# text; they are cleared when they grow past _MAX_SHARED entries.
+_MAX_SHARED = 1 << 17
+_SHARED_BRACE: tuple[dict[bytes, tuple[str, Labels]], dict[bytes, tuple[str, Labels]]] = ({}, {})
+_SHARED_BARE: tuple[dict[bytes, tuple[str, Labels]], dict[bytes, tuple[str, Labels]]] = ({}, {})
+_NOSAMPLE = -2  # gids entry: comment, blank or rejected line
+
+_SHARED_COMMENTS: tuple[
+    dict[bytes, tuple[str, str, object] | None], dict[bytes, tuple[str, str, object] | None]
+] = ({}, {})
+
 _METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
@@ -293,9 +306,12 @@ class ExpositionParser:
         self._lineno = 0  # lines consumed so far
         self._eof_line = 0  # line number of "# EOF" (OpenMetrics), 0 = not seen
         self._closed = False
-        self._cache: dict[bytes, int] = {}
+        # raw series text -> global series id (index into _labels); -1 = dropped
+        self._brace: dict[bytes, int] = {}  # text before "} " of `name{...} value`
+        self._bare: dict[bytes, int] = {}  # `name` of `name value`
+        self._by_labels: dict[Labels, int] = {}
         self._labels: list[Labels] = []
-        self._meta: dict[str, list[str]] = {}  # family -> [type, help, unit]
+        self._meta: dict[str, list] = {}  # family -> [MetricType, help, unit]
         self._metadata: dict[str, MetricMeta] = {}
 
     # -- public -------------------------------------------------------------
@@ -369,73 +385,46 @@ class ExpositionParser:
         lines = chunk.split(b"\n")
         if lines[-1] == b"":
             lines.pop()
+        n = len(lines)
         base = self._lineno
+        self._lineno = base + n
         errors: list[ParseError] = []
         if self._eof_line:
             # Nothing may follow "# EOF".
-            self._lineno = base + len(lines)
             err = self._error("unexpected data after # EOF", base + 1, 1)
             if not self.skip_errors:
                 raise err
-            return self._empty_result(len(lines), [err])
+            return self._empty_result(n, [err])
+        # Per line: the cached global series id of the text before "} " (or
+        # _NOSAMPLE), and the value text after it. Uncached lines go through
+        # `resolve` (strict parsing, comments, errors) in order.
         gids: list[int] = []
         rests: list[bytes] = []
-        gaps: list[int] = []  # chunk line indices that produced no sample entry
-        fixed: dict[int, tuple[float, int | None]] = {}  # sample index -> parsed (v, ts)
-        get = self._cache.get
+        fixed: dict[int, tuple[float, int | None]] = {}  # line index -> parsed (v, ts)
+        ctx = (lines, base, gids, rests, fixed, errors)
+        get = self._brace.get
         ga = gids.append
         ra = rests.append
-        slow = self._slow_line
+        resolve = self._resolve
         for line in lines:
             k, sep, rest = line.partition(b"} ")
-            if sep:
-                g = get(k)
-                if g is not None:
-                    ga(g)
-                    ra(rest)
-                    continue
-            else:
-                k, sep, rest = line.partition(b" ")
-                if sep:
-                    g = get(k)
-                    if g is not None:
-                        ga(g)
-                        ra(rest)
-                        continue
-            idx = len(gids) + len(gaps)
-            try:
-                out = slow(line, base + idx + 1)
-            except ParseError as exc:
-                if not self.skip_errors:
-                    # An earlier line may hide a value error only the bulk step sees.
-                    self._bulk(lines, base, gids, rests, gaps, fixed, errors)
-                    raise exc from None
-                errors.append(exc)
-                gaps.append(idx)
-                continue
-            if out is None:
-                gaps.append(idx)
-            else:
-                fixed[len(gids)] = (out[1], out[2])
-                ga(out[0])
-                ra(b"0" if out[2] is None else b"0 0")
-        self._lineno = base + len(lines)
-        if self._eof_line and self._eof_line < self._lineno:
-            # Lines after "# EOF" (only fast-path lines get here: the strict
-            # path refuses them itself).
-            e = self._eof_line - base - 1  # chunk index of the EOF line
+            g = get(k)
+            if g is None:
+                g, rest = resolve(ctx, line, k, sep, rest)
+            ga(g)
+            ra(rest)
+        if self._eof_line and self._eof_line < base + n:
+            # Lines after "# EOF" that took the cached path.
+            e = self._eof_line - base - 1
             err = self._error("unexpected data after # EOF", self._eof_line + 1, 1)
             if not self.skip_errors:
-                self._bulk(lines, base, gids, rests, gaps, fixed, errors)
+                self._bulk(lines, base, gids, rests, fixed, errors, e)
                 raise err
-            keep_n = e - sum(1 for g in gaps if g < e)
-            del gids[keep_n:]
-            del rests[keep_n:]
-            for i in [i for i in fixed if i >= keep_n]:
-                del fixed[i]
-            gaps[:] = [g for g in gaps if g < e]
             errors.append(err)
-        refs, ts, vals = self._bulk(lines, base, gids, rests, gaps, fixed, errors)
+            for j in range(e + 1, n):
+                gids[j] = _NOSAMPLE
+                fixed.pop(j, None)
+        refs, ts, vals = self._bulk(lines, base, gids, rests, fixed, errors, n)
         # Compact global series ids to this result's own series list.
         keep = refs >= 0
         if not keep.all():
@@ -453,19 +442,62 @@ class ExpositionParser:
             ts[ts == NO_TIMESTAMP] = self.default_timestamp_ms
         if len(errors) > 1:
             errors.sort(key=lambda e: e.line or 0)
-        if len(self._cache) > _MAX_CACHE:
-            self._cache.clear()
+        if len(self._brace) + len(self._bare) > _MAX_CACHE:
+            self._brace.clear()
+            self._bare.clear()
+            self._by_labels.clear()
             self._labels = []
         return ParsedExposition(
-            series,
-            refs,
-            ts,
-            vals,
-            dict(self._metadata),
-            errors,
-            len(lines),
-            bool(self.openmetrics),
+            series, refs, ts, vals, dict(self._metadata), errors, n, bool(self.openmetrics)
         )
+
+    def _resolve(
+        self,
+        ctx: tuple,
+        line: bytes,
+        k: bytes,
+        sep: bytes,
+        rest: bytes,
+    ) -> tuple[int, bytes]:
+        """A line whose text before "} " is not cached: returns (global id, value text)."""
+        lines, base, gids, rests, fixed, errors = ctx
+        om = bool(self.openmetrics)
+        if sep:
+            known = _SHARED_BRACE[om].get(k)
+            if known is not None:
+                return self._add_series(self._brace, k, known[0], known[1], om), rest
+        else:
+            k2, sep2, rest2 = line.partition(b" ")
+            if sep2:
+                g = self._bare.get(k2)
+                if g is not None:
+                    return g, rest2
+                known = _SHARED_BARE[om].get(k2)
+                if known is not None:
+                    return self._add_series(self._bare, k2, known[0], known[1], om), rest2
+        shared_comments = _SHARED_COMMENTS[om]
+        if not self._eof_line and line in shared_comments:
+            meaning = shared_comments[line]
+            if meaning is not None:
+                self._apply_meta(*meaning)
+            if not sep:
+                # The same comment again in this text means the same: skip it then.
+                self._brace[line] = _NOSAMPLE
+            return _NOSAMPLE, b""
+        i = len(gids)
+        try:
+            out = self._slow_line(line, base + i + 1)
+        except ParseError as exc:
+            if not self.skip_errors:
+                # An earlier line may hold an error only the bulk step sees.
+                self._bulk(lines, base, gids, rests, fixed, errors, i)
+                raise exc from None
+            errors.append(exc)
+            return _NOSAMPLE, b""
+        if out is None:
+            return _NOSAMPLE, b""
+        fixed[i] = (out[1], out[2])
+        return out[0], (b"0" if out[2] is None else b"0 0")
 
     def _bulk(
         self,
@@ -473,47 +505,63 @@ class ExpositionParser:
         base: int,
         gids: list[int],
         rests: list[bytes],
-        gaps: list[int],
         fixed: dict[int, tuple[float, int | None]],
         errors: list[ParseError],
+        upto: int,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Convert the value/timestamp text of all sample lines at once.
+        """Convert the value/timestamp text of the sample lines before `upto` at once.
 
         Lines the bulk checks reject are re-parsed strictly one by one; they
         either turn out fine (tabs, exemplars: their parsed values are kept)
-        or raise / collect their error.
+        or raise / collect their error. Returns (global ids, ts, values).
         """
         om = bool(self.openmetrics)
-        for _attempt in range(3):
-            n = len(rests)
+        empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+        for _attempt in range(4):
+            garr = np.array(gids[:upto], np.int64)
+            if len(garr) and garr.min() > _NOSAMPLE:
+                sidx = None  # every line is a sample line
+                srests = rests if upto == len(rests) else rests[:upto]
+            else:
+                sidx = np.flatnonzero(garr > _NOSAMPLE)
+                srests = [rests[i] for i in sidx.tolist()]
+            n = len(srests)
             if n == 0:
-                return (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
-            bad = self._bulk_check(rests)
+                return empty
+
+            def reparse(bad: list[int] | np.ndarray, sidx: np.ndarray | None = sidx) -> None:
+                b = np.asarray(bad, np.int64)
+                self._reparse(
+                    lines,
+                    base,
+                    gids,
+                    rests,
+                    fixed,
+                    errors,
+                    (b if sidx is None else sidx[b]).tolist(),
+                )
+
+            bad = self._bulk_check(srests)
             if bad:
-                self._reparse(bad, lines, base, gids, rests, gaps, fixed, errors)
+                reparse(bad)
                 continue
-            joined = b"\n".join(rests)
+            joined = b"\n".join(srests)
             arr = np.frombuffer(joined, np.uint8)
-            nsp = np.count_nonzero(arr == _ASCII_SPACE)
+            nsp = int(np.count_nonzero(arr == _ASCII_SPACE))
             toks = joined.split()
             try:
                 allf = np.fromiter(map(float, toks), np.float64, len(toks))
             except ValueError:
-                bad = [i for i, r in enumerate(rests) if not _rest_ok(r, om)]
-                if not bad:  # pragma: no cover - float() and _rest_ok agree
-                    raise
-                self._reparse(bad, lines, base, gids, rests, gaps, fixed, errors)
+                reparse([i for i, r in enumerate(srests) if not _rest_ok(r, om)])
                 continue
             if nsp == n:
                 vals = allf[0::2].copy()
                 tsf = allf[1::2]
                 ts_idx = None
-                ts_toks = toks[1::2]
             elif nsp == 0:
                 vals = allf
                 tsf = None
                 ts_idx = None
-                ts_toks = []
             else:
                 has = np.zeros(n, np.int64)
                 nl = np.flatnonzero(arr == 10)
@@ -524,39 +572,34 @@ class ExpositionParser:
                 vals = allf[vpos]
                 ts_idx = np.flatnonzero(has)
                 tsf = allf[vpos[ts_idx] + 1]
-                ts_toks = [toks[i] for i in (vpos[ts_idx] + 1).tolist()]
-            # Timestamps: check, convert to ms.
             ts = np.full(n, NO_TIMESTAMP, np.int64)
             if tsf is not None and len(tsf):
                 if om:
                     okm = np.isfinite(tsf) & (np.abs(tsf) < 9.2e15)
                     if not okm.all():
                         rows = np.flatnonzero(~okm)
-                        bad = (rows if ts_idx is None else ts_idx[rows]).tolist()
-                        self._reparse(bad, lines, base, gids, rests, gaps, fixed, errors)
+                        reparse(rows if ts_idx is None else ts_idx[rows])
                         continue
                     ms = np.rint(tsf * 1000.0).astype(np.int64)
                 else:
+                    if ts_idx is None:
+                        ts_toks = toks[1::2]
+                    else:
+                        ts_toks = [toks[i] for i in (vpos[ts_idx] + 1).tolist()]
+                    rows = []
                     if not b"".join(ts_toks).isdigit():
                         rows = [i for i, t in enumerate(ts_toks) if not _INT_RE.match(t)]
-                        if rows:
-                            bad = rows if ts_idx is None else ts_idx[rows].tolist()
-                            self._reparse(bad, lines, base, gids, rests, gaps, fixed, errors)
-                            continue
                     ms = tsf.astype(np.int64)
-                    big = np.flatnonzero(np.abs(tsf) >= 2.0**53)
-                    if len(big):
-                        for r in big.tolist():
-                            v = int(ts_toks[r])
-                            if not -(2**63) < v < 2**63:
-                                i = r if ts_idx is None else int(ts_idx[r])
-                                self._reparse([i], lines, base, gids, rests, gaps, fixed, errors)
-                                break
+                    for r in np.flatnonzero(np.abs(tsf) >= 2.0**53).tolist():
+                        v = int(ts_toks[r])
+                        if -(2**63) < v < 2**63:
                             ms[r] = v
                         else:
-                            big = np.empty(0)
-                        if len(big):
-                            continue
+                            rows.append(r)
+                    if rows:
+                        rows_a = np.asarray(sorted(rows), np.int64)
+                        reparse(rows_a if ts_idx is None else ts_idx[rows_a])
+                        continue
                 if ts_idx is None:
                     ts = ms
                 else:
@@ -564,11 +607,14 @@ class ExpositionParser:
             nan = np.isnan(vals)
             if nan.any():
                 vals[nan] = _NORMAL_NAN
-            refs = np.array(gids, np.int64)
+            refs = garr if sidx is None else garr[sidx]
             if fixed:
-                for i, (v, t) in fixed.items():
-                    vals[i] = v
-                    ts[i] = NO_TIMESTAMP if t is None else t
+                for li, (v, t) in fixed.items():
+                    if li >= upto:
+                        continue
+                    j = li if sidx is None else int(np.searchsorted(sidx, li))
+                    vals[j] = v
+                    ts[j] = NO_TIMESTAMP if t is None else t
             return refs, ts, vals
         raise AssertionError("bulk conversion did not settle")  # pragma: no cover
 
@@ -600,59 +646,39 @@ class ExpositionParser:
 
     def _reparse(
         self,
-        bad: list[int],
         lines: list[bytes],
         base: int,
         gids: list[int],
         rests: list[bytes],
-        gaps: list[int],
         fixed: dict[int, tuple[float, int | None]],
         errors: list[ParseError],
+        bad: list[int],
     ) -> None:
-        """Strictly re-parse the lines of sample entries `bad` (sorted)."""
+        """Strictly re-parse the sample lines with chunk indices `bad`."""
         if not self.skip_errors and bad:
-            # Report the earliest bad line: check everything before the first one strictly.
+            # Report the earliest bad line: check the sample lines before it strictly.
             om = bool(self.openmetrics)
             first = min(bad)
-            bad = [i for i in range(first) if not _rest_ok(rests[i], om)] + list(bad)
-        gaps_adj = np.asarray(gaps, np.int64) - np.arange(len(gaps), dtype=np.int64)
-        bad_arr = np.asarray(sorted(set(bad)), np.int64)
-        line_idx = bad_arr + np.searchsorted(gaps_adj, bad_arr, side="right")
-        drop: list[int] = []
-        for i, li in zip(bad_arr.tolist(), line_idx.tolist(), strict=True):
+            earlier = [
+                i for i in range(first) if gids[i] > _NOSAMPLE and not _rest_ok(rests[i], om)
+            ]
+            bad = earlier + list(bad)
+        for li in sorted(set(bad)):
             try:
                 out = self._slow_line(lines[li], base + li + 1)
             except ParseError as exc:
                 if not self.skip_errors:
                     raise exc from None
                 errors.append(exc)
-                drop.append(i)
+                gids[li] = _NOSAMPLE
+                fixed.pop(li, None)
                 continue
             if out is None:  # pragma: no cover - a sample line stays a sample line
-                drop.append(i)
+                gids[li] = _NOSAMPLE
                 continue
-            gids[i] = out[0]
-            fixed[i] = (out[1], out[2])
-            rests[i] = b"0" if out[2] is None else b"0 0"
-        if drop:
-            for i in reversed(drop):
-                del gids[i]
-                del rests[i]
-            # shift the fixed entries past dropped ones
-            dropped = np.asarray(drop, np.int64)
-            old = dict(fixed)
-            fixed.clear()
-            for i, vt in old.items():
-                fixed[i - int(np.searchsorted(dropped, i))] = vt
-            # record the dropped lines as gaps (line indices)
-            dropset = set(drop)
-            li_drop = [
-                li
-                for i, li in zip(bad_arr.tolist(), line_idx.tolist(), strict=True)
-                if i in dropset
-            ]
-            gaps.extend(li_drop)
-            gaps.sort()
+            gids[li] = out[0]
+            fixed[li] = (out[1], out[2])
+            rests[li] = b"0" if out[2] is None else b"0 0"
 
     # -- strict line parser -------------------------------------------------
 
@@ -672,18 +698,26 @@ class ExpositionParser:
                     raise _LineError("empty line", 0)
                 return None
             if text[0] == "#" or (not om and text.lstrip(" \t").startswith("#")):
-                self._comment(text, om, lineno)
+                meaning = self._comment(text, om, lineno)
+                if meaning is not None:
+                    self._apply_meta(*meaning)
+                if not self._eof_line:
+                    cache = _SHARED_COMMENTS[om]
+                    if len(cache) > _MAX_SHARED:
+                        cache.clear()
+                    cache[line] = meaning
                 return None
             start = 0 if om else len(text) - len(text.lstrip(" \t"))
             return self._sample(text, om, start)
         except _LineError as exc:
             raise self._error(exc.message, lineno, exc.column + 1) from None
 
-    def _comment(self, text: str, om: bool, lineno: int) -> None:
+    def _comment(self, text: str, om: bool, lineno: int) -> tuple[str, str, object] | None:
+        """Check a comment line; returns (family, HELP|TYPE|UNIT, value) or None."""
         if om:
-            if text in ("# EOF",):
+            if text == "# EOF":
                 self._eof_line = lineno
-                return
+                return None
             for kw in ("HELP", "TYPE", "UNIT"):
                 if text.startswith(f"# {kw} "):
                     break
@@ -703,13 +737,11 @@ class ExpositionParser:
             j = m.end()
             if j >= len(text) or text[j] != " ":
                 raise _LineError(f"expected text in {kw}", j)
-            value = text[j + 1 :]
-            self._set_meta(name, kw, value, om, j + 1)
-            return
+            return _meta_meaning(name, kw, text[j + 1 :], om, j + 1)
         text = text.lstrip(" \t")
         m = _PROM_META_RE.match(text)
         if not m:
-            return  # an ordinary comment
+            return None  # an ordinary comment
         kw = m.group(1)
         i = m.end()
         mn = _METRIC_NAME_RE.match(text, i)
@@ -718,25 +750,32 @@ class ExpositionParser:
         j = mn.end()
         if j < len(text) and text[j] not in " \t":
             raise _LineError(f"invalid metric name after {kw}", j)
-        value = text[j:].lstrip(" \t")
-        self._set_meta(mn.group(), kw, value, om, j)
+        return _meta_meaning(mn.group(), kw, text[j:].lstrip(" \t"), om, j)
 
-    def _set_meta(self, name: str, kw: str, value: str, om: bool, col: int) -> None:
+    def _apply_meta(self, name: str, kw: str, value: object) -> None:
         entry = self._meta.get(name)
         if entry is None:
-            entry = self._meta[name] = ["unknown", "", ""]
-        if kw == "TYPE":
-            t = (_OM_TYPES if om else _PROM_TYPES).get(value.rstrip(" \t") if not om else value)
-            if t is None:
-                raise _LineError(f"invalid metric type {value!r}", col)
-            entry[0] = t.value
-        elif kw == "HELP":
-            entry[1] = _unescape_help(value, om)
-        else:
-            if value and (not name.endswith("_" + value)):
-                raise _LineError(f"unit {value!r} not a suffix of metric {name!r}", col)
-            entry[2] = value
-        self._metadata[name] = MetricMeta(MetricType(entry[0]), entry[1], entry[2])
+            entry = self._meta[name] = [MetricType.UNKNOWN, "", ""]
+        i = 0 if kw == "TYPE" else 1 if kw == "HELP" else 2
+        if entry[i] != value or name not in self._metadata:
+            entry[i] = value
+            self._metadata[name] = MetricMeta(entry[0], entry[1], entry[2])
+
+    def _add_series(
+        self, cache: dict[bytes, int], key: bytes, name: str, labels: Labels, om: bool
+    ) -> int:
+        """Give a (checked) series a global id in this parser and cache its key."""
+        if self.skip_created and om and name.endswith("_created"):
+            meta = self._metadata.get(name[: -len("_created")])
+            if meta is not None and meta.type in _CREATED_TYPES:
+                cache[key] = -1
+                return -1
+        g = self._by_labels.get(labels)
+        if g is None:
+            g = self._by_labels[labels] = len(self._labels)
+            self._labels.append(labels)
+        cache[key] = g
+        return g
 
     def _sample(self, text: str, om: bool, start: int) -> tuple[int, float, int | None]:
         n = len(text)
@@ -800,8 +839,11 @@ class ExpositionParser:
         self, text: str, end: int, name: str, pairs: list[tuple[str, str]], om: bool
     ) -> int:
         raw = text[:end].encode("utf-8")
-        key = raw[:-1] if raw.endswith(b"}") else raw
-        g = self._cache.get(key)
+        if raw.endswith(b"}"):
+            key, cache, shared = raw[:-1], self._brace, _SHARED_BRACE[om]
+        else:
+            key, cache, shared = raw, self._bare, _SHARED_BARE[om]
+        g = cache.get(key)
         if g is not None:
             return g
         seen = {METRIC_NAME}
@@ -810,15 +852,23 @@ class ExpositionParser:
                 raise _LineError(f"duplicate label name {ln!r}", 0)
             seen.add(ln)
         labels = Labels([(METRIC_NAME, name), *pairs])
-        if self.skip_created and om and name.endswith("_created"):
-            meta = self._metadata.get(name[: -len("_created")])
-            if meta is not None and meta.type in _CREATED_TYPES:
-                self._cache[key] = -1
-                return -1
-        g = len(self._labels)
-        self._labels.append(labels)
-        self._cache[key] = g
-        return g
+        if len(shared) > _MAX_SHARED:
+            shared.clear()
+        shared[key] = (name, labels)
+        return self._add_series(cache, key, name, labels, om)
+
+
+def _meta_meaning(name: str, kw: str, value: str, om: bool, col: int) -> tuple[str, str, object]:
+    if kw == "TYPE":
+        t = (_OM_TYPES if om else _PROM_TYPES).get(value if om else value.rstrip(" \t"))
+        if t is None:
+            raise _LineError(f"invalid metric type {value!r}", col)
+        return name, kw, t
+    if kw == "HELP":
+        return name, kw, _unescape_help(value, om)
+    if value and not name.endswith("_" + value):
+        raise _LineError(f"unit {value!r} not a suffix of metric {name!r}", col)
+    return name, kw, value
 
 
 def _unescape(s: str) -> str:
