@@ -9,10 +9,15 @@ unit       meaning of the raw value               example
 ========== ====================================== ==============
 bytes      a byte count (binary prefixes)         ``1.5 GiB``
 bytes/s    bytes per second                       ``12.0 MiB/s``
-seconds    a duration in seconds                  ``350 ms``, ``2h 5m``
+seconds    a duration in seconds                  ``2h 5m``
+bits/s     bits per second (SI prefixes)          ``12.5 Mb/s``
+seconds    a duration in seconds                  ``350 ms``
+ms         a duration in milliseconds             ``1.5 s``
 percent    already 0..100                         ``42.0%``
-ratio      0..1, shown as a percentage            ``42.0%``
+percentunit 0..1, shown as a percentage (`ratio`) ``42.0%``
 ops/s      operations (events) per second         ``1.2k ops/s``
+reqps      requests per second                    ``1.2k req/s``
+celsius    degrees Celsius                        ``41.5 °C``
 short      a plain number with SI prefixes        ``3.4M``
 none       the number as it is                    ``0.25``
 ========== ====================================== ==============
@@ -24,6 +29,7 @@ import math
 from datetime import datetime
 
 __all__ = [
+    "RATIO_UNITS",
     "UNITS",
     "axis_ticks",
     "format_age",
@@ -33,7 +39,24 @@ __all__ = [
     "nice_range",
 ]
 
-UNITS = ("bytes", "bytes/s", "seconds", "percent", "ratio", "ops/s", "short", "none")
+UNITS = (
+    "bytes",
+    "bytes/s",
+    "bits/s",
+    "seconds",
+    "ms",
+    "percent",
+    "percentunit",
+    "ratio",
+    "ops/s",
+    "reqps",
+    "short",
+    "celsius",
+    "none",
+    "",
+)
+#: Units whose values are fractions of one (drawn on a 0..1 axis, shown as %).
+RATIO_UNITS = ("percentunit", "ratio")
 
 _SI = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 _IEC = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
@@ -134,14 +157,22 @@ def format_value(v: float, unit: str = "none") -> str:
         return _bytes(v)
     if unit == "bytes/s":
         return _bytes(v) + "/s"
+    if unit == "bits/s":
+        return f"{format_number(v)}b/s"
     if unit == "seconds":
         return _seconds(v)
+    if unit == "ms":
+        return _seconds(v / 1000)
     if unit == "percent":
         return f"{_trim(f'{v:.1f}')}%"
-    if unit == "ratio":
+    if unit in RATIO_UNITS:
         return f"{_trim(f'{v * 100:.1f}')}%"
     if unit == "ops/s":
         return f"{format_number(v)} ops/s"
+    if unit == "reqps":
+        return f"{format_number(v)} req/s"
+    if unit == "celsius":
+        return f"{_trim(f'{v:.1f}')} °C"
     if unit in ("short", "none", ""):
         return format_number(v)
     return f"{format_number(v)} {unit}"
@@ -156,7 +187,7 @@ def nice_range(lo: float, hi: float, unit: str = "none") -> tuple[float, float]:
         lo, hi = hi, lo
     if unit == "percent" and lo >= 0 and hi <= 100:
         return 0.0, 100.0
-    if unit == "ratio" and lo >= 0 and hi <= 1:
+    if unit in RATIO_UNITS and lo >= 0 and hi <= 1:
         return 0.0, 1.0
     if lo >= 0:
         lo = 0.0

@@ -1,0 +1,150 @@
+"""`nightowl [ui] [--source URL] [--db PATH] [--config FILE] [--low-bandwidth] [--theme NAME]`.
+
+Opens the terminal UI. Bare `nightowl` lands here (see `nightowl.cli.main`).
+Three wirings, one UI:
+
+- standalone: the runtime (store + engine + scrapers) runs in this process;
+- attached: a daemon owns the database, so the runtime opens it read-only and
+  the header says so;
+- remote: `--source URL` reads any Prometheus-compatible HTTP API.
+
+Textual is imported inside :func:`run_ui` only, so other commands never load it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from nightowl.errors import ConfigError, UsageError
+from nightowl.paths import data_dir, default_config_path, state_dir
+from nightowl.timeutil import parse_duration
+
+__all__ = ["register", "run_ui"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the `ui` subcommand."""
+    p = subparsers.add_parser(
+        "ui",
+        help="open the terminal UI (the default when no command is given)",
+        description="Open the terminal UI: live dashboards, alerts, query bar.",
+    )
+    p.add_argument("--source", metavar="URL", help="read a Prometheus-compatible HTTP API")
+    p.add_argument(
+        "--db", metavar="PATH", type=Path, help="database file (overrides [storage] path)"
+    )
+    p.add_argument("--config", metavar="FILE", type=Path, help="config file (default: XDG config)")
+    p.add_argument(
+        "--low-bandwidth",
+        action="store_true",
+        help="slow links: 10 s refresh, sparklines, 16 colours",
+    )
+    p.add_argument("--theme", metavar="NAME", help="dark, light, high-contrast, ansi16 or your own")
+    p.add_argument("--refresh", metavar="DURATION", help="refresh interval (default 2s)")
+    p.set_defaults(func=run_ui)
+
+
+def _dashboards(config: Any, config_path: Path) -> tuple[list[Any], Path, list[str]]:
+    from nightowl.tui.dashboards import (
+        dashboards_from_config,
+        default_dashboards_path,
+        host_dashboard,
+        load_dashboards_file,
+        merge_dashboards,
+    )
+
+    notes: list[str] = []
+    path = default_dashboards_path(config_path)
+    try:
+        saved = load_dashboards_file(path)
+    except ConfigError as exc:
+        notes.append(f"dashboards file ignored: {exc}")
+        saved = []
+    from_config = dashboards_from_config(config.dashboards, origin=config.source)
+    return merge_dashboards([host_dashboard()], from_config, saved), path, notes
+
+
+def run_ui(args: argparse.Namespace) -> int:
+    """Build the source for the chosen mode and run the app until the user quits."""
+    from nightowl.config import load_config
+
+    if args.source and args.db:
+        raise UsageError("--source reads a remote API; it cannot be combined with --db")
+    config = load_config(args.config)
+    config_path = args.config or default_config_path()
+    refresh_ms = config.tui.refresh_interval
+    if args.refresh:
+        refresh_ms = parse_duration(args.refresh)
+        if refresh_ms <= 0:
+            raise UsageError("--refresh must be positive")
+    dashboards, dashboards_path, notes = _dashboards(config, Path(config_path))
+    # Log lines on stderr would scribble over the UI: they go to a file instead.
+    log_path = state_dir() / "ui.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.WARNING,
+        handlers=[logging.FileHandler(log_path, encoding="utf-8")],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    return asyncio.run(
+        _main(
+            args,
+            config,
+            dashboards=dashboards,
+            dashboards_path=dashboards_path,
+            notes=notes,
+            refresh_s=refresh_ms / 1000,
+        )
+    )
+
+
+async def _main(
+    args: argparse.Namespace,
+    config: Any,
+    *,
+    dashboards: list[Any],
+    dashboards_path: Path,
+    notes: list[str],
+    refresh_s: float,
+) -> int:
+    from nightowl.tui.app import NightowlApp
+
+    runtime = None
+    if args.source:
+        from nightowl.query.source import RemoteSource
+
+        source: Any = RemoteSource(args.source)
+    else:
+        from nightowl.runtime import Runtime
+
+        runtime = Runtime(config, db_path=args.db)
+        await runtime.start()
+        source = runtime.source()
+        if runtime.attached:
+            notes.append(
+                f"another process writes this database ({runtime.attached_reason}); "
+                "attached read-only, no scraping here"
+            )
+    app = NightowlApp(
+        source,
+        dashboards=dashboards,
+        theme=args.theme or config.tui.theme,
+        refresh_s=refresh_s,
+        low_bandwidth=args.low_bandwidth or config.tui.low_bandwidth,
+        history_path=data_dir() / "query_history.jsonl",
+        dashboards_path=dashboards_path,
+        user_theme_dir=default_config_path().parent / "themes",
+        startup_notes=notes,
+    )
+    try:
+        await app.run_async()
+    finally:
+        await source.close()
+        if runtime is not None:
+            await runtime.stop()
+    return app.return_code or 0

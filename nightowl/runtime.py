@@ -1,0 +1,141 @@
+"""The composition root: builds and starts the pieces in order, stops them in reverse.
+
+Standalone (`nightowl` with no daemon running)::
+
+    store (writable, takes the writer lock) -> engine -> scrape manager (host + targets)
+
+Attached (a daemon already owns the database): opening it writable raises
+`DatabaseLockedError`; the runtime then opens it read-only, builds only the
+engine, and runs no scrapers (the daemon does). `attached_reason` says why, and
+the UI shows it in its header.
+
+Only this module knows every piece; the TUI gets a :class:`LocalSource` from
+:meth:`Runtime.source` and nothing else. The daemon issue extends this with
+rules, notifiers and the HTTP server. No Textual here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from nightowl.errors import DatabaseLockedError
+from nightowl.paths import default_db_path
+from nightowl.sources import LocalSource
+from nightowl.timeutil import Clock, SystemClock
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Store, engine and scrapers for one database.
+
+    Args:
+        config: A `nightowl.config.Config`.
+        db_path: `--db`; overrides `[storage] path` and the XDG default.
+        scrape: Run scrapers (False: only read; tests and `--no-scrape` uses).
+        clock: Sample timestamps and "now".
+        transport: httpx transport for scrape jobs (tests).
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        *,
+        db_path: Path | None = None,
+        scrape: bool = True,
+        clock: Clock | None = None,
+        transport: Any = None,
+    ) -> None:
+        self.config = config
+        storage_path = getattr(getattr(config, "storage", None), "path", "") or ""
+        self.db_path = Path(db_path or storage_path or default_db_path()).expanduser()
+        self.scrape = scrape
+        self.clock = clock or SystemClock()
+        self.transport = transport
+        self.store: Any = None
+        self.engine: Any = None
+        self.scrapers: Any = None
+        self.attached_reason: str | None = None
+        self._source: LocalSource | None = None
+
+    @property
+    def attached(self) -> bool:
+        """True when another process owns the database and we only read it."""
+        return self.attached_reason is not None
+
+    def _store_options(self) -> Any:
+        from nightowl.store import StoreOptions
+
+        s = getattr(self.config, "storage", None)
+        if s is None:
+            return StoreOptions()
+        return StoreOptions(
+            retention_time_ms=s.retention_time,
+            retention_size_bytes=s.retention_size,
+            out_of_order_window_ms=s.out_of_order_time_window,
+            max_series=s.max_series,
+            max_series_per_metric=s.max_series_per_metric,
+        )
+
+    async def start(self) -> None:
+        """Open the store (falling back to read-only attach), build the engine, start scrapers."""
+        from nightowl.query.engine import Engine
+        from nightowl.store import Store
+
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        options = self._store_options()
+        try:
+            self.store = await asyncio.to_thread(Store.open, self.db_path, options=options)
+        except DatabaseLockedError as exc:
+            self.attached_reason = exc.message
+            self.store = await asyncio.to_thread(Store.open, self.db_path, readonly=True)
+        self.engine = Engine(self.store)
+        if self.scrape and not self.attached:
+            from nightowl.scrapers.manager import ScrapeManager
+
+            base_dir = None
+            source = getattr(self.config, "source", "")
+            if source and not source.startswith("<"):
+                base_dir = Path(source).parent
+            self.scrapers = ScrapeManager(
+                self.store, transport=self.transport, clock=self.clock.now_ms, base_dir=base_dir
+            )
+            errors = await self.scrapers.apply(self.config)
+            for err in errors:
+                log.warning("scrape target: %s", err)
+
+    def source(self) -> LocalSource:
+        """The TUI's view of this runtime."""
+        if self._source is None:
+            if self.engine is None:
+                raise RuntimeError("Runtime.source() before start()")
+            if self.attached:
+                desc = f"attached read-only {self.db_path}"
+            else:
+                desc = f"standalone {self.db_path}"
+            self._source = LocalSource(
+                self.engine,
+                self.store,
+                description=desc,
+                read_only=self.attached,
+                targets_fn=self.scrapers.targets if self.scrapers is not None else None,
+                clock=self.clock,
+            )
+        return self._source
+
+    async def stop(self) -> None:
+        """Stop scrapers (writing staleness markers), then close the source and the store."""
+        if self.scrapers is not None:
+            await self.scrapers.stop()
+            self.scrapers = None
+        if self._source is not None:
+            await self._source.close()
+            self._source = None
+        if self.store is not None:
+            store, self.store = self.store, None
+            await asyncio.to_thread(store.close)

@@ -1,0 +1,234 @@
+"""The dashboard view: a grid of panels over the current time window, and the alert pane.
+
+Data flow: a timer ticks every refresh interval. A tick re-queries the panels
+only when their inputs changed (the window's step-aligned bounds, the
+dashboard, an explicit refresh), so a live dashboard over a 1 h window asks
+the source once per step, not once per tick. Each panel has its own exclusive
+worker group: a slow panel never holds up the others, and a newer request
+cancels a stale one. Results come back as `PanelData` messages.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from nightowl.tui.dashboards import DashboardSpec, PanelSpec
+from nightowl.tui.format import format_clock
+from nightowl.tui.messages import AlertsChanged, PanelData
+from nightowl.tui.results import series_from_result
+from nightowl.tui.widgets.alerts import AlertPane
+from nightowl.tui.widgets.panel import Panel, PanelState
+from nightowl.tui.widgets.status import StatusBar
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from nightowl.errors import NightowlError
+
+__all__ = ["DashboardScreen"]
+
+
+class DashboardScreen(Screen[None]):
+    """Panels of the current dashboard plus firing alerts."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "next_dashboard", "Next dash"),
+        Binding("p", "prev_dashboard", "Prev dash", show=False),
+        Binding("s", "save_dashboard", "Save dash", show=False),
+        Binding("enter", "open_panel", "Open panel", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fetched: tuple | None = None
+        self._generation = 0
+        self._settle = False
+        self._has_data: dict[int, bool] = {}
+
+    @property
+    def dashboard(self) -> DashboardSpec:
+        """The dashboard on screen."""
+        return self.app.dashboards[self.app.dashboard_index]  # type: ignore[attr-defined]
+
+    def compose(self) -> ComposeResult:
+        """Status bar, panel grid, alert pane, footer."""
+        yield StatusBar(id="status")
+        yield Grid(id="panels")
+        yield AlertPane(self.app.clock, id="alerts")  # type: ignore[attr-defined]
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        """Build the panels and start the refresh timer."""
+        await self._build_panels()
+        self.set_interval(self.app.refresh_s, self.tick)  # type: ignore[attr-defined]
+        self.tick()
+
+    async def _build_panels(self) -> None:
+        grid = self.query_one("#panels", Grid)
+        await grid.remove_children()
+        panels = [Panel(p, id=f"panel-{i}") for i, p in enumerate(self.dashboard.panels)]
+        await grid.mount_all(panels)
+        self._set_columns()
+        self._fetched = None
+        self._has_data = {}
+        self._update_status()
+
+    def _set_columns(self) -> None:
+        dash = self.dashboard
+        columns = dash.columns if self.size.width >= 100 else min(dash.columns, 2)
+        columns = max(columns, 1)
+        self.query_one("#panels", Grid).styles.grid_size_columns = columns
+        panels = list(self.query(Panel))
+        used = sum(min(p.spec.width, columns) for p in panels)
+        for p in panels:
+            p.styles.column_span = min(p.spec.width, columns)
+        if panels and used % columns:
+            # the last row is short: let its last panel take the rest of the row
+            last = panels[-1]
+            last.styles.column_span = min(last.spec.width, columns) + columns - used % columns
+
+    def on_resize(self, event: Resize) -> None:
+        """Three columns on a wide terminal, two on a narrow one."""
+        self._set_columns()
+
+    def _update_status(self) -> None:
+        app = self.app
+        status = self.query_one("#status", StatusBar)
+        n = len(app.dashboards)  # type: ignore[attr-defined]
+        status.view = f"{self.dashboard.name} {app.dashboard_index + 1}/{n}"  # type: ignore[attr-defined]
+        status.window = app.window.label()  # type: ignore[attr-defined]
+        status.mode = app.source.description  # type: ignore[attr-defined]
+
+    def refresh_now(self) -> None:
+        """Re-query everything at the next tick (now)."""
+        self._generation += 1
+        self.tick()
+
+    def window_changed(self) -> None:
+        """The app's time window changed: redraw with the new bounds."""
+        self._update_status()
+        self.tick()
+
+    def tick(self) -> None:
+        """Fetch what is out of date, and alerts.
+
+        Panels are re-queried when their bounds moved (once more on the next tick,
+        to catch samples committed just after the first query), and panels that
+        are still empty or failed are retried every tick, so a fresh database
+        fills in as soon as the first scrapes land.
+        """
+        if not self.is_current:
+            return
+        app = self.app
+        width = max(self.size.width // 3 * 2, 40)
+        window = app.window.with_points(width)  # type: ignore[attr-defined]
+        start, end, step = window.bounds(app.clock.now_ms())  # type: ignore[attr-defined]
+        key = (self.dashboard.name, len(self.dashboard.panels), start, end, step, self._generation)
+        settle = self._settle
+        self._settle = key != self._fetched
+        every = key != self._fetched or settle
+        self._fetched = key
+        for i, spec in enumerate(self.dashboard.panels):
+            if not every and self._has_data.get(i, False):
+                continue
+            self.run_worker(
+                self._fetch_panel(self.dashboard.name, i, spec, start, end, step),
+                group=f"panel-{i}",
+                exclusive=True,
+                exit_on_error=False,
+                description=f"panel {spec.title}",
+            )
+        self._fetch_alerts()
+
+    async def _fetch_panel(
+        self, dashboard: str, index: int, spec: PanelSpec, start: int, end: int, step: int
+    ) -> None:
+        source = self.app.source  # type: ignore[attr-defined]
+        try:
+            result = await source.range(spec.expr, start, end, step)
+        except NightowlError as exc:
+            self.post_message(PanelData(dashboard, index, [], start, end, step, error=exc.message))
+            return
+        series = series_from_result(result, spec.legend, spec.title)
+        self.post_message(
+            PanelData(dashboard, index, series, start, end, step, warnings=result.warnings)
+        )
+
+    @work(exclusive=True, group="alerts", exit_on_error=False, description="alerts")
+    async def _fetch_alerts(self) -> None:
+        source = self.app.source  # type: ignore[attr-defined]
+        try:
+            alerts = await source.alerts()
+        except NightowlError as exc:
+            self.post_message(AlertsChanged([], error=exc.message))
+            return
+        self.post_message(AlertsChanged(alerts))
+
+    @on(PanelData)
+    def on_panel_data(self, message: PanelData) -> None:
+        """Hand new data to its panel (ignored if the dashboard changed meanwhile)."""
+        if message.dashboard != self.dashboard.name:
+            return
+        try:
+            panel = self.query_one(f"#panel-{message.index}", Panel)
+        except Exception:
+            return
+        self._has_data[message.index] = message.error is None and any(
+            len(s.t) for s in message.series
+        )
+        panel.state = PanelState(
+            message.series,
+            message.start_ms,
+            message.end_ms,
+            message.step_ms,
+            message.error,
+            loading=False,
+        )
+        self.query_one("#status", StatusBar).note = "data at " + format_clock(
+            message.end_ms, 3_600_000
+        )
+
+    @on(AlertsChanged)
+    def on_alerts_changed(self, message: AlertsChanged) -> None:
+        """Show the new alert list."""
+        pane = self.query_one("#alerts", AlertPane)
+        pane.alerts = tuple(message.alerts)
+        pane.error = message.error
+
+    async def action_next_dashboard(self) -> None:
+        """Show the next dashboard."""
+        await self._switch(+1)
+
+    async def action_prev_dashboard(self) -> None:
+        """Show the previous dashboard."""
+        await self._switch(-1)
+
+    async def _switch(self, delta: int) -> None:
+        app = self.app
+        n = len(app.dashboards)  # type: ignore[attr-defined]
+        if n <= 1:
+            self.notify("only one dashboard; add [[dashboards]] to the config", timeout=3)
+            return
+        app.dashboard_index = (app.dashboard_index + delta) % n  # type: ignore[attr-defined]
+        await self._build_panels()
+        self.tick()
+
+    async def show_dashboard(self, index: int) -> None:
+        """Show dashboard number `index` (rebuilding the panels)."""
+        self.app.dashboard_index = index  # type: ignore[attr-defined]
+        await self._build_panels()
+        self.tick()
+
+    def action_save_dashboard(self) -> None:
+        """Save the current dashboard to the dashboards file."""
+        self.app.save_current_dashboard()  # type: ignore[attr-defined]
+
+    def action_open_panel(self) -> None:
+        """Open the focused panel's expression in the query view."""
+        focused = self.focused
+        if isinstance(focused, Panel):
+            self.app.open_query(focused.spec.expr)  # type: ignore[attr-defined]

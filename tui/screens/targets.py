@@ -1,0 +1,104 @@
+"""The targets view: every scrape target's health, last scrape, duration and error."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from nightowl.tui.format import format_age, format_value
+from nightowl.tui.messages import TargetsChanged
+from nightowl.tui.widgets.status import StatusBar
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from nightowl.errors import NightowlError
+from nightowl.model import TargetStatus
+
+__all__ = ["TargetsScreen"]
+
+_COLUMNS = ("job", "endpoint", "health", "last scrape", "duration", "error")
+
+
+class TargetsScreen(Screen[None]):
+    """A table of targets, refreshed every interval; cells update in place."""
+
+    BINDINGS: ClassVar[list[BindingType]] = []
+
+    def compose(self) -> ComposeResult:
+        """Status bar, summary line, table, footer."""
+        yield StatusBar(id="status")
+        yield Static("loading targets…", id="targets-summary")
+        yield DataTable(id="targets-table", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Set up columns and the refresh timer."""
+        table = self.query_one("#targets-table", DataTable)
+        for c in _COLUMNS:
+            table.add_column(c, key=c)
+        status = self.query_one("#status", StatusBar)
+        status.view = "targets"
+        status.mode = self.app.source.description  # type: ignore[attr-defined]
+        self.set_interval(self.app.refresh_s, self.tick)  # type: ignore[attr-defined]
+        self.tick()
+
+    def on_screen_resume(self) -> None:
+        """Fetch at once when the view is shown again."""
+        self.tick()
+
+    def refresh_now(self) -> None:
+        """Fetch now."""
+        self.tick()
+
+    def tick(self) -> None:
+        """Fetch targets when this view is on screen."""
+        if self.is_current:
+            self._fetch()
+
+    @work(exclusive=True, group="targets", exit_on_error=False, description="targets")
+    async def _fetch(self) -> None:
+        try:
+            targets = await self.app.source.targets()  # type: ignore[attr-defined]
+        except NightowlError as exc:
+            self.post_message(TargetsChanged([], error=exc.message))
+            return
+        self.post_message(TargetsChanged(targets))
+
+    def _row(self, t: TargetStatus) -> tuple[str, ...]:
+        now = self.app.clock.now_ms()  # type: ignore[attr-defined]
+        age = None if t.last_scrape_ms is None else max(now - t.last_scrape_ms, 0)
+        return (
+            t.job,
+            t.url,
+            t.health.value,
+            "never" if age is None else format_age(age - age % 1000) + " ago",
+            format_value(t.last_duration_s, "seconds"),
+            t.last_error,
+        )
+
+    @on(TargetsChanged)
+    def on_targets_changed(self, message: TargetsChanged) -> None:
+        """Update rows in place; add and remove rows for targets that came and went."""
+        summary = self.query_one("#targets-summary", Static)
+        if message.error:
+            summary.update(f"targets unavailable: {message.error}")
+            return
+        up = sum(1 for t in message.targets if t.health.value == "up")
+        summary.update(
+            f"{len(message.targets)} targets, {up} up, {len(message.targets) - up} not up"
+        )
+        table = self.query_one("#targets-table", DataTable)
+        wanted = {f"{t.scrape_pool or t.job}|{t.url}": t for t in message.targets}
+        for key in [k.value for k in list(table.rows)]:
+            if key not in wanted:
+                table.remove_row(key)
+        for key, t in sorted(wanted.items()):
+            row = self._row(t)
+            if key in table.rows:
+                for col, value in zip(_COLUMNS, row, strict=True):
+                    if table.get_cell(key, col) != value:
+                        table.update_cell(key, col, value)
+            else:
+                table.add_row(*row, key=key)

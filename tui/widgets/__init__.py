@@ -1,0 +1,1 @@
+"""Widgets of the nightowl UI (one per module)."""

@@ -1,0 +1,73 @@
+"""The alert pane: firing and pending alerts, most severe first, with how long."""
+
+from __future__ import annotations
+
+from nightowl.query.source import AlertInfo
+from nightowl.tui.format import format_age, format_value
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from nightowl.timeutil import Clock, SystemClock
+
+__all__ = ["AlertPane"]
+
+
+class AlertPane(Widget, can_focus=True):
+    """Lists alerts; says "no alerts" honestly when there are none."""
+
+    DEFAULT_CSS = """
+    AlertPane { height: auto; max-height: 8; }
+    """
+
+    alerts: reactive[tuple[AlertInfo, ...]] = reactive(tuple, layout=True)
+    """The alerts shown, in order."""
+    error: reactive[str | None] = reactive(None)
+    """Why alerts could not be read, if they could not."""
+    minute: reactive[int] = reactive(0)
+    """The current minute; ages are shown to the minute so the pane repaints rarely."""
+
+    def __init__(self, clock: Clock | None = None, *, id: str | None = None) -> None:
+        """Args:
+        clock: Tells the time for "active for" (tests pass a fixed one).
+        id: The widget id.
+        """
+        super().__init__(id=id)
+        self.clock = clock or SystemClock()
+        self.border_title = "Alerts"
+
+    def watch_alerts(self, alerts: tuple[AlertInfo, ...]) -> None:
+        """Count firing alerts in the title and flag the pane."""
+        firing = sum(1 for a in alerts if a.state == "firing")
+        self.border_title = f"Alerts ({firing} firing)" if alerts else "Alerts"
+        self.set_class(firing > 0, "-firing")
+
+    def render(self) -> Text:
+        """One line per alert."""
+        if self.error:
+            return Text(f"alerts unavailable: {self.error}", style="italic")
+        if not self.alerts:
+            return Text("no alerts", style="italic")
+        now = self.clock.now_ms()
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for i, a in enumerate(self.alerts):
+            if i:
+                text.append("\n")
+            style = "bold" if a.state == "firing" else ""
+            text.append("● " if a.state == "firing" else "○ ", style=f"{style}")
+            text.append(f"{a.state.upper():7} ", style=style)
+            text.append(f"{a.severity:9} ")
+            text.append(a.name, style="bold")
+            if a.active_since_ms is not None:
+                age = max(now - a.active_since_ms, 0)
+                text.append(f"  for {format_age(age - age % 60_000 if age >= 60_000 else age)}")
+            if a.value is not None:
+                text.append(f"  value {format_value(a.value)}")
+            extra = ", ".join(f"{k}={v}" for k, v in a.labels if k not in ("alertname", "severity"))
+            if extra:
+                text.append(f"  {extra}", style="dim")
+            if a.summary:
+                text.append(f"  {a.summary}")
+            if a.runbook:
+                text.append(f"  runbook: {a.runbook}", style="underline")
+        return text

@@ -1,0 +1,146 @@
+"""A dashboard panel: a border with the title and a body drawn by `tui.plot`."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+from nightowl.tui.dashboards import PanelSpec
+from nightowl.tui.plot import SERIES_STYLES, PlotSeries, Row, blank_rows, render_panel
+from rich.segment import Segment
+from rich.style import Style
+from textual.reactive import reactive
+from textual.strip import Strip
+from textual.widget import Widget
+
+__all__ = ["Panel", "PanelState"]
+
+
+@dataclass(slots=True, eq=False)
+class PanelState:
+    """What a panel shows. Equal states have equal digests, so re-setting the same
+    data does not repaint (each repaint costs bytes over SSH)."""
+
+    series: list[PlotSeries] = field(default_factory=list)
+    start_ms: int = 0
+    end_ms: int = 0
+    step_ms: int = 1
+    error: str | None = None
+    loading: bool = True
+    digest: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not self.digest:
+            h = hashlib.blake2b(digest_size=16)
+            h.update(
+                f"{self.start_ms}:{self.end_ms}:{self.step_ms}:{self.error}:{self.loading}".encode()
+            )
+            for s in self.series:
+                h.update(f"{s.name}\0{s.style}\0".encode())
+                h.update(np.ascontiguousarray(s.t, dtype=np.int64).tobytes())
+                h.update(np.ascontiguousarray(s.v, dtype=np.float64).tobytes())
+            self.digest = h.digest()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PanelState) and other.digest == self.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+
+class Panel(Widget, can_focus=True):
+    """One panel of a dashboard. Focus it and press enter to open its query."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        *(f"panel--series-{i}" for i in range(SERIES_STYLES)),
+        "panel--axis",
+        "panel--muted",
+        "panel--value",
+        "panel--ok",
+        "panel--info",
+        "panel--warning",
+        "panel--critical",
+    }
+    """Colours of the body: `panel--series-N` for series N, `panel--axis` for axes and
+    labels, `panel--ok`/`--info`/`--warning`/`--critical` for threshold levels,
+    `panel--value` for values."""
+
+    DEFAULT_CSS = """
+    Panel { height: 1fr; min-height: 4; }
+    """
+
+    state: reactive[PanelState] = reactive(PanelState, layout=False)
+    """The data drawn; setting an equal state does nothing."""
+
+    def __init__(self, spec: PanelSpec, *, id: str | None = None) -> None:
+        """Args:
+        spec: What to draw and how.
+        id: The widget id.
+        """
+        super().__init__(id=id)
+        self.spec = spec
+        self.border_title = spec.title
+        if spec.height > 1:
+            self.styles.row_span = spec.height
+        self._rows: list[Row] = []
+        self._rows_key: tuple[bytes, int, int] | None = None
+        self._styles: dict[str, Style] = {}
+
+    def watch_state(self, state: PanelState) -> None:
+        """Show an error or loading note in the border's subtitle."""
+        self.border_subtitle = f"error: {state.error}" if state.error else ""
+        self.set_class(bool(state.error), "-error")
+
+    def on_mount(self) -> None:
+        """Resolve component styles once mounted (they depend on the theme)."""
+        self._styles = {}
+
+    def notify_style_update(self) -> None:
+        """The theme changed: forget cached styles and rows."""
+        super().notify_style_update()
+        self._styles = {}
+        self._rows_key = None
+
+    def _style(self, key: str | None) -> Style:
+        if key is None:
+            return Style.null()
+        style = self._styles.get(key)
+        if style is None:
+            style = self._styles[key] = self.get_component_rich_style(f"panel--{key}", partial=True)
+        return style
+
+    def _body(self) -> list[Row]:
+        width, height = self.content_size
+        key = (self.state.digest, width, height)
+        if key != self._rows_key:
+            st = self.state
+            if st.error:
+                self._rows = blank_rows(width, height, st.error)
+            elif st.loading:
+                self._rows = blank_rows(width, height, "loading…")
+            else:
+                self._rows = render_panel(
+                    self.spec.kind,
+                    st.series,
+                    st.start_ms,
+                    st.end_ms,
+                    st.step_ms,
+                    width,
+                    height,
+                    unit=self.spec.unit,
+                    thresholds=self.spec.thresholds,
+                    max_value=self.spec.max,
+                )
+            self._rows_key = key
+        return self._rows
+
+    def render_line(self, y: int) -> Strip:
+        """One line of the body."""
+        rows = self._body()
+        if y >= len(rows):
+            return Strip.blank(self.content_size.width, self.rich_style)
+        base = self.rich_style
+        segs = [Segment(text, base + self._style(key)) for text, key in rows[y]]
+        return Strip(segs)
