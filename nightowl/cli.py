@@ -26,6 +26,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: list[tuple[str, str, str]] = [
     ("init", "init", "write a commented starter config file"),
     ("check", "check", "validate config (and rule) files"),
+    ("ui", "ui", "open the terminal UI (the default with no command)"),
 ]
 
 
