@@ -102,17 +102,23 @@ class Engine:
 
     def instant(self, query: str, t_ms: int) -> QueryResult:
         """Evaluate `query` at one time (ms); the value is a Vector, Scalar, String or Matrix."""
-        expr = parse(query)
+        return self.instant_expr(parse(query), t_ms, query)
+
+    def instant_expr(self, expr: ast.Expr, t_ms: int, text: str = "") -> QueryResult:
+        """Evaluate an already parsed expression at one time (`text` positions annotations)."""
         steps = np.array([t_ms], dtype=np.int64)
-        ev = _Evaluator(
-            self, EvalContext(steps, t_ms, t_ms, 0, self.options.lookback_delta_ms), query
-        )
+        ctx = EvalContext(steps, t_ms, t_ms, 0, self.options.lookback_delta_ms)
+        ev = _Evaluator(self, ctx, text)
         res = ev.eval(expr)
         value = _instant_value(res, t_ms)
-        return QueryResult(value, _dedupe(ev.ctx.warnings), _dedupe(ev.ctx.infos))
+        return QueryResult(value, _dedupe(ctx.warnings), _dedupe(ctx.infos))
 
     def range(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> QueryResult:
         """Evaluate `query` at `start, start+step, ... <= end`; the value is a Matrix."""
+        self._check_range(start_ms, end_ms, step_ms)
+        return self.range_expr(parse(query), start_ms, end_ms, step_ms, query)
+
+    def _check_range(self, start_ms: int, end_ms: int, step_ms: int) -> None:
         if step_ms <= 0:
             raise QueryError(
                 "zero or negative query resolution step widths are not accepted. "
@@ -121,19 +127,24 @@ class Engine:
             )
         if end_ms < start_ms:
             raise QueryError("end timestamp must not be before start time", kind="bad_data")
-        n = (end_ms - start_ms) // step_ms + 1
-        if n > self.options.max_points_per_series:
+        if (end_ms - start_ms) // step_ms + 1 > self.options.max_points_per_series:
             raise QueryError(_MAX_POINTS_MSG, kind="bad_data")
-        expr = parse(query)
+
+    def range_expr(
+        self, expr: ast.Expr, start_ms: int, end_ms: int, step_ms: int, text: str = ""
+    ) -> QueryResult:
+        """Evaluate an already parsed expression as a range query."""
+        self._check_range(start_ms, end_ms, step_ms)
         if expr.type not in (ArgType.SCALAR, ArgType.VECTOR):
             raise QueryError(
                 f'invalid expression type "{_type_name(expr.type)}" for range query, '
                 "must be Scalar or instant Vector",
                 kind="bad_data",
             )
+        n = (end_ms - start_ms) // step_ms + 1
         steps = start_ms + step_ms * np.arange(n, dtype=np.int64)
         ctx = EvalContext(steps, start_ms, end_ms, step_ms, self.options.lookback_delta_ms)
-        ev = _Evaluator(self, ctx, query)
+        ev = _Evaluator(self, ctx, text)
         res = ev.eval(expr)
         value = _range_value(res, steps)
         return QueryResult(value, _dedupe(ctx.warnings), _dedupe(ctx.infos))
@@ -448,7 +459,7 @@ class _Evaluator:
             if not _valid_label_name(label):
                 raise QueryError(f"invalid label name {_go_quote(label)}")
             return count_values(inner, label, grouping, node.without)
-        quantile = node.op == "quantile" and node.arg_pos
+        quantile = node.op == "quantile" and bool(node.arg_pos) and bool(self.text)
         pos = line_col(self.text, node.arg_pos[0]) if quantile else ""
         out, warnings = aggregate(node.op, inner, grouping, node.without, param)
         for w in warnings:
@@ -465,8 +476,9 @@ class _Evaluator:
             raise QueryError(f"unknown function with name {node.func!r}", kind="bad_data")
         args = [self.eval(a) for a in node.args]
         ctx = self.ctx
-        ctx.call_position = line_col(self.text, node.pos) if node.pos >= 0 else ""
-        ctx.arg_positions = [line_col(self.text, p) for p in node.arg_pos]
+        known = bool(self.text) and node.pos >= 0
+        ctx.call_position = line_col(self.text, node.pos) if known else ""
+        ctx.arg_positions = [line_col(self.text, p) for p in node.arg_pos] if known else []
         with np.errstate(all="ignore"):
             res = fd.impl(args, ctx)
         if isinstance(res, Block):

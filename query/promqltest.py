@@ -25,6 +25,7 @@ that reason, never passed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 from nightowl.query import ast
-from nightowl.query.values import Matrix, Scalar, String, Vector
+from nightowl.query.values import InstantSample, Matrix, Scalar, String, Vector
 
 from nightowl.errors import NightowlError
 from nightowl.model import METRIC_NAME, STALE_NAN, Labels, Matcher, SampleBatch
@@ -636,6 +637,52 @@ def run_script(
     return results
 
 
+#: Functions whose result depends on the evaluation time even with `@` (Prometheus's
+#: `AtModifierUnsafeFunctions`): evals using them get no `@` variants.
+_AT_UNSAFE = frozenset(
+    {
+        "days_in_month", "day_of_month", "day_of_week", "day_of_year", "hour",
+        "minute", "month", "year", "predict_linear", "time",
+        "start", "end", "range", "step",
+    }
+)  # fmt: skip
+_QUERY_CONTEXT_FUNCS = re.compile(r"(start|end|range|step)\(\)")
+
+
+def _with_at(expr: ast.Expr, t_ms: int) -> ast.Expr:
+    """`expr` with `@ t` on every selector and subquery not below a subquery with `@`."""
+    at = ast.At("time", t_ms)
+
+    def fix(node: ast.Expr) -> ast.Expr:
+        if isinstance(node, ast.VectorSelector):
+            return node if node.at else dataclasses.replace(node, at=at)
+        if isinstance(node, ast.MatrixSelector):
+            return dataclasses.replace(node, vs=fix(node.vs))  # type: ignore[arg-type]
+        if isinstance(node, ast.SubqueryExpr):
+            return node if node.at else dataclasses.replace(node, at=at)
+        if isinstance(node, ast.UnaryExpr | ast.ParenExpr):
+            return dataclasses.replace(node, expr=fix(node.expr))
+        if isinstance(node, ast.Call):
+            return dataclasses.replace(node, args=tuple(fix(a) for a in node.args))
+        if isinstance(node, ast.AggregateExpr):
+            param = None if node.param is None else fix(node.param)
+            return dataclasses.replace(node, expr=fix(node.expr), param=param)
+        if isinstance(node, ast.BinaryExpr):
+            return dataclasses.replace(node, lhs=fix(node.lhs), rhs=fix(node.rhs))
+        return node
+
+    return fix(expr)
+
+
+def _at_variants(expr: ast.Expr, t_ms: int) -> list[tuple[ast.Expr, int]]:
+    """Prometheus's extra instant evaluations: the query pinned with `@ t`, run at other times."""
+    if any(isinstance(n, ast.Call) and n.func in _AT_UNSAFE for n in ast.walk(expr)):
+        return []
+    pinned = _with_at(expr, t_ms)
+    times = [-10 * t_ms, 0, t_ms // 5, t_ms, 10 * t_ms] if t_ms else [-1000, 0, 1000]
+    return [(pinned, t) for t in times]
+
+
 def _run_case(engine: Any, case: EvalCase, name: str, hist_series: set[Labels]) -> CaseResult:
     def result(status: str, message: str = "") -> CaseResult:
         return CaseResult(name, case.line, case.expr, status, message)
@@ -652,20 +699,72 @@ def _run_case(engine: Any, case: EvalCase, name: str, hist_series: set[Labels]) 
         return result("fail", f"parse error: {exc}")
     if hist_series and _touches(_selectors(expr), hist_series):
         return result("skip", NATIVE_HISTOGRAM_REASON)
+    if not case.instant:
+        problem = _evaluate(case, lambda: engine.range(case.expr, case.start, case.end, case.step))
+        return result("fail", problem) if problem else result("pass")
+    problem = _evaluate(case, lambda: engine.instant(case.expr, case.start))
+    if problem:
+        return result("fail", problem)
+    if expect_fail:
+        return result("pass")
+    runs: list[tuple[ast.Expr, int]] = [(expr, case.start)]
+    if hasattr(engine, "instant_expr"):
+        for pinned, t in _at_variants(expr, case.start):
+            problem = _evaluate(
+                case,
+                lambda p=pinned, t=t: engine.instant_expr(p, t, case.expr),  # type: ignore[misc]
+            )
+            if problem:
+                return result("fail", f"with @ {case.start / 1000:g} evaluated at {t}: {problem}")
+            runs.append((pinned, t))
+    if (
+        case.string is None
+        and case.range_vector is None
+        and not case.ordered
+        and "ordered" not in case.expect
+        and not _QUERY_CONTEXT_FUNCS.search(case.expr)
+        and hasattr(engine, "range_expr")
+    ):
+        for run_expr, t in runs:
+            problem = _range_mode(engine, case, run_expr, t)
+            if problem:
+                return result("fail", f"range mode (t={t}): {problem}")
+    return result("pass")
+
+
+def _evaluate(case: EvalCase, run: Callable[[], Any]) -> str | None:
+    expect_fail = case.fail or "fail" in case.expect
     try:
-        if case.instant:
-            res = engine.instant(case.expr, case.start)
-        else:
-            res = engine.range(case.expr, case.start, case.end, case.step)
+        res = run()
     except NightowlError as exc:
         if expect_fail:
-            problem = _check_failure(case, exc)
-            return result("fail", problem) if problem else result("pass")
-        return result("fail", f"unexpected error: {exc}")
+            return _check_failure(case, exc)
+        return f"unexpected error: {exc}"
     if expect_fail:
-        return result("fail", "expected an error but the query succeeded")
-    problem = _compare(case, res.value) or _check_annotations(case, res.warnings, res.infos)
-    return result("fail", problem) if problem else result("pass")
+        return "expected an error but the query succeeded"
+    return _compare(case, res.value) or _check_annotations(case, res.warnings, res.infos)
+
+
+def _range_mode(engine: Any, case: EvalCase, expr: ast.Expr, t: int) -> str | None:
+    """Prometheus also runs each instant eval as a range query around `t` (step 1 m)."""
+    try:
+        res = engine.range_expr(expr, t - 60_000, t + 60_000, 60_000, case.expr)
+    except NightowlError as exc:
+        return f"error in range mode: {exc}"
+    mat = res.value
+    labels = [s.labels for s in mat]
+    if labels != sorted(labels):
+        return "matrix result is not sorted by labels"
+    vec = Vector()
+    for s in mat:
+        hit = np.nonzero(s.timestamps == t)[0]
+        if len(hit):
+            vec.append(InstantSample(s.labels, t, float(s.values[hit[0]])))
+    if case.expect_scalar:
+        if not vec:
+            return "expected a scalar, got no point at the middle step"
+        return _compare(case, Scalar(t, vec[0].v))
+    return _compare(case, vec)
 
 
 def run_file(path: str | Path, **kwargs: Any) -> list[CaseResult]:
