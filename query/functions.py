@@ -894,24 +894,30 @@ def _bucket_groups(
 ) -> dict[Labels, tuple[list[float], list[int]]]:
     """Group bucket series by their labels without `le`; warn about bad `le` values."""
     groups: dict[Labels, tuple[list[float], list[int]]] = {}
-    bad: list[str] = []
+    bad: list[tuple[str, str]] = []
     for i, lab in enumerate(b.labels):
         le = lab.get("le")
         bound = _histogram.parse_bound(le)
         if bound is None:
             if b.present[i].any():
-                bad.append(le)
+                bad.append((le, lab.name))
             continue
         bounds, rows = groups.setdefault(lab.without("le"), ([], []))
         bounds.append(bound)
         rows.append(i)
-    for le in dict.fromkeys(bad):
+    for le, name in dict.fromkeys(bad):
         text = (
             'PromQL warning: bucket label "le" is missing or has a malformed value of '
-            f'"{_go_quote(le)}"'
+            f'"{_go_quote(le)}"{_for_metric(name)}'
         )
         _annotate(ctx, False, text, arg)
     return groups
+
+
+def _for_metric(name: str) -> str:
+    """Prometheus's `maybeAddMetricName` suffix (with delayed name removal the
+    name is still known when annotations are made)."""
+    return f' for metric name "{_go_quote(name)}"' if name else ""
 
 
 def _per_pattern(b: Block, rows: list[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -934,7 +940,7 @@ def _per_pattern(b: Block, rows: list[int]) -> list[tuple[np.ndarray, np.ndarray
 
 def _time_rfc3339(ms: int) -> str:
     secs = ms // 1000 if ms >= 0 else -((-ms) // 1000)
-    y, m, d = (int(x) for x in _civil(np.array([secs // 86400]))[:3])
+    y, m, d = (int(x[0]) for x in _civil(np.array([secs // 86400])))
     sod = secs % 86400
     return f"{y:04d}-{m:02d}-{d:02d}T{sod // 3600:02d}:{sod % 3600 // 60:02d}:{sod % 60:02d}Z"
 
@@ -944,41 +950,37 @@ def _histogram_quantile_core(
 ) -> tuple[list[Labels], np.ndarray, np.ndarray]:
     bad = np.isnan(q) | (q < 0) | (q > 1)
     for qv in dict.fromkeys(q[bad].tolist()):
-        text = (
-            f"PromQL warning: quantile value should be between 0 and 1, got {format_go_float(qv)}"
-        )
-        _annotate(ctx, False, text, q_arg)
+        _annotate(ctx, False, _invalid_quantile(qv), q_arg)
     groups = _bucket_groups(b, ctx, v_arg)
     n_steps = ctx.n_steps
     labels: list[Labels] = []
     values = np.full((len(groups), n_steps), np.nan)
     present = np.zeros((len(groups), n_steps), dtype=bool)
-    forced_ts: list[np.ndarray] = []
-    min_b, max_b, max_d = np.inf, -np.inf, 0.0
+    # per metric name: [times, min bucket, max bucket, max diff]
+    forced: dict[str, list] = {}
     step_times = np.asarray(ctx.step_times, np.int64)
-    bounds_of_row = {}
-    for bounds, rows in groups.values():
-        bounds_of_row.update(zip(rows, bounds, strict=True))
-    for g, (lab, (_, rows)) in enumerate(groups.items()):
+    for g, (lab, (bounds, rows)) in enumerate(groups.items()):
         labels.append(lab)
+        bound_of = dict(zip(rows, bounds, strict=True))
         for steps, sel, counts in _per_pattern(b, rows):
-            bounds = np.array([bounds_of_row[r] for r in sel.tolist()])
-            res, mono = _histogram.bucket_quantile(q[steps], bounds, counts)
+            bb = np.array([bound_of[r] for r in sel.tolist()])
+            res, mono = _histogram.bucket_quantile(q[steps], bb, counts)
             values[g, steps] = res
             present[g, steps] = True
             if mono.forced.any():
                 f = mono.forced
-                forced_ts.append(step_times[steps][f])
-                min_b = min(min_b, float(mono.min_bucket[f].min()))
-                max_b = max(max_b, float(mono.max_bucket[f].max()))
-                max_d = max(max_d, float(mono.max_diff[f].max()))
-    if forced_ts:
-        ts = np.concatenate(forced_ts)
+                acc = forced.setdefault(lab.name, [[], np.inf, -np.inf, 0.0])
+                acc[0].append(step_times[steps][f])
+                acc[1] = min(acc[1], float(mono.min_bucket[f].min()))
+                acc[2] = max(acc[2], float(mono.max_bucket[f].max()))
+                acc[3] = max(acc[3], float(mono.max_diff[f].max()))
+    for name, (times, min_b, max_b, max_d) in forced.items():
+        ts = np.concatenate(times)
         text = (
             "PromQL info: input to histogram_quantile needed to be fixed for monotonicity "
             "(see https://prometheus.io/docs/prometheus/latest/querying/functions/"
-            f"#histogram_quantile), from buckets {format_go_float(min_b)} to "
-            f"{format_go_float(max_b)}, with a max diff of {max_d:.2g}, over {len(ts)} "
+            f"#histogram_quantile){_for_metric(name)}, from buckets {format_go_float(min_b)} "
+            f"to {format_go_float(max_b)}, with a max diff of {max_d:.2g}, over {len(ts)} "
             f"samples from {_time_rfc3339(int(ts.min()))} to {_time_rfc3339(int(ts.max()))}"
         )
         _annotate(ctx, True, text, v_arg)
