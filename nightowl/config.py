@@ -37,6 +37,12 @@ Why it is shaped this way:
 
 An empty file, and no file at all, give :func:`default_config`: the built-in
 host scraper every 5 s into ``nightowl.paths.default_db_path()``.
+
+Adding a key: one annotated field with a docstring under it, in its section's
+dataclass; the same key with a comment in config.example.toml (same section);
+then refresh the reference in docs/configuration.md with
+``python -m nightowl.config`` (paste between the markers). tests/test_config.py
+fails until all three agree.
 """
 
 from __future__ import annotations
@@ -1283,15 +1289,16 @@ class _Builder:
 
     def _duration(self, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
         if isinstance(value, int) and not isinstance(value, bool) and value == 0:
-            return 0
-        if not isinstance(value, str):
+            ms = 0
+        elif not isinstance(value, str):
             self.err(path, f"expected a duration such as '15s' or '1h30m', got {_describe(value)}")
             return _BAD
-        try:
-            ms = parse_duration(value)
-        except UserError as exc:
-            self.err(path, exc.message)
-            return _BAD
+        else:
+            try:
+                ms = parse_duration(value)
+            except UserError as exc:
+                self.err(path, exc.message)
+                return _BAD
         if ms >= _INT64:
             self.err(path, f"duration {value!r} is too long")
             return _BAD
@@ -1646,7 +1653,7 @@ def _check_log_metric(
 
 @_check(LogConfig)
 def _check_log(b: _Builder, c: LogConfig, raw: Mapping[str, Any], path: str) -> LogConfig:
-    if not c.metrics and "metrics" not in raw:
+    if not c.metrics:
         b.err(_join(path, "metrics"), "a log source needs at least one metric")
     _check_duplicates(b, c.metrics, "name", _join(path, "metrics"))
     return c
@@ -1684,7 +1691,7 @@ def _check_command(
 @_check(JSONConfig)
 def _check_json(b: _Builder, c: JSONConfig, raw: Mapping[str, Any], path: str) -> JSONConfig:
     c = _clamp_timeout(b, c, raw, path)
-    if not c.metrics and "metrics" not in raw:
+    if not c.metrics:
         b.err(_join(path, "metrics"), "a JSON source needs at least one metric")
     _check_client_auth(b, c, path)
     return c
