@@ -145,13 +145,15 @@ HOST_COLLECTORS = (
     "os",
 )
 
-#: Units a dashboard panel may declare (the TUI formats values with them).
+#: Units a dashboard panel may declare (the same list as nightowl.tui.format.UNITS,
+#: which formats values with them; config cannot import the UI package).
 PANEL_UNITS = (
     "",
     "none",
     "short",
     "percent",
     "percentunit",
+    "ratio",
     "bytes",
     "bytes/s",
     "bits/s",
@@ -838,8 +840,8 @@ class PanelConfig:
     kind: Literal["line", "area", "bar", "sparkline", "stat", "gauge", "table", "heatmap"] = "line"
     """line, area (stacked), bar, sparkline, stat, gauge, table or heatmap (histograms)."""
     unit: str = ""
-    """Unit for formatting values: bytes, bytes/s, bits/s, seconds, ms, percent, percentunit,
-    ops/s, reqps, short, celsius, none."""
+    """Unit for formatting values: bytes, bytes/s, bits/s, seconds, ms, percent (0-100),
+    percentunit or ratio (0-1), ops/s, reqps, short, celsius, none."""
     legend: str = ""
     """Legend template: `{{instance}} {{mode}}`; the label set when empty."""
     thresholds: tuple[ThresholdConfig, ...] = ()
