@@ -373,9 +373,10 @@ def test_starter_config_is_valid_and_commented() -> None:
 
 def test_panel_units_and_kinds_match_what_the_tui_draws() -> None:
     """The config accepts exactly the units and panel kinds the TUI knows."""
-    from nightowl.config import PANEL_UNITS, PanelConfig
     from nightowl.tui.format import UNITS
     from nightowl.tui.plot import KINDS
+
+    from nightowl.config import PANEL_UNITS, PanelConfig
 
     assert set(PANEL_UNITS) == set(UNITS)
     assert set(typing.get_args(typing.get_type_hints(PanelConfig)["kind"])) == set(KINDS)
