@@ -27,6 +27,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("init", "init", "write a commented starter config file"),
     ("check", "check", "validate config (and rule) files"),
     ("ui", "ui", "open the terminal UI (the default with no command)"),
+    ("import", "importer", "import an OpenMetrics / Prometheus text file with timestamps"),
+    ("export", "exporter", "write series as OpenMetrics text with timestamps"),
 ]
 
 

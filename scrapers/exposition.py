@@ -199,6 +199,36 @@ class ParsedExposition:
             Sample(lab, default_timestamp_ms if t is None else t, v) for lab, t, v in self.samples()
         ]
 
+    @staticmethod
+    def concat(parts: list[ParsedExposition]) -> ParsedExposition:
+        """One result from several (e.g. the chunks of one import batch), series merged."""
+        index: dict[Labels, int] = {}
+        series: list[Labels] = []
+        refs = []
+        for part in parts:
+            remap = np.empty(len(part.series), np.int64)
+            for i, lab in enumerate(part.series):
+                r = index.get(lab)
+                if r is None:
+                    r = index[lab] = len(series)
+                    series.append(lab)
+                remap[i] = r
+            refs.append(remap[part.refs] if len(part.refs) else part.refs)
+        if not parts:
+            return ParsedExposition(
+                [], np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+            )
+        return ParsedExposition(
+            series,
+            np.concatenate(refs),
+            np.concatenate([p.timestamps for p in parts]),
+            np.concatenate([p.values for p in parts]),
+            parts[-1].metadata,
+            [e for p in parts for e in p.errors],
+            sum(p.lines for p in parts),
+            parts[-1].openmetrics,
+        )
+
 
 def parse(
     data: bytes | str,
@@ -236,34 +266,9 @@ def parse(
     first = p.feed(data)
     last = p.close()
     if len(last) or last.errors or last.lines:
-        return _concat([first, last])
+        return ParsedExposition.concat([first, last])
     first.metadata = last.metadata
     return first
-
-
-def _concat(parts: list[ParsedExposition]) -> ParsedExposition:
-    index: dict[Labels, int] = {}
-    series: list[Labels] = []
-    refs = []
-    for part in parts:
-        remap = np.empty(len(part.series), np.int64)
-        for i, lab in enumerate(part.series):
-            r = index.get(lab)
-            if r is None:
-                r = index[lab] = len(series)
-                series.append(lab)
-            remap[i] = r
-        refs.append(remap[part.refs] if len(part.refs) else part.refs)
-    return ParsedExposition(
-        series,
-        np.concatenate(refs) if refs else np.empty(0, np.int64),
-        np.concatenate([p.timestamps for p in parts]),
-        np.concatenate([p.values for p in parts]),
-        parts[-1].metadata,
-        [e for p in parts for e in p.errors],
-        sum(p.lines for p in parts),
-        parts[-1].openmetrics,
-    )
 
 
 class _LineError(Exception):
