@@ -151,13 +151,13 @@ class NightowlApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
-    def action_open_query(self) -> None:
+    async def action_open_query(self) -> None:
         """Open the query view with the query bar focused."""
-        self.open_query(None)
+        await self.open_query(None)
 
-    def open_query(self, expr: str | None) -> None:
+    async def open_query(self, expr: str | None) -> None:
         """Open the query view, optionally with `expr` in the bar (and run it)."""
-        self.switch_mode("query")
+        await self.switch_mode("query")
         screen = self.screen
         if isinstance(screen, QueryScreen):
             screen.start(expr)
@@ -230,7 +230,9 @@ class NightowlApp(App[None]):
         yield SystemCommand(
             "Dashboard", "Show the dashboard view", lambda: self.switch_mode("dashboard")
         )
-        yield SystemCommand("Query", "Open the query bar", self.action_open_query)
+        yield SystemCommand(
+            "Query", "Open the query bar", lambda: self.call_later(self.open_query, None)
+        )
         yield SystemCommand("Targets", "Show scrape targets", lambda: self.switch_mode("targets"))
         yield SystemCommand(
             "Metrics explorer", "Browse metric names", lambda: self.switch_mode("explorer")
@@ -261,14 +263,14 @@ class NightowlApp(App[None]):
             yield SystemCommand(
                 f"Dashboard: {d.name}",
                 f"Switch to dashboard {d.name}",
-                lambda i=i: self._goto_dashboard(i),
+                lambda i=i: self.call_later(self._goto_dashboard, i),
             )
 
-    def _goto_dashboard(self, index: int) -> None:
-        self.switch_mode("dashboard")
+    async def _goto_dashboard(self, index: int) -> None:
+        await self.switch_mode("dashboard")
         screen = self.screen
         if isinstance(screen, DashboardScreen):
-            self.call_later(screen.show_dashboard, index)
+            await screen.show_dashboard(index)
 
     async def on_unmount(self) -> None:
         """Nothing to release here: the caller owns the source."""

@@ -227,8 +227,8 @@ class DashboardScreen(Screen[None]):
         """Save the current dashboard to the dashboards file."""
         self.app.save_current_dashboard()  # type: ignore[attr-defined]
 
-    def action_open_panel(self) -> None:
+    async def action_open_panel(self) -> None:
         """Open the focused panel's expression in the query view."""
         focused = self.focused
         if isinstance(focused, Panel):
-            self.app.open_query(focused.spec.expr)  # type: ignore[attr-defined]
+            await self.app.open_query(focused.spec.expr)  # type: ignore[attr-defined]

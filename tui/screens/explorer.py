@@ -120,10 +120,16 @@ class ExplorerScreen(Screen[None]):
         ]
         details.update("\n".join(lines))
 
-    def action_open_metric(self) -> None:
+    @on(DataTable.RowSelected, "#metrics-table")
+    async def on_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a metric opens it in the query view."""
+        if event.row_key.value:
+            await self.app.open_query(event.row_key.value)  # type: ignore[attr-defined]
+
+    async def action_open_metric(self) -> None:
         """Open the highlighted metric in the query view."""
         table = self.query_one("#metrics-table", DataTable)
         if table.row_count:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
             if key:
-                self.app.open_query(key)  # type: ignore[attr-defined]
+                await self.app.open_query(key)  # type: ignore[attr-defined]

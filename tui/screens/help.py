@@ -60,5 +60,6 @@ class HelpScreen(ModalScreen[None]):
                     table.add_row(where, _key_label(b.key), b.description or b.action)
         table.add_row("everywhere", "ctrl+p", "command palette: every action by name")
         table.add_row("query", "enter", "run the query over the time window")
+        self.bindings_table = table
         with VerticalScroll(id="help-body"):
             yield Static(table, id="help-table")

@@ -40,6 +40,7 @@ class QueryScreen(Screen[None]):
         self.index = CompletionIndex()
         self._hist_pos: int | None = None
         self._search_needle: str | None = None
+        self._recalled: str | None = None
         self._draft = ""
         self.last_query = ""
 
@@ -86,8 +87,11 @@ class QueryScreen(Screen[None]):
         """Validate as you type; fetch label names/values the completion needs."""
         text = event.value
         msg = self.query_one("#query-message", Static)
-        if self._search_needle is None:
+        if text != self._recalled:
+            # typed by the user: leave history navigation
             self._hist_pos = None
+            self._search_needle = None
+            self._recalled = None
         if not text.strip():
             msg.update("")
             msg.set_class(False, "-error")
@@ -212,10 +216,7 @@ class QueryScreen(Screen[None]):
             self._draft = bar.value
         pos = hist.older(self._hist_pos) if delta < 0 else hist.newer(self._hist_pos)
         self._hist_pos = pos
-        self._search_needle = ""  # keep _hist_pos while we set the value
-        bar.value = self._draft if pos is None else hist.entries[pos]
-        bar.cursor_position = len(bar.value)
-        self._search_needle = None
+        self._recall(self._draft if pos is None else hist.entries[pos])
 
     def action_search_history(self) -> None:
         """Find an older query containing the text typed (press again for the next match)."""
@@ -232,9 +233,15 @@ class QueryScreen(Screen[None]):
             return
         self._hist_pos = pos
         self._search_needle = needle
-        bar.value = hist.entries[pos]
-        bar.cursor_position = len(bar.value)
+        self._recall(hist.entries[pos])
         msg.update(f"history search {needle!r}: {len(hist.entries) - pos} back (ctrl+r: older)")
+
+    def _recall(self, text: str) -> None:
+        """Put a history entry in the bar without leaving history navigation."""
+        bar = self.query_one("#query-bar", QueryBar)
+        self._recalled = text
+        bar.value = text
+        bar.cursor_position = len(text)
 
     def action_pin(self) -> None:
         """Add the last query run to the current dashboard as a line panel."""
