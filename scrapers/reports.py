@@ -549,6 +549,8 @@ class ReportSource(PeriodicSource):
         interval_ms: How often files are checked for changes and figures written.
         labels: Static labels added to every series of this source.
         vulnerability_ids: Trivy only: also write one `trivy_vulnerability_id` series per finding.
+        watch: Re-parse a file when it changes; False parses each file once (its figures
+            are still written every interval).
         clock: Wall clock for timestamps.
     """
 
@@ -564,6 +566,7 @@ class ReportSource(PeriodicSource):
         interval_ms: int = 15_000,
         labels: Mapping[str, str] | None = None,
         vulnerability_ids: bool = True,
+        watch: bool = True,
         clock: Clock | None = None,
     ) -> None:
         super().__init__(name, appender, interval_ms=interval_ms, clock=clock)
@@ -578,8 +581,28 @@ class ReportSource(PeriodicSource):
         self.options: dict[str, Any] = (
             {"vulnerability_ids": vulnerability_ids} if format == "trivy" else {}
         )
+        self.watch = watch
         self._files: dict[str, _FileState] = {}
         self._stale = StaleTracker()
+
+    @classmethod
+    def from_config(
+        cls, cfg: Any, appender: Appender, *, clock: Clock | None = None, **overrides: Any
+    ) -> ReportSource:
+        """Build from a `[[report_configs]]` entry (nightowl.config.ReportConfig or alike).
+
+        An empty `name` becomes the file name of `path` (`trivy.json`).
+        """
+        name = getattr(cfg, "name", "") or os.path.basename(os.fspath(cfg.path))
+        kwargs: dict[str, Any] = {
+            "interval_ms": cfg.interval,
+            "labels": dict(getattr(cfg, "labels", {}) or {}),
+            "watch": getattr(cfg, "watch", True),
+        }
+        if hasattr(cfg, "vulnerability_ids"):
+            kwargs["vulnerability_ids"] = cfg.vulnerability_ids
+        kwargs.update(overrides)
+        return cls(name, cfg.path, cfg.format, appender, clock=clock, **kwargs)
 
     def describe(self) -> str:
         """The watched path or glob."""
@@ -620,7 +643,7 @@ class ReportSource(PeriodicSource):
                 continue
             key = (s.st_ino, s.st_size, s.st_mtime_ns)
             st.mtime_s = s.st_mtime
-            if key == st.key:
+            if key == st.key or (not self.watch and st.key is not None):
                 continue
             metrics, error = await asyncio.to_thread(self._read, path)
             st.key, st.metrics, st.error = key, metrics, error

@@ -388,3 +388,32 @@ def test_bad_patterns_name_the_key(tmp_path: Path, metric: LogMetric, fragment: 
         LogSource("auth", tmp_path / "a.log", [metric], MemoryStore())
     assert fragment in str(err.value)
     assert "log_configs.auth.metrics[0]" in str(err.value)
+
+
+async def test_from_config_example_section(shared_dir: Path, tmp_path: Path) -> None:
+    """The sshd example of the config, loaded through nightowl.config, counts the fixture."""
+    from nightowl.config import parse_config
+
+    log = shared_dir / "fixtures" / "logs" / "auth.log"
+    cfg = parse_config(
+        f"""
+[[log_configs]]
+name = "sshd"
+path = "{log}"
+start_at = "beginning"
+state_file = "{tmp_path / "sshd.offset"}"
+
+[[log_configs.metrics]]
+name = "ssh_failed_logins_total"
+regex = 'Failed password for (?:invalid user )?(?P<user>\\S+) from (?P<source>\\S+) port \\d+'
+labels = ["user", "source"]
+""",
+        base_dir=tmp_path,
+    )
+    store = MemoryStore()
+    src = LogSource.from_config(cfg.log_configs[0], store)
+    await src.collect_once()
+    await src.stop()
+    total = sum(_series(store, "ssh_failed_logins_total").values())
+    assert total == sum(1 for ln in log.read_text().splitlines() if "Failed password" in ln)
+    assert (tmp_path / "sshd.offset").exists()

@@ -425,3 +425,33 @@ async def test_report_source_runs_as_task(shared_dir: Path, tmp_path: Path) -> N
     await source.stop()
     expected = float(ET.parse(target).getroot().get("line-rate"))
     assert _value(store, "cobertura_line_rate")[0][1] == pytest.approx(expected)
+
+
+async def test_from_config_name_defaults_and_watch_false(shared_dir: Path, tmp_path: Path) -> None:
+    """A [[report_configs]] entry: name defaults to the file name; watch=false parses once."""
+    from nightowl.config import parse_config
+
+    target = tmp_path / "coverage.xml"
+    shutil.copy(shared_dir / "fixtures" / "ci" / "cobertura-coverage.xml", target)
+    cfg = parse_config(
+        f"""
+[[report_configs]]
+path = "{target}"
+format = "cobertura"
+interval = "2m"
+watch = false
+labels = {{ repo = "app" }}
+""",
+        base_dir=tmp_path,
+    )
+    store, clock = MemoryStore(), FakeClock()
+    src = ReportSource.from_config(cfg.report_configs[0], store, clock=clock)
+    assert (src.name, src.interval_ms, src.watch) == ("coverage.xml", 120_000, False)
+    await src.collect_once()
+    [(labels, rate)] = _value(store, "cobertura_line_rate")
+    assert labels.get("report") == "coverage.xml" and labels.get("repo") == "app"
+    target.write_text(target.read_text().replace('line-rate="0.7"', 'line-rate="0.9"', 1))
+    os.utime(target, ns=(10**18, 10**18))
+    clock.t += 1000
+    await src.collect_once()
+    assert _value(store, "cobertura_line_rate")[0][1] == rate  # not re-read
