@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -510,3 +511,25 @@ async def test_store_failure_is_reported_not_raised() -> None:
         await loop.scrape_once()
     assert "disk full" in loop.last_error
     assert loop.health is TargetHealth.DOWN
+
+
+async def test_run_scrapes_on_the_targets_phase() -> None:
+    """start(): scrapes every interval at the target's stable offset into it; stop() ends it."""
+    import asyncio
+
+    from nightowl.timeutil import now_ms
+
+    loop, rec, client = make_loop(page_handler(), clock=now_ms, scrape_interval="200ms")
+    async with client:
+        loop.start()
+        await asyncio.sleep(1.0)
+        await loop.stop()
+    ups = [s.t for b in rec.batches for s in b if s.labels.name == "up" and not is_stale(s.v)]
+    assert 3 <= len(ups) <= 6
+    gaps = [b - a for a, b in itertools.pairwise(ups)]
+    assert all(120 <= g <= 320 for g in gaps), gaps
+    offset = loop.target.offset_ms()
+    phase_error = [min((t - offset) % 200, (offset - t) % 200) for t in ups]
+    assert sorted(phase_error)[len(phase_error) // 2] <= 60, (offset, ups)
+    # Stopped: the last batch holds only staleness markers.
+    assert all(is_stale(s.v) for s in rec.batches[-1])
