@@ -594,8 +594,9 @@ class ExpositionParser:
                     rows = []
                     if not b"".join(ts_toks).isdigit():
                         rows = [i for i, t in enumerate(ts_toks) if not _INT_RE.match(t)]
-                    ms = tsf.astype(np.int64)
-                    for r in np.flatnonzero(np.abs(tsf) >= 2.0**53).tolist():
+                    big = np.abs(tsf) >= 2.0**53
+                    ms = np.where(big, 0.0, tsf).astype(np.int64)
+                    for r in np.flatnonzero(big).tolist():
                         v = int(ts_toks[r])
                         if -(2**63) < v < 2**63:
                             ms[r] = v
@@ -743,6 +744,7 @@ class ExpositionParser:
             if j >= len(text) or text[j] != " ":
                 raise _LineError(f"expected text in {kw}", j)
             return _meta_meaning(name, kw, text[j + 1 :], om, j + 1)
+        lead = len(text) - len(text.lstrip(" \t"))
         text = text.lstrip(" \t")
         m = _PROM_META_RE.match(text)
         if not m:
@@ -751,11 +753,12 @@ class ExpositionParser:
         i = m.end()
         mn = _METRIC_NAME_RE.match(text, i)
         if not mn:
-            raise _LineError(f"expected metric name after {kw}", i)
+            raise _LineError(f"expected metric name after {kw}", lead + i)
         j = mn.end()
         if j < len(text) and text[j] not in " \t":
-            raise _LineError(f"invalid metric name after {kw}", j)
-        return _meta_meaning(mn.group(), kw, text[j:].lstrip(" \t"), om, j)
+            raise _LineError(f"invalid metric name after {kw}", lead + j)
+        value = text[j:].lstrip(" \t")
+        return _meta_meaning(mn.group(), kw, value, om, lead + len(text) - len(value))
 
     def _apply_meta(self, name: str, kw: str, value: object) -> None:
         entry = self._meta.get(name)
@@ -989,7 +992,7 @@ def _scan_series(text: str, i: int, om: bool) -> tuple[int, str, list[tuple[str,
 
 
 def _parse_value(tok: str, col: int) -> float:
-    if "_" in tok or not tok:
+    if "_" in tok or not tok or not tok.isprintable() or " " in tok:
         raise _LineError(f"invalid value {tok!r}", col)
     try:
         v = float(tok)
@@ -1001,7 +1004,7 @@ def _parse_value(tok: str, col: int) -> float:
 
 
 def _parse_om_ts(tok: str, col: int) -> int:
-    if "_" in tok or not tok:
+    if "_" in tok or not tok or not tok.isprintable() or " " in tok:
         raise _LineError(f"invalid timestamp {tok!r}", col)
     try:
         f = float(tok)
