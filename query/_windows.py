@@ -401,7 +401,9 @@ def window_mad(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
         median = _quantile_sorted(half, rows, nans, n)
         valid = np.arange(rows.shape[1])[None, :] < (n - nans)[:, None]
         dev = np.where(valid, np.abs(rows - median[:, None]), np.inf)
+        dev_nan = np.isnan(dev)  # Inf - Inf: NaN sorts below every number
+        dev[dev_nan] = np.inf
         dev.sort(axis=1)
-        mad = _quantile_sorted(half, dev, np.zeros_like(nans), n)
+        mad = _quantile_sorted(half, dev, dev_nan.sum(axis=1), n)
         out[which] = np.where(nans > 0, np.nan, mad)
     return out

@@ -470,36 +470,40 @@ def _dropped(v: np.ndarray) -> np.ndarray:
     return v[1:] < v[:-1]
 
 
-def _reset_correction(w: _windows.Windows, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
-    """Sum of the values just before each counter reset inside each window.
+def _add_reset_values(
+    w: _windows.Windows, lo: np.ndarray, cnt: np.ndarray, result: np.ndarray
+) -> np.ndarray:
+    """Add, in sample order, the value before each counter reset inside each window.
 
-    Cumulative per series; an infinite pre-reset value makes the correction +Inf.
+    Only resets are visited (they are rare): the same additions Prometheus makes,
+    so the result is exact whatever the magnitudes.
     """
     v = w.v
-    contrib = np.zeros(len(v))
-    inf_count = np.zeros(len(v), dtype=np.int64)
-    if len(v) > 1:
-        drop = np.zeros(len(v), dtype=bool)
-        drop[1:] = v[1:] < v[:-1]
-        starts = w.offsets[:-1]
-        drop[starts[starts < len(v)]] = False  # pairs straddling two series
-        prev = np.empty(len(v))
-        prev[0] = 0.0
-        prev[1:] = v[:-1]
-        finite = np.isfinite(prev)
-        contrib = np.where(drop & finite, prev, 0.0)
-        inf_count = (drop & ~finite).astype(np.int64)
-    # cumulative sums restart at each series so that one series' magnitude does
-    # not cost another one precision
-    csum = np.zeros(len(v))
-    for i in np.flatnonzero(np.add.reduceat(contrib != 0, w.offsets[:-1]) if len(v) else []):
-        a, b = w.offsets[i], w.offsets[i + 1]
-        if b > a:
-            np.cumsum(contrib[a:b], out=csum[a:b])
-    cinf = np.cumsum(inf_count)
-    last = lo + cnt - 1
-    corr = csum[last] - csum[lo]
-    return np.where(cinf[last] - cinf[lo] > 0, np.inf, corr)
+    if len(v) < 2:
+        return result
+    drop = np.zeros(len(v), dtype=bool)
+    drop[1:] = v[1:] < v[:-1]
+    starts = w.offsets[:-1]
+    drop[starts[starts < len(v)]] = False  # pairs that straddle two series
+    resets = np.flatnonzero(drop)
+    if not len(resets):
+        return result
+    before = v[resets - 1]
+    rlo = np.searchsorted(resets, lo, "right")
+    rcnt = np.searchsorted(resets, lo + cnt - 1, "right") - rlo
+    has = np.flatnonzero(rcnt > 0)
+    if not len(has):
+        return result
+    result = result.copy()
+    sub = result[has]
+    order, steps = _windows.positions(rlo[has], rcnt[has])
+    first = rlo[has][order]
+    acc = sub[order]
+    for j, a in steps:
+        acc[:a] = acc[:a] + before[first[:a] + j]
+    sub[order] = acc
+    result[has] = sub
+    return result
 
 
 _COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
@@ -524,7 +528,7 @@ def _extrapolated(is_counter: bool, is_rate: bool) -> Callable[..., Result]:
             first_v = w.v[lo]
             result = w.v[last] - first_v
             if is_counter:
-                result = result + _reset_correction(w, lo, c)
+                result = _add_reset_values(w, lo, c, result)
             first_t = w.t[lo]
             last_t = w.t[last]
             to_start = (first_t - range_start).astype(np.float64) / 1000
