@@ -7,7 +7,7 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from nightowl.scrapers.relabel import RelabelRule, compile_rules, expand, relabel
+from nightowl.scrapers.relabel import ACTIONS, RelabelRule, compile_rules, expand, relabel
 
 from nightowl.errors import ConfigError
 
@@ -254,3 +254,30 @@ def test_expand_never_crashes(template: str, value: str) -> None:
     m = re.fullmatch(r"(?s:(.*))", value)
     assert m is not None
     assert isinstance(expand(template, m), str)
+
+
+_label_names = st.sampled_from(["__name__", "job", "instance", "a", "b", "__meta_x", "__address__"])
+_label_dicts = st.dictionaries(_label_names, st.text(max_size=8), max_size=6)
+_rules = st.fixed_dictionaries(
+    {
+        "action": st.sampled_from(sorted(ACTIONS)),
+        "source_labels": st.lists(_label_names, max_size=3),
+        "regex": st.sampled_from(["(.*)", "a.*", "(?P<x>[^_]*)_(.*)", "", "__meta_(.+)", "b|job"]),
+        "target_label": st.sampled_from(["t", "job", "__address__", "a"]),
+        "replacement": st.sampled_from(["$1", "${1}x", "$x-$2", "", "lit", "$$"]),
+        "modulus": st.integers(1, 16),
+    }
+)
+
+
+@given(st.lists(_rules, max_size=5), _label_dicts)
+def test_any_valid_rule_list_never_crashes(rules: list[dict], labels: dict[str, str]) -> None:
+    """Whatever valid rules do, relabeling returns labels or None and never raises."""
+    compiled = []
+    for cfg in rules:
+        try:
+            compiled.append(RelabelRule.from_config(cfg))
+        except ConfigError:
+            continue
+    out = relabel(labels, compiled)
+    assert out is None or all(isinstance(k, str) and isinstance(v, str) for k, v in out.items())

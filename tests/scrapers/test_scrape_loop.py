@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nightowl.scrapers.loop import ACCEPT_HEADER, ScrapeLoop
 from nightowl.scrapers.target import options_from_config, populate_target
 from nightowl.store.api import AppendResult
@@ -533,3 +535,42 @@ async def test_run_scrapes_on_the_targets_phase() -> None:
     assert sorted(phase_error)[len(phase_error) // 2] <= 60, (offset, ups)
     # Stopped: the last batch holds only staleness markers.
     assert all(is_stale(s.v) for s in rec.batches[-1])
+
+
+_lines = st.sampled_from(
+    [
+        b"a 1\n",
+        b'b{x="1"} 2\n',
+        b'b{x="2"} NaN\n',
+        b"# TYPE c counter\n",
+        b"c_total 5 1600000000000\n",
+        b"# EOF\n",
+        b"bad{ 1\n",
+        b"\xff\xfe\n",
+        b'd{job="j",instance="i"} 3\n',
+        b"",
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(_lines, max_size=8).map(b"".join), min_size=1, max_size=4))
+def test_any_sequence_of_pages_is_handled(pages: list[bytes]) -> None:
+    """Whatever pages a target serves, each scrape yields up=0|1 and never raises."""
+    import asyncio
+
+    async def run() -> None:
+        bodies = iter(pages)
+        clock = Clock()
+        loop, rec, client = make_loop(
+            lambda request: httpx.Response(200, content=next(bodies)), clock=clock
+        )
+        async with client:
+            for _ in pages:
+                batch = await loop.scrape_once()
+                assert value(batch, "up") in (0.0, 1.0)
+                clock.t += 1000
+            await loop.stop()
+        assert all(is_stale(s.v) for s in rec.batches[-1])
+
+    asyncio.run(run())
