@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import base64
 import contextlib
 import logging
 import math
@@ -601,7 +602,8 @@ class ScrapeLoop(BaseLoop):
         elif opts.basic_auth is not None:
             ba = opts.basic_auth
             pw = _read_secret(ba.password_file) if ba.password_file else ba.password
-            headers["Authorization"] = httpx.BasicAuth(ba.username, pw)._auth_header
+            token = base64.b64encode(f"{ba.username}:{pw}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
         return headers
 
     async def collect(self) -> Page:
