@@ -230,7 +230,56 @@ def parse_trivy(
                 )
     for sev in TRIVY_SEVERITIES:
         out.add("trivy_image_vulnerabilities", base | {"severity": sev}, by_severity[sev])
+    _trivy_secrets_and_misconfigs(results, base, out, where)
     return out
+
+
+def _trivy_secrets_and_misconfigs(
+    results: list[Any], base: dict[str, str], out: ReportMetrics, where: str
+) -> None:
+    """Secrets (`--scanners secret`) and misconfigurations (`--scanners misconfig`).
+
+    Counted by severity as trivy-operator counts them: exposed secrets per
+    image, failed configuration checks per report. Written only when the
+    report ran that scanner (some result carries the key), all five
+    severities then, zeros included.
+    """
+    secrets: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    saw_secrets = saw_misconfigs = False
+    for i, result in enumerate(results):
+        for key, counter in (("Secrets", secrets), ("Misconfigurations", failed)):
+            if key not in result:
+                continue
+            items = result.get(key) or []
+            if not isinstance(items, list):
+                raise ParseError(f"{key} must be a list", where=f"{where}: Results[{i}].{key}")
+            if key == "Secrets":
+                saw_secrets = True
+            else:
+                saw_misconfigs = True
+            for j, item in enumerate(items):
+                if not isinstance(item, dict):
+                    raise ParseError("must be an object", where=f"{where}: Results[{i}].{key}[{j}]")
+                if key == "Misconfigurations" and str(item.get("Status", "FAIL")) != "FAIL":
+                    continue
+                counter[_trivy_severity(item.get("Severity"))] += 1
+    if saw_secrets:
+        out.meta(
+            "trivy_image_exposedsecrets",
+            MetricType.GAUGE,
+            "Number of exposed secrets found in the image, by severity (as trivy-operator).",
+        )
+        for sev in TRIVY_SEVERITIES:
+            out.add("trivy_image_exposedsecrets", base | {"severity": sev}, secrets[sev])
+    if saw_misconfigs:
+        out.meta(
+            "trivy_resource_configaudits",
+            MetricType.GAUGE,
+            "Number of failed configuration checks, by severity (as trivy-operator).",
+        )
+        for sev in TRIVY_SEVERITIES:
+            out.add("trivy_resource_configaudits", base | {"severity": sev}, failed[sev])
 
 
 # --------------------------------------------------------------------------- SARIF

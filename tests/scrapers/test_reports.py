@@ -129,6 +129,35 @@ def test_trivy_docker_hub_reference() -> None:
     )
 
 
+def test_trivy_secrets_and_failed_misconfigurations() -> None:
+    """Secrets by severity; only FAIL misconfigurations count; absent scanners write nothing."""
+    results = [
+        {
+            "Target": "app/.env",
+            "Class": "secret",
+            "Secrets": [{"RuleID": "aws-key", "Severity": "CRITICAL"}, {"Severity": "HIGH"}],
+        },
+        {
+            "Target": "Dockerfile",
+            "Class": "config",
+            "Misconfigurations": [
+                {"ID": "DS002", "Severity": "HIGH", "Status": "FAIL"},
+                {"ID": "DS001", "Severity": "MEDIUM", "Status": "PASS"},
+                {"ID": "DS026", "Severity": "LOW", "Status": "FAIL"},
+            ],
+        },
+    ]
+    doc = {"SchemaVersion": 2, "ArtifactName": ".", "ArtifactType": "filesystem"}
+    m = parse_trivy(json.dumps(doc | {"Results": results}).encode())
+    secrets = {dict(k)["severity"]: v for k, v in m.series("trivy_image_exposedsecrets").items()}
+    assert secrets == {"Critical": 1, "High": 1, "Medium": 0, "Low": 0, "Unknown": 0}
+    audits = {dict(k)["severity"]: v for k, v in m.series("trivy_resource_configaudits").items()}
+    assert audits == {"Critical": 0, "High": 1, "Medium": 0, "Low": 1, "Unknown": 0}
+    plain = parse_trivy(json.dumps(doc | {"Results": []}).encode())
+    assert not plain.series("trivy_image_exposedsecrets")
+    assert not plain.series("trivy_resource_configaudits")
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [

@@ -51,6 +51,12 @@ async def test_every_emitted_metric_is_documented(shared_dir: Path, tmp_path: Pa
         dst = tmp_path / Path(name).name
         shutil.copy(fixtures / name, dst)
         await ReportSource(fmt, dst, fmt, rec).collect_once()
+    extra = tmp_path / "fs-scan.json"
+    extra.write_text(
+        '{"SchemaVersion": 2, "ArtifactName": ".", "Results": [{"Target": "x", '
+        '"Secrets": [{"Severity": "HIGH"}], "Misconfigurations": [{"Severity": "LOW"}]}]}'
+    )
+    await ReportSource("fs", extra, "trivy", rec).collect_once()
     log = LogSource(
         "auth",
         fixtures / "logs" / "auth.log",
@@ -82,3 +88,4 @@ async def test_every_emitted_metric_is_documented(shared_dir: Path, tmp_path: Pa
     missing = sorted(emitted - USER_NAMED - _documented())
     assert not missing, f"metrics missing from docs/metrics.md: {missing}"
     assert {"trivy_image_vulnerabilities", "nightowl_json_up", "push_time_seconds"} <= emitted
+    assert {"trivy_image_exposedsecrets", "trivy_resource_configaudits"} <= emitted
