@@ -170,13 +170,23 @@ class ScrapeManager:
 
         opts = host_cfg if isinstance(host_cfg, HostOptions) else HostOptions.from_config(host_cfg)
         async with self._lock:
-            if self._host is not None and (not opts.enabled or opts != self._host_key):
-                await self._host.stop(mark_stale=not opts.enabled)
+            old = self._host
+            same_series = (
+                old is not None
+                and opts.enabled
+                and (opts.job, opts.instance) == (self._host_key.job, self._host_key.instance)
+            )
+            if old is not None and (not opts.enabled or opts != self._host_key):
+                # Same job/instance: the new loop carries on the series (no staleness gap;
+                # series of a collector turned off go stale at its first scrape).
+                await old.stop(mark_stale=not same_series)
                 self._host = None
             if opts.enabled and self._host is None:
                 self._host = HostScrapeLoop(
                     opts, self.appender, clock=self.clock, offset_seed=self.offset_seed
                 )
+                if same_series and old is not None:
+                    self._host.adopt_state(old)
                 self._host.start()
             self._host_key = opts
 

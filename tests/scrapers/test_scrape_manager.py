@@ -326,3 +326,26 @@ async def test_duplicate_job_names_are_refused() -> None:
     with pytest.raises(ConfigError):
         await mgr.apply_jobs([opts, opts])
     assert list(mgr.jobs()) == []
+
+
+async def test_host_reconfigure_keeps_or_ends_series() -> None:
+    """Changing collectors keeps the host series going; changing instance ends the old ones."""
+    rec = Recorder()
+    mgr = ScrapeManager(rec)
+    await mgr.apply_host(
+        {"scrape_interval": "1h", "instance": "a", "collectors": ["loadavg", "time"]}
+    )
+    try:
+        await mgr.loops()[0].scrape_once()
+        await mgr.apply_host({"scrape_interval": "1h", "instance": "a", "collectors": ["loadavg"]})
+        assert not any(is_stale(s.v) for b in rec.batches for s in b)
+        await mgr.loops()[0].scrape_once()
+        stale = {s.labels.name for s in rec.batches[-1] if is_stale(s.v)}
+        assert stale == {"node_time_seconds"}
+        await mgr.apply_host({"scrape_interval": "1h", "instance": "b", "collectors": ["loadavg"]})
+        stale = {s.labels.name for s in rec.batches[-1] if is_stale(s.v)}
+        assert "node_load1" in stale and "up" in stale
+        assert {s.labels.get("instance") for s in rec.batches[-1]} == {"a"}
+        assert [t.labels.get("instance") for t in mgr.targets()] == ["b"]
+    finally:
+        await mgr.stop()
