@@ -41,8 +41,9 @@ query, such as ``prometheus_client`` with a custom handler). Durations use
 Prometheus syntax; ``0`` means no expiry. Without either, the receiver's
 `default_ttl` applies (0 by default: groups live until deleted, as in the
 Pushgateway). An expired group is removed and its series marked stale.
-Groups live in memory: a restart forgets them (as a Pushgateway without a
-persistence file does).
+Groups live in memory; with a `persistence_file` they are saved (atomically)
+after every change and loaded at start, like the Pushgateway's
+``--persistence.file``, so a restart of the daemon keeps them (TTLs included).
 """
 
 from __future__ import annotations
@@ -51,11 +52,16 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import json
 import logging
+import math
+import os
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import numpy as np
@@ -192,6 +198,8 @@ class PushReceiver:
         interval_ms: How often every group is re-written (keeps it fresh in PromQL).
         default_ttl_ms: Time to live of a group whose push names none; 0: no expiry.
         max_body: Largest (decompressed) body, in bytes; bigger pushes get 413.
+        persistence_file: Where groups are saved after every change and loaded from at
+            start (None: memory only, like a Pushgateway without `--persistence.file`).
         clock: Wall clock (tests pass a fake one).
     """
 
@@ -202,6 +210,7 @@ class PushReceiver:
         interval_ms: int = 15_000,
         default_ttl_ms: int = 0,
         max_body: int = DEFAULT_MAX_BODY,
+        persistence_file: str | os.PathLike[str] | None = None,
         clock: Clock | None = None,
     ) -> None:
         if interval_ms <= 0:
@@ -211,9 +220,37 @@ class PushReceiver:
         self.default_ttl_ms = default_ttl_ms
         self.max_body = max_body
         self.clock: Clock = clock or SystemClock()
+        self.persistence_file = Path(persistence_file) if persistence_file else None
         self._groups: dict[Labels, _Group] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        if self.persistence_file is not None:
+            self._groups = _load_groups(self.persistence_file)
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: Any,
+        appender: Appender,
+        *,
+        interval_ms: int = 15_000,
+        clock: Clock | None = None,
+        **overrides: Any,
+    ) -> PushReceiver:
+        """Build from the `[push]` section (nightowl.config.PushConfig or alike).
+
+        `interval_ms` is how often groups are re-written: pass the global
+        scrape interval. A `persistence_file` key, when the section has one,
+        keeps groups across restarts.
+        """
+        kwargs: dict[str, Any] = {
+            "interval_ms": interval_ms,
+            "default_ttl_ms": getattr(cfg, "default_ttl", 0) or 0,
+        }
+        if getattr(cfg, "persistence_file", ""):
+            kwargs["persistence_file"] = cfg.persistence_file
+        kwargs.update(overrides)
+        return cls(appender, clock=clock, **kwargs)
 
     # -- HTTP -------------------------------------------------------------------------
 
@@ -245,6 +282,7 @@ class PushReceiver:
         async with self._lock:
             if method == "DELETE":
                 await self._delete(key)
+                await self._save()
                 return PushResponse(202)
             now = self.clock.now_ms()
             try:
@@ -257,6 +295,7 @@ class PushReceiver:
                     group = self._groups[key] = _Group(key)
                 group.failure_time_s = now / 1000
                 await self._write([group], now)
+                await self._save()
                 log.info("push to %s refused: %s", key, exc.message)
                 return _text(exc.status, exc.message)
             group = self._groups.get(key)
@@ -273,6 +312,7 @@ class PushReceiver:
             except Exception as exc:  # the store failed: tell the client, keep serving
                 log.exception("push to %s: store failed", key)
                 return _text(500, f"storing the push failed: {exc}")
+            await self._save()
             return PushResponse(200)
 
     def _ttl(self, hdrs: Mapping[str, str], query: str) -> int:
@@ -431,6 +471,8 @@ class PushReceiver:
             stale: set[Labels] = set().union(*(g.live for g in gone)) if gone else set()
             if stale:
                 await self._append_stale(stale, now)
+            if gone:
+                await self._save()
             return len(gone)
 
     async def refresh(self) -> None:
@@ -440,18 +482,27 @@ class PushReceiver:
             if self._groups:
                 await self._write(list(self._groups.values()), self.clock.now_ms())
 
+    async def _save(self) -> None:
+        if self.persistence_file is None:
+            return
+        data = _dump_groups(self._groups.values())
+        try:
+            await asyncio.to_thread(_write_atomic, self.persistence_file, data)
+        except OSError as exc:  # pushes keep working; the file catches up on the next change
+            log.warning("cannot save pushed groups to %s: %s", self.persistence_file, exc)
+
     # -- lifecycle --------------------------------------------------------------------
 
     async def run(self) -> None:
         """Refresh every `interval_ms` until cancelled; store errors are logged, not fatal."""
         while True:
-            await asyncio.sleep(self.interval_ms / 1000)
             try:
-                await self.refresh()
+                await self.refresh()  # at once first: groups loaded from the file show up
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("re-writing pushed groups failed")
+            await asyncio.sleep(self.interval_ms / 1000)
 
     def start(self) -> None:
         """Start :meth:`run` on the running loop."""
@@ -480,3 +531,81 @@ class PushReceiver:
             )
             for g in sorted(self._groups.values(), key=lambda g: g.key)
         ]
+
+
+# --------------------------------------------------------------------------- persistence
+
+
+def _fmt_float(v: float) -> str:
+    return (
+        repr(v) if math.isfinite(v) else ("NaN" if math.isnan(v) else ("+Inf" if v > 0 else "-Inf"))
+    )
+
+
+def _dump_groups(groups: Iterable[_Group]) -> bytes:
+    out = []
+    for g in groups:
+        out.append(
+            {
+                "key": [list(p) for p in g.key],
+                "push_time": g.push_time_s,
+                "failure_time": g.failure_time_s,
+                "expires_at_ms": g.expires_at_ms,
+                "families": {
+                    name: {
+                        "type": str(f.meta.type),
+                        "help": f.meta.help,
+                        "unit": f.meta.unit,
+                        "samples": [
+                            [[list(p) for p in lbl], _fmt_float(v)] for lbl, v in f.samples.items()
+                        ],
+                    }
+                    for name, f in g.families.items()
+                },
+            }
+        )
+    return json.dumps({"version": 1, "groups": out}).encode()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _load_groups(path: Path) -> dict[Labels, _Group]:
+    """Groups saved by a previous run; a missing file is empty, a damaged one is logged."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable push persistence file %s: %s", path, exc)
+        return {}
+    groups: dict[Labels, _Group] = {}
+    try:
+        if doc.get("version") != 1:
+            raise ValueError(f"unknown version {doc.get('version')!r}")
+        for raw in doc["groups"]:
+            key = Labels((str(k), str(v)) for k, v in raw["key"])
+            fams = {}
+            for name, f in raw["families"].items():
+                meta = MetricMeta(MetricType(f["type"]), str(f["help"]), str(f["unit"]))
+                samples = {
+                    Labels((str(k), str(v)) for k, v in lbl): float(value)
+                    for lbl, value in f["samples"]
+                }
+                fams[str(name)] = _Family(meta, samples)
+            exp = raw.get("expires_at_ms")
+            groups[key] = _Group(
+                key,
+                fams,
+                float(raw["push_time"]),
+                float(raw["failure_time"]),
+                int(exp) if exp is not None else None,
+            )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("ignoring damaged push persistence file %s: %s", path, exc)
+        return {}
+    return groups

@@ -353,3 +353,48 @@ def test_handle_fuzz_never_raises(method: str, path: str, body: bytes, query: st
     status = asyncio.run(go())
     assert status in {200, 202, 400, 404, 405, 413, 415}
     assert not math.isnan(status)
+
+
+async def test_persistence_file_survives_restart(tmp_path) -> None:
+    """Groups (values, push times, TTL) come back in a new receiver; deletes persist too."""
+    path = tmp_path / "state" / "push.json"
+    store, clock = MemoryStore(), FakeClock()
+    r1 = PushReceiver(store, clock=clock, persistence_file=path)
+    body = b'# TYPE q gauge\n# HELP q Queue.\nq{x="1"} 3.5\nq{x="2"} NaN\nr +Inf\n'
+    assert (await r1.handle("PUT", "/metrics/job/a/env/prod", body, query="ttl=1h")).status == 200
+    assert (await r1.handle("PUT", "/metrics/job/b", b"s 1\n")).status == 200
+    assert (await r1.handle("DELETE", "/metrics/job/b")).status == 202
+
+    store2 = MemoryStore()
+    clock.t += 60_000
+    r2 = PushReceiver(store2, clock=clock, persistence_file=path)
+    assert [g.grouping_key for g in r2.groups()] == [Labels.of(job="a", env="prod")]
+    [info] = r2.groups()
+    assert info.expires_at_ms == clock.t - 60_000 + 3_600_000
+    await r2.refresh()
+    got = _live(store2, "q")
+    assert got[Labels.of(job="a", env="prod", x="1")] == 3.5
+    assert math.isnan(got[Labels.of(job="a", env="prod", x="2")])
+    assert _live(store2, "r") == {Labels.of(job="a", env="prod"): math.inf}
+    assert store2.metadata("q")["q"].help == "Queue."
+    assert _live(store2, "push_time_seconds") == {
+        Labels.of(job="a", env="prod"): (clock.t - 60_000) / 1000
+    }
+
+
+def test_damaged_persistence_file_starts_empty(tmp_path, caplog) -> None:
+    """A damaged file is logged and ignored, never a crash."""
+    path = tmp_path / "push.json"
+    for text in ("{not json", '{"version": 1, "groups": [{"key": 5}]}', '{"version": 9}'):
+        path.write_text(text)
+        assert PushReceiver(MemoryStore(), persistence_file=path).groups() == []
+    assert "push persistence file" in caplog.text
+
+
+def test_from_config(tmp_path) -> None:
+    """The [push] section sets the default TTL; the interval comes from the caller."""
+    from nightowl.config import parse_config
+
+    cfg = parse_config('[push]\nenabled = true\ndefault_ttl = "10m"\n', base_dir=tmp_path)
+    r = PushReceiver.from_config(cfg.push, MemoryStore(), interval_ms=5_000)
+    assert (r.default_ttl_ms, r.interval_ms, r.persistence_file) == (600_000, 5_000, None)
