@@ -181,6 +181,10 @@ class LocalSource:
 
     async def close(self) -> None:
         """Stop the query thread (the store is closed by its owner)."""
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Synchronous :meth:`close`, for callers without an event loop."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 

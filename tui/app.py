@@ -67,6 +67,7 @@ class NightowlApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "nightowl"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (32, "-tall")]
     MODES: ClassVar[dict[str, type[Screen]]] = {  # type: ignore[assignment]
         "dashboard": DashboardScreen,
         "query": QueryScreen,

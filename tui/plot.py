@@ -328,7 +328,8 @@ def legend_rows(series: Sequence[PlotSeries], width: int, max_rows: int, unit: s
         if row:
             row.append(("  ", None))
         row.append(("■ ", f"series-{s.style % SERIES_STYLES}"))
-        row.append((_fit(item, max(width - used - 2, 1)), None))
+        avail = max(width - used - 2 - (2 if len(row) > 1 else 0), 1)
+        row.append((item if len(item) <= avail else _fit(item, avail), None))
         used += need
     if row and len(rows) < max_rows:
         rows.append(row)
@@ -431,19 +432,30 @@ def bar_rows(
     name_w = min(max(len(s.name) for s in series), max(width // 3, 1))
     val_w = 10
     bar_w = max(width - name_w - val_w - 2, 1)
+    shown = list(zip(series, lasts, strict=True))[:height]
+    # few series get thicker bars (a gauge with one value fills its panel)
+    thick = max(1, min(3, height // max(len(shown), 1)))
     rows: list[Row] = []
-    for s, last in list(zip(series, lasts, strict=True))[:height]:
+    for s, last in shown:
         level = threshold_level(last, thresholds)
         style = level or f"series-{s.style % SERIES_STYLES}"
-        rows.append(
-            [
-                (_fit(s.name, name_w), None),
-                (" ", None),
-                (_bar(last / top if top else 0.0, bar_w), style),
-                (" ", None),
-                (_fit(format_value(last, unit), val_w, ">"), level or "value"),
-            ]
-        )
+        bar = _bar(last / top if top else 0.0, bar_w)
+        for k in range(thick):
+            middle = k == thick // 2
+            rows.append(
+                [
+                    (_fit(s.name if middle else "", name_w), None),
+                    (" ", None),
+                    (bar, style),
+                    (" ", None),
+                    (
+                        _fit(format_value(last, unit) if middle else "", val_w, ">"),
+                        level or "value",
+                    ),
+                ]
+            )
+    top_pad = (height - len(rows)) // 2 if thick > 1 else 0
+    rows = [[] for _ in range(top_pad)] + rows
     while len(rows) < height:
         rows.append([])
     return [_pad(r, width) for r in rows]

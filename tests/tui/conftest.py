@@ -187,3 +187,17 @@ async def source(host_store: MemoryStore, clock: FixedClock) -> LocalSource:
     )
     yield src
     await src.close()
+
+
+@pytest.fixture
+def sync_source(host_store: MemoryStore, clock: FixedClock) -> Iterator[LocalSource]:
+    """The same source for synchronous tests (snapshots run their own event loop)."""
+    src = LocalSource(
+        Engine(host_store),
+        host_store,
+        description="test source",
+        targets_fn=lambda: host_targets(clock.now),
+        clock=clock,
+    )
+    yield src
+    src.shutdown()

@@ -57,6 +57,9 @@ class QueryScreen(Screen[None]):
         """Fetch metric names for completion; set up the table."""
         table = self.query_one("#query-table", DataTable)
         table.add_columns("series", "last", "min", "max")
+        self.query_one("#query-chart", Panel).state = PanelState(
+            loading=False, note="type PromQL above and press enter"
+        )
         status = self.query_one("#status", StatusBar)
         status.view = "query"
         status.mode = self.app.source.description  # type: ignore[attr-defined]

@@ -29,13 +29,15 @@ class PanelState:
     step_ms: int = 1
     error: str | None = None
     loading: bool = True
+    note: str = ""
+    """Shown instead of a chart when there is no data yet (e.g. "press enter")."""
     digest: bytes = b""
 
     def __post_init__(self) -> None:
         if not self.digest:
             h = hashlib.blake2b(digest_size=16)
             h.update(
-                f"{self.start_ms}:{self.end_ms}:{self.step_ms}:{self.error}:{self.loading}".encode()
+                f"{self.start_ms}:{self.end_ms}:{self.step_ms}:{self.error}:{self.loading}:{self.note}".encode()
             )
             for s in self.series:
                 h.update(f"{s.name}\0{s.style}\0".encode())
@@ -118,6 +120,8 @@ class Panel(Widget, can_focus=True):
             st = self.state
             if st.error:
                 self._rows = blank_rows(width, height, st.error)
+            elif st.note:
+                self._rows = blank_rows(width, height, st.note)
             elif st.loading:
                 self._rows = blank_rows(width, height, "loading…")
             else:
