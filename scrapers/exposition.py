@@ -594,6 +594,10 @@ class ExpositionParser:
                     rows = []
                     if not b"".join(ts_toks).isdigit():
                         rows = [i for i, t in enumerate(ts_toks) if not _INT_RE.match(t)]
+                    if rows:
+                        rows_a = np.asarray(rows, np.int64)
+                        reparse(rows_a if ts_idx is None else ts_idx[rows_a])
+                        continue
                     big = np.abs(tsf) >= 2.0**53
                     ms = np.where(big, 0.0, tsf).astype(np.int64)
                     for r in np.flatnonzero(big).tolist():
