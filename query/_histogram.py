@@ -100,7 +100,7 @@ def _ensure_monotonic(bounds: np.ndarray, c: np.ndarray) -> Monotonicity:
     max_diff = np.zeros(n_steps)
     prev = c[0].copy()
     for i in range(1, len(bounds)):
-        curr = c[i]
+        curr = c[i].copy()
         same = curr == prev
         noise = ~same & _almost_equal(prev, curr, SMALL_DELTA_TOLERANCE)
         drop = ~same & ~noise & (curr < prev)
@@ -129,6 +129,7 @@ def _search(c: np.ndarray, rank: np.ndarray, n: int) -> np.ndarray:
         hi = np.where(active & ok, h, hi)
 
 
+@np.errstate(all="ignore")
 def bucket_quantile(
     q: np.ndarray, bounds: np.ndarray, counts: np.ndarray
 ) -> tuple[np.ndarray, Monotonicity]:
@@ -178,6 +179,7 @@ def bucket_quantile(
     return np.where(q_ok, res, special), mono
 
 
+@np.errstate(all="ignore")
 def bucket_fraction(
     lower: np.ndarray, upper: np.ndarray, bounds: np.ndarray, counts: np.ndarray
 ) -> np.ndarray:

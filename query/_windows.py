@@ -126,6 +126,7 @@ def positions(lo: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, Iterator[t
     return order, steps()
 
 
+@np.errstate(all="ignore")
 def kahan_inc(inc: np.ndarray, s: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One Kahan-Neumaier step: add `inc` to the running sum `s` with compensation `c`.
 
@@ -154,6 +155,7 @@ def _unsort(order: np.ndarray, *sorted_arrays: np.ndarray) -> list[np.ndarray]:
     return outs
 
 
+@np.errstate(all="ignore")
 def window_sum(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
     """Kahan-compensated sums in sample order (Prometheus's `sum_over_time`)."""
     order, steps = positions(lo, cnt)
@@ -166,6 +168,7 @@ def window_sum(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
     return _unsort(order, res)[0]
 
 
+@np.errstate(all="ignore")
 def window_avg(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
     """Means as `avg_over_time` computes them.
 
@@ -204,6 +207,7 @@ def window_avg(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
     return _unsort(order, res)[0]
 
 
+@np.errstate(all="ignore")
 def window_variance(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
     """Population variances (Welford's method with Kahan-compensated terms)."""
     order, steps = positions(lo, cnt)
@@ -223,6 +227,7 @@ def window_variance(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarra
     return _unsort(order, res)[0]
 
 
+@np.errstate(all="ignore")
 def window_extreme(
     v: np.ndarray, t: np.ndarray, lo: np.ndarray, cnt: np.ndarray, kind: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -256,6 +261,7 @@ def window_extreme(
     return vals, times
 
 
+@np.errstate(all="ignore")
 def window_regression(
     v: np.ndarray, t: np.ndarray, lo: np.ndarray, cnt: np.ndarray, intercept_t: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -294,6 +300,7 @@ def window_regression(
     return tuple(_unsort(order, slope, intercept))  # type: ignore[return-value]
 
 
+@np.errstate(all="ignore")
 def window_smoothing(
     v: np.ndarray, lo: np.ndarray, cnt: np.ndarray, sf: np.ndarray, tf: np.ndarray
 ) -> np.ndarray:
@@ -381,6 +388,7 @@ def _quantile_sorted(
     return np.where(np.isnan(q), np.nan, res)
 
 
+@np.errstate(all="ignore")
 def window_quantile(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray, q: np.ndarray) -> np.ndarray:
     """The φ-quantile of each window (linear interpolation between closest ranks).
 
@@ -392,6 +400,7 @@ def window_quantile(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray, q: np.ndarra
     return out
 
 
+@np.errstate(all="ignore")
 def window_mad(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
     """The median absolute deviation of each window (NaN if it holds a NaN)."""
     out = np.empty(len(lo))
