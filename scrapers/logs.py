@@ -351,7 +351,9 @@ class _Compiled:
     __slots__ = (
         "buckets",
         "counts",
+        "dropped",
         "label_groups",
+        "max_series",
         "metric",
         "regex",
         "sums",
@@ -359,8 +361,10 @@ class _Compiled:
         "values",
     )
 
-    def __init__(self, metric: LogMetric, where: str) -> None:
+    def __init__(self, metric: LogMetric, where: str, max_series: int) -> None:
         check_metric_name(metric.name, f"{where}.name")
+        self.max_series = max_series
+        self.dropped = 0
         if metric.type not in ("counter", "gauge", "histogram"):
             raise ConfigError(
                 f"type must be counter, gauge or histogram, not {metric.type!r}",
@@ -419,11 +423,23 @@ class _Compiled:
                 self.sums[()] = 0.0
 
     def feed(self, line: str) -> bool | None:
-        """Apply to one line: True matched and counted, None matched with a bad value."""
+        """Apply to one line: True matched and counted, None matched with a bad value.
+
+        A new label set beyond `max_series` is dropped (and counted in `dropped`):
+        labels come from the log, and a log can be written by an attacker (one
+        user name per brute-force attempt must not grow the store without bound).
+        """
         m = self.regex.search(line)
         if m is None:
             return False
         key = tuple(m.group(g) or "" for g in self.label_groups)
+        if (
+            key not in self.values
+            and key not in self.counts
+            and len(self.values) + len(self.counts) >= self.max_series
+        ):
+            self.dropped += 1
+            return True
         mt = self.metric
         number = 1.0
         if self.value_group is not None:
@@ -499,6 +515,8 @@ class LogSource(PeriodicSource):
         state_file: Offset file; default :func:`default_state_file`. Pass
             ``False`` to keep no state.
         labels: Static labels added to every pattern's series.
+        max_series_per_metric: Label sets one pattern may create; further new ones
+            are dropped and counted in `nightowl_log_series_dropped_total`.
         clock: Wall clock for timestamps.
     """
 
@@ -516,13 +534,16 @@ class LogSource(PeriodicSource):
         start_at: Literal["beginning", "end"] = "end",
         state_file: str | os.PathLike[str] | Literal[False] | None = None,
         labels: Mapping[str, str] | None = None,
+        max_series_per_metric: int = 10_000,
         clock: Clock | None = None,
     ) -> None:
         super().__init__(name, appender, interval_ms=interval_ms, clock=clock)
         if poll_interval_ms <= 0:
             raise ConfigError("poll_interval must be positive", where=f"log_configs.{name}")
         where = f"log_configs.{name}.metrics"
-        self._patterns = [_Compiled(m, f"{where}[{i}]") for i, m in enumerate(metrics)]
+        self._patterns = [
+            _Compiled(m, f"{where}[{i}]", max_series_per_metric) for i, m in enumerate(metrics)
+        ]
         if not self._patterns:
             raise ConfigError("a log source needs at least one metric", where=where)
         self.labels = dict(labels or {})
@@ -626,6 +647,17 @@ class LogSource(PeriodicSource):
             "Matching lines whose value group did not hold a usable number.",
         )
         b.add("nightowl_log_value_errors_total", src, self.value_errors)
+        b.meta(
+            "nightowl_log_series_dropped_total",
+            MetricType.COUNTER,
+            "Matching lines not counted because their metric reached its series limit.",
+        )
+        for p in self._patterns:
+            b.add(
+                "nightowl_log_series_dropped_total",
+                src | {"metric": p.metric.name},
+                p.dropped,
+            )
         b.meta("nightowl_log_file_present", MetricType.GAUGE, "1 if the log file exists.")
         b.add("nightowl_log_file_present", src, 1.0 if self.follower.present else 0.0)
         return b.build()

@@ -417,3 +417,27 @@ labels = ["user", "source"]
     total = sum(_series(store, "ssh_failed_logins_total").values())
     assert total == sum(1 for ln in log.read_text().splitlines() if "Failed password" in ln)
     assert (tmp_path / "sshd.offset").exists()
+
+
+async def test_attacker_controlled_labels_are_bounded(tmp_path: Path) -> None:
+    """New label sets beyond the limit are dropped and counted; known ones still count."""
+    p = tmp_path / "auth.log"
+    lines = [f"Failed password for user{i} from 10.0.0.1 port 22\n" for i in range(50)]
+    p.write_text("".join(lines) + "Failed password for user0 from 10.0.0.1 port 22\n")
+    store = MemoryStore()
+    src = LogSource(
+        "auth",
+        p,
+        [LogMetric("fails_total", r"for (?P<user>\S+) from")],
+        store,
+        start_at="beginning",
+        state_file=False,
+        max_series_per_metric=10,
+    )
+    await src.collect_once()
+    await src.stop()
+    got = _series(store, "fails_total")
+    assert len(got) == 10
+    assert got[Labels.of(user="user0", log="auth")] == 2.0
+    dropped = _series(store, "nightowl_log_series_dropped_total")
+    assert dropped == {Labels.of(log="auth", metric="fails_total"): 40.0}
