@@ -42,9 +42,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import numpy as np
 from nightowl.scrapers import exposition
 from nightowl.scrapers.target import ScrapeOptions, Target
@@ -63,6 +62,9 @@ from nightowl.model import (
     TargetStatus,
 )
 from nightowl.timeutil import now_ms
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "ACCEPT_HEADER",
@@ -281,7 +283,7 @@ class BaseLoop(abc.ABC):
             page = await self.collect()
         except ScrapeError as exc:
             error = exc.message
-        except (httpx.HTTPError, OSError) as exc:
+        except OSError as exc:
             error = _describe(exc, self.target.url)
         duration = time.perf_counter() - start
         total = len(page) if page is not None else 0
@@ -610,10 +612,14 @@ class ScrapeLoop(BaseLoop):
         """GET the target within its timeout; parse the body."""
         if self.client is None:
             raise ScrapeError(self.setup_error or "no HTTP client")
+        import httpx  # imported with the first HTTP scrape: a host-only nightowl never loads it
+
         timeout = self.target.timeout_ms / 1000
         try:
             async with asyncio.timeout(timeout):
                 body, content_type = await self._fetch()
+        except httpx.HTTPError as exc:
+            raise ScrapeError(_describe(exc, self.target.url)) from None
         except TimeoutError:
             raise ScrapeError(
                 f'Get "{self.target.url}": context deadline exceeded '

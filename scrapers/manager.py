@@ -25,9 +25,8 @@ import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from nightowl.scrapers.file_sd import FileDiscovery
 from nightowl.scrapers.loop import BaseLoop, ScrapeLoop
 from nightowl.scrapers.target import (
@@ -42,6 +41,9 @@ from nightowl.store.api import Appender
 from nightowl.errors import ConfigError
 from nightowl.model import Labels, TargetStatus
 from nightowl.timeutil import now_ms
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ScrapeManager", "build_ssl_context"]
 
@@ -214,6 +216,10 @@ class ScrapeManager:
         job.options = opts
 
     def _make_client(self, opts: ScrapeOptions) -> tuple[httpx.AsyncClient | None, str]:
+        # httpx is imported only when a scrape job exists, so the embedded default
+        # (this host only) never loads it (nor the CLI extras it pulls in).
+        import httpx
+
         verify: ssl.SSLContext | bool = True
         if opts.scheme == "https" or opts.tls != TlsOptions():
             try:
