@@ -31,14 +31,15 @@ def kahan_inc(inc: np.ndarray, s: np.ndarray, c: np.ndarray) -> tuple[np.ndarray
 
 def group_labels(labels: Labels, grouping: tuple[str, ...], without: bool) -> Labels:
     """The output labels of the group `labels` falls into."""
+    # a filtered sorted label set is still sorted (and has no empty values)
     if without:
         drop = set(grouping)
         drop.add(METRIC_NAME)
-        return Labels(p for p in labels if p[0] not in drop)
+        return tuple.__new__(Labels, tuple(p for p in labels if p[0] not in drop))
     if not grouping:
         return Labels()
     keep = set(grouping)
-    return Labels(p for p in labels if p[0] in keep)
+    return tuple.__new__(Labels, tuple(p for p in labels if p[0] in keep))
 
 
 def group_rows(

@@ -369,15 +369,25 @@ class _Evaluator:
         series: list[RangeSeriesData] = []
         if len(we):
             data = self.querier.select(list(vs.matchers), int(ws.min()) + 1, int(we.max()))
-            total = 0
-            for s in data:
-                mask = ~stale_mask(s.values)
-                t = s.timestamps[mask]
-                if not len(t):
-                    continue
-                total += len(t)
-                series.append(RangeSeriesData(s.labels, t, s.values[mask]))
+            total = sum(len(s.values) for s in data)
             self.count_samples(total)
+            # one staleness scan over everything; only series holding markers are copied
+            has_stale = set()
+            if data:
+                flat = np.concatenate([s.values for s in data])
+                marks = stale_mask(flat)
+                if marks.any():
+                    lens = np.fromiter((len(s.values) for s in data), np.int64, len(data))
+                    owner = np.repeat(np.arange(len(data)), lens)
+                    has_stale = set(np.unique(owner[marks]).tolist())
+            for i, s in enumerate(data):
+                if i in has_stale:
+                    keep = ~stale_mask(s.values)
+                    t, v = s.timestamps[keep], s.values[keep]
+                else:
+                    t, v = s.timestamps, s.values
+                if len(t):
+                    series.append(RangeSeriesData(s.labels, t, v))
         return RangeBlock(series, ws, we, ms.range_ms, self.ctx.step_times, list(vs.matchers))
 
     def subquery(self, sq: ast.SubqueryExpr) -> RangeBlock:

@@ -19,6 +19,7 @@ Only this module imports `promql_parser`. It
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -555,9 +556,17 @@ def _error(text: str, msg: str, position: int | None = None) -> ParseError:
 def parse(text: str) -> ast.Expr:
     """Parse a PromQL expression into nightowl's AST.
 
+    Results are cached (the tree is immutable), so dashboards re-running the same
+    queries skip the parser.
+
     Raises:
         ParseError: with Prometheus's message, `position` (0-based), `line` and `column`.
     """
+    return _parse_cached(text)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_cached(text: str) -> ast.Expr:
     _register_functions()
     if not text.strip():
         raise ParseError(

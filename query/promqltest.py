@@ -578,7 +578,8 @@ def _load(store: Any, cmd: _Load, hist_series: set[Labels]) -> None:
     refs: list[int] = []
     ts: list[int] = []
     vs: list[float] = []
-    for labels, vals in cmd.series:
+    # as in Prometheus, a later line for the same series replaces an earlier one
+    for labels, vals in dict(cmd.series).items():
         if cmd.nhcb or any(v.hist for v in vals):
             hist_series.add(labels)
         times = [i * cmd.interval_ms for i, v in enumerate(vals) if v.value is not None]
@@ -594,7 +595,15 @@ def _load(store: Any, cmd: _Load, hist_series: set[Labels]) -> None:
         vs.extend(values)  # type: ignore[arg-type]
     if batch_series:
         batch = SampleBatch(batch_series, np.array(refs), np.array(ts), np.array(vs))
-        asyncio.run(store.append(batch))
+        if hasattr(store, "append_sync"):
+            result = store.append_sync(batch)
+        else:
+            result = asyncio.run(store.append(batch))
+        if result.rejected:
+            raise ScriptError(
+                f"the store rejected {result.rejected} loaded samples: {result.errors[:3]}",
+                where=f"load at line {cmd.line}",
+            )
 
 
 def run_script(
@@ -610,6 +619,8 @@ def run_script(
         text: the script.
         name: the file name used in results (`file:line`).
         make_store: a factory of empty stores (an Appender + Querier); default MemoryStore.
+            Stores with `add_series` are loaded with it, else with `append_sync` or
+            `append`; a store with `close()` is closed on `clear` and at the end.
         make_engine: builds the engine over a store; default `Engine(store)`.
     """
     if make_store is None:
@@ -623,18 +634,28 @@ def run_script(
     cmds = parse_script(text, name)
     results: list[CaseResult] = []
     store = make_store()
-    engine = make_engine(store)
-    hist_series: set[Labels] = set()
-    for cmd in cmds:
-        if isinstance(cmd, _Clear):
-            store = make_store()
-            engine = make_engine(store)
-            hist_series = set()
-        elif isinstance(cmd, _Load):
-            _load(store, cmd, hist_series)
-        else:
-            results.append(_run_case(engine, cmd, name, hist_series))
+    try:
+        engine = make_engine(store)
+        hist_series: set[Labels] = set()
+        for cmd in cmds:
+            if isinstance(cmd, _Clear):
+                _close(store)
+                store = make_store()
+                engine = make_engine(store)
+                hist_series = set()
+            elif isinstance(cmd, _Load):
+                _load(store, cmd, hist_series)
+            else:
+                results.append(_run_case(engine, cmd, name, hist_series))
+    finally:
+        _close(store)
     return results
+
+
+def _close(store: Any) -> None:
+    close = getattr(store, "close", None)
+    if callable(close):
+        close()
 
 
 #: Functions whose result depends on the evaluation time even with `@` (Prometheus's

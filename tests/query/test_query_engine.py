@@ -8,6 +8,7 @@ range mode, as Prometheus's own runner does.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -500,3 +501,26 @@ def test_nan_and_inf_values() -> None:
     assert math.isnan(v["nan"]) and v["inf"] == math.inf
     assert eng.instant("max(v)", 0).value[0].v == math.inf
     assert len(eng.instant("v == v", 0).value) == 1
+
+
+@pytest.mark.parametrize("script", [SELECTORS, SUBQUERIES, STALENESS, OPERATORS, AGGREGATIONS])
+def test_scripts_over_the_sqlite_store(tmp_path: Path, script: str) -> None:
+    """The same answers when the samples come from a real database file."""
+    from itertools import count
+
+    from nightowl.store.options import StoreOptions
+    from nightowl.store.store import Store
+
+    n = count()
+    opts = StoreOptions(
+        retention_time_ms=0, out_of_order_window_ms=10**13, compaction_interval_ms=0
+    )
+
+    def make_store() -> Store:
+        return Store.open(tmp_path / f"db{next(n)}.sqlite", options=opts)
+
+    results = run_script(
+        script.replace("@DUPLICATE@", _DUPLICATE), name="sqlite.test", make_store=make_store
+    )
+    bad = [f"{r.where}: {r.expr}: {r.message}" for r in results if r.status != "pass"]
+    assert results and not bad, "\n".join(bad)
