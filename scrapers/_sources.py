@@ -127,13 +127,16 @@ class BatchBuilder:
     def add(
         self,
         name: str,
-        labels: Mapping[str, str] | Labels = (),  # type: ignore[assignment]
+        labels: Mapping[str, str] | Labels | None = None,
         value: float = 0.0,
         *,
         t_ms: int | None = None,
     ) -> None:
         """Add one sample of metric `name` with `labels` (a mapping or Labels without a name)."""
-        pairs = labels.items() if isinstance(labels, Mapping) else labels
+        if labels is None:
+            pairs: Iterable[tuple[str, str]] = ()
+        else:
+            pairs = labels.items() if isinstance(labels, Mapping) else labels
         key = Labels([*((k, v) for k, v in pairs if k != METRIC_NAME), (METRIC_NAME, name)])
         self._samples[key] = (self.t_ms if t_ms is None else t_ms, float(value))
 
