@@ -44,6 +44,10 @@ __all__ = [
     "CaseResult",
     "EvalCase",
     "ScriptError",
+    "almost_equal",
+    "expand_series",
+    "expand_values",
+    "parse_duration_ms",
     "parse_script",
     "run_file",
     "run_script",
@@ -228,6 +232,52 @@ def parse_series_line(line: str) -> tuple[Labels, list[_Val]]:
     if name:
         pairs.append((METRIC_NAME, name))
     return Labels(pairs), parse_values(rest)
+
+
+def expand_values(text: str) -> list[float | None]:
+    """The values of an expanding-notation sequence; None where a sample is omitted (`_`).
+
+    Staleness markers come back as `nightowl.model.STALE_NAN` (test with `is_stale`).
+    Native-histogram values (`{{...}}`) raise ValueError.
+
+    >>> expand_values("1+1x2 _ stale")[:4]
+    [1.0, 2.0, 3.0, None]
+    """
+    vals = parse_values(text)
+    if any(v.hist for v in vals):
+        raise ValueError("native histogram samples are not supported")
+    return [v.value for v in vals]
+
+
+def expand_series(line: str) -> tuple[Labels, list[float | None]]:
+    """A series line (`name{a="b"} 0+10x3 _ 5`) into its labels and expanded values.
+
+    The notation of Prometheus's `.test` files and of promtool's `input_series`.
+    """
+    labels, _ = parse_series_line(line)
+    m = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:.]*", line.strip())
+    rest = line.strip()[len(m.group(0)) if m else 0 :]
+    if rest.startswith("{"):
+        rest = rest[_closing_brace(rest) + 1 :]
+    return labels, expand_values(rest)
+
+
+def _closing_brace(text: str) -> int:
+    in_str = False
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if in_str:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c == "}":
+            return i
+        i += 1
+    raise ValueError(f"unclosed label set in {text!r}")
 
 
 # -- script model ------------------------------------------------------------------

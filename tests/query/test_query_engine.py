@@ -524,3 +524,18 @@ def test_scripts_over_the_sqlite_store(tmp_path: Path, script: str) -> None:
     )
     bad = [f"{r.where}: {r.expr}: {r.message}" for r in results if r.status != "pass"]
     assert results and not bad, "\n".join(bad)
+
+
+def test_expand_series_notation() -> None:
+    """The public series-notation helpers (shared with rule unit tests)."""
+    from nightowl.model import is_stale
+    from nightowl.query.promqltest import expand_series, expand_values
+
+    labels, vals = expand_series('up{job="a b}", x="1"} 1+1x2 _x2 -2-0.5x1 stale 3x1')
+    assert labels == Labels.of("up", job="a b}", x="1")
+    assert vals[:7] == [1.0, 2.0, 3.0, None, None, -2.0, -2.5]
+    assert is_stale(vals[7]) and vals[8:] == [3.0, 3.0]
+    assert expand_values("Inf -Inf 0x10")[:2] == [math.inf, -math.inf]
+    assert expand_values("0x10") == [16.0]
+    with pytest.raises(ValueError):
+        expand_values("{{schema:0 sum:1 count:1}}")
