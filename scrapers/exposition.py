@@ -84,6 +84,7 @@ NO_TIMESTAMP = int(np.iinfo(np.int64).min)
 
 _NORMAL_NAN = np.array([NORMAL_NAN_BITS], np.uint64).view(np.float64)[0]
 _MAX_CACHE = 1 << 20
+_GUESS_BYTES = 1 << 16  # an undecided stream's format is guessed from this much text
 
 # Process-wide caches shared by all parsers (a scrape parses the same page text
 # again and again), one per format: raw series text -> (metric name, Labels),
@@ -287,9 +288,9 @@ class ExpositionParser:
     cache is kept for the lifetime of the instance.
 
     Args:
-        openmetrics: Format; None detects it from the first chunk (OpenMetrics
-            when it holds `# EOF`, `# UNIT`, an OpenMetrics-only type, or a
-            timestamp with a fraction; else Prometheus text).
+        openmetrics: Format; None detects it: a text shorter than 64 KiB is
+            OpenMetrics when it ends with `# EOF`; a longer one is guessed from
+            its first 64 KiB (see `_guess_openmetrics`).
         default_timestamp_ms: See :func:`parse`.
         skip_errors: See :func:`parse`.
         skip_created: See :func:`parse`.
@@ -337,10 +338,14 @@ class ExpositionParser:
             raise ParseError("parser already closed")
         if self._pending:
             data = self._pending + data
+        if self.openmetrics is None:
+            if len(data) < _GUESS_BYTES:
+                # Undecided: wait for more text (or close(), which sees the end).
+                self._pending = data
+                return self._parse_lines(b"", final=False)
+            self.openmetrics = _guess_openmetrics(data[:_GUESS_BYTES])
         cut = data.rfind(b"\n") + 1
         self._pending = data[cut:]
-        if self.openmetrics is None and (cut or len(self._pending) > 1 << 16):
-            self.openmetrics = _guess_openmetrics(data[: max(cut, 1 << 16)])
         return self._parse_lines(data[:cut], final=False)
 
     def close(self) -> ParsedExposition:
@@ -350,6 +355,13 @@ class ExpositionParser:
         if self.openmetrics is None:
             self.openmetrics = detect_openmetrics(self._pending)
         rest = self._pending
+        if self.openmetrics is not None and rest.count(b"\n") > 1:
+            # Undecided text held back by feed() can be long; parse its lines first.
+            cut = rest.rfind(b"\n") + 1
+            first = self._parse_lines(rest[:cut], final=False)
+            self._pending = rest[cut:]
+            last = self.close()
+            return ParsedExposition.concat([first, last])
         self._pending = b""
         result = self._parse_lines(rest, final=True)
         self._closed = True
@@ -1089,7 +1101,12 @@ def _rest_ok(rest: bytes, om: bool) -> bool:
 
 
 def _guess_openmetrics(head: bytes) -> bool:
-    """Format guess from the start of a stream (see :class:`ExpositionParser`)."""
+    """Format guess from the start of a long stream (see :class:`ExpositionParser`).
+
+    OpenMetrics when the head holds `# EOF`, `# UNIT`, an OpenMetrics-only type
+    or a sample timestamp with a fraction or exponent (OpenMetrics seconds);
+    Prometheus text otherwise (integer millisecond timestamps, or none).
+    """
     if b"# EOF" in head or b"\n# UNIT " in head or head.startswith(b"# UNIT "):
         return True
     for t in (b"info", b"stateset", b"gaugehistogram", b"unknown"):
@@ -1100,9 +1117,6 @@ def _guess_openmetrics(head: bytes) -> bool:
             continue
         parts = line.rsplit(b"}", 1)[-1].split()
         if len(parts) >= 3 or (len(parts) == 2 and b"{" in line):
-            tok = parts[-1]
-            if b"." in tok:
-                return True
-            if tok.lstrip(b"-").isdigit():
-                return len(tok.lstrip(b"-")) <= 11
+            tok = parts[-1].lstrip(b"+-")
+            return not tok.isdigit() and (b"." in tok or b"e" in tok.lower())
     return False

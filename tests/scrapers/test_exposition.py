@@ -297,13 +297,21 @@ def test_exposition_chunked_feed_matches_whole_parse() -> None:
 
 
 def test_exposition_stream_format_guess() -> None:
-    """A stream without a declared format is guessed from its first block."""
+    """A stream without a declared format: short ones wait for the end, long ones guess."""
     p = ExpositionParser()
-    p.feed(b"a 1 1700000000.5\n")
+    assert len(p.feed(b"a 1 1700000000.5\n" * 5000)) == 5000
     assert p.openmetrics is True
     p = ExpositionParser()
-    p.feed(b"a 1 1700000000500\n")
+    p.feed(b"a 1 1700000000500\n" * 5000)
     assert p.openmetrics is False
+    p = ExpositionParser()
+    assert len(p.feed(b"a 1 1.5\nb 2 2.5\n")) == 0 and p.openmetrics is None
+    p.feed(b"# EOF\n")
+    r = p.close()
+    assert p.openmetrics is True and r.timestamps.tolist() == [1500, 2500]
+    p = ExpositionParser()
+    p.feed(b"a 1 1000\n")
+    assert p.close().timestamps.tolist() == [1000] and p.openmetrics is False
 
 
 # -- cross-checks against prometheus_client --------------------------------------------------

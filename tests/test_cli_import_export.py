@@ -1,0 +1,215 @@
+"""`nightowl import` and `nightowl export`, run as real subprocesses on real files."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nightowl.model import NORMAL_NAN_BITS, Labels, Matcher, MatchOp
+
+NIGHTOWL = str(Path(sys.executable).with_name("nightowl"))
+
+OM_TEXT = """# TYPE req counter
+# HELP req Requests "served".
+req_total{code="200",path="/a b"} 1 0.000
+req_total{code="200",path="/a b"} 2 15.000
+req_total{code="200",path="/a b"} 3.5 30.001
+req_total{code="500",path="/a b"} NaN 15.000
+req_total{code="500",path="/a b"} +Inf 30.000
+req_total{code="500",path="/a b"} -Inf 45.000
+# TYPE temp gauge
+# UNIT temp_celsius celsius
+temp_celsius{room="x\\\\y\\"z\\nw"} -0.0 1700000000.123
+temp_celsius{room="x\\\\y\\"z\\nw"} 1e-300 1700000015.123
+temp_celsius{room="x\\\\y\\"z\\nw"} 123456789.25 1700000030.999
+# EOF
+"""
+
+
+def run(*args: str, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [NIGHTOWL, *args], input=stdin, capture_output=True, timeout=timeout, check=False
+    )
+
+
+def all_samples(db: Path) -> dict[Labels, tuple[list[int], list[bytes]]]:
+    from nightowl.store import Store
+
+    with Store.open(db, readonly=True) as store:
+        out = {}
+        for sd in store.select([Matcher("__name__", MatchOp.RE, ".+")], -(2**63), 2**63 - 1):
+            out[sd.labels] = (
+                sd.timestamps.tolist(),
+                [struct.pack("<d", v) for v in sd.values.tolist()],
+            )
+        return out
+
+
+def test_cli_import_export_roundtrip_exact(tmp_path: Path) -> None:
+    """import -> export -> import -> export: identical text and identical samples."""
+    src = tmp_path / "in.om"
+    src.write_text(OM_TEXT)
+    db1, db2 = tmp_path / "one.db", tmp_path / "two.db"
+    res = run("import", "--db", str(db1), str(src))
+    assert res.returncode == 0, res.stderr.decode()
+    summary = res.stdout.decode()
+    assert "imported 9 samples of 3 series" in summary and "0 malformed lines" in summary
+    assert "samples/s" in summary
+    out1 = tmp_path / "out1.om"
+    res = run("export", "--db", str(db1), "-o", str(out1))
+    assert res.returncode == 0, res.stderr.decode()
+    assert "exported 9 samples of 3 series" in res.stderr.decode()
+    res = run("import", "--db", str(db2), str(out1))
+    assert res.returncode == 0, res.stderr.decode()
+    res = run("export", "--db", str(db2))
+    assert res.returncode == 0
+    assert res.stdout == out1.read_bytes()
+    one, two = all_samples(db1), all_samples(db2)
+    assert one == two
+    code500 = one[Labels.of("req_total", code="500", path="/a b")]
+    assert code500[0] == [15000, 30000, 45000]
+    assert code500[1][0] == struct.pack("<Q", NORMAL_NAN_BITS)
+    assert code500[1][1:] == [struct.pack("<d", math.inf), struct.pack("<d", -math.inf)]
+    temp = one[Labels.of("temp_celsius", room='x\\y"z\nw')]
+    assert temp[0] == [1700000000123, 1700000015123, 1700000030999]
+    assert temp[1][0] == struct.pack("<d", -0.0)
+    assert one[Labels.of("req_total", code="200", path="/a b")][0] == [0, 15000, 30001]
+    text = out1.read_text()
+    assert text.endswith("# EOF\n") and "# TYPE req counter" in text
+    assert "# UNIT temp_celsius celsius" in text
+
+
+def test_cli_import_export_selectors_and_range(tmp_path: Path) -> None:
+    """Export honours selectors (union) and --start/--end (inclusive)."""
+    src = tmp_path / "in.om"
+    src.write_text(OM_TEXT)
+    db = tmp_path / "x.db"
+    assert run("import", "--db", str(db), str(src)).returncode == 0
+    res = run("export", "--db", str(db), 'req_total{code="200"}', "--start", "10", "--end", "30")
+    assert res.returncode == 0, res.stderr.decode()
+    lines = [ln for ln in res.stdout.decode().splitlines() if not ln.startswith("#")]
+    assert lines == ['req_total{code="200",path="/a b"} 2 15.000']
+    res = run("export", "--db", str(db), 'req_total{code="500"}', "temp_celsius")
+    body = [ln for ln in res.stdout.decode().splitlines() if not ln.startswith("#")]
+    assert len(body) == 6
+    res = run("export", "--db", str(db), "up{")
+    assert res.returncode == 2 and b"Traceback" not in res.stderr
+    res = run("export", "--db", str(db), '{job=""}')
+    assert res.returncode == 2 and b"non-empty matcher" in res.stderr
+    res = run("export", "--db", str(tmp_path / "missing.db"))
+    assert res.returncode != 0 and b"Traceback" not in res.stderr
+
+
+def test_cli_import_gzip_stdin_and_prometheus_text(tmp_path: Path) -> None:
+    """`.gz` files and stdin (`-`, gzipped or not) import; Prometheus text with ms works."""
+    gz = tmp_path / "in.om.gz"
+    gz.write_bytes(gzip.compress(OM_TEXT.encode()))
+    db = tmp_path / "g.db"
+    res = run("import", "--db", str(db), str(gz))
+    assert res.returncode == 0, res.stderr.decode()
+    assert "imported 9 samples" in res.stdout.decode()
+    db2 = tmp_path / "s.db"
+    res = run("import", "--db", str(db2), "-", stdin=gzip.compress(OM_TEXT.encode()))
+    assert res.returncode == 0, res.stderr.decode()
+    assert all_samples(db) == all_samples(db2)
+    db3 = tmp_path / "p.db"
+    prom = b'# TYPE up gauge\nup{job="a"} 1 1000\nup{job="a"} 0 2000\n'
+    res = run("import", "--db", str(db3), "-", stdin=prom)
+    assert res.returncode == 0, res.stderr.decode()
+    assert all_samples(db3)[Labels.of("up", job="a")][0] == [1000, 2000]
+
+
+def test_cli_import_malformed_exit_2_and_skip_errors(tmp_path: Path) -> None:
+    """A malformed line: exit 2 naming file:line:col; --skip-errors goes on and counts."""
+    bad = tmp_path / "bad.om"
+    bad.write_text('up 1 1.000\nup{job="x} 2 2.000\nup 3 3.000\nup 4 four\n# EOF\n')
+    db = tmp_path / "b.db"
+    res = run("import", "--db", str(db), str(bad))
+    assert res.returncode == 2
+    err = res.stderr.decode()
+    assert f"{bad}:2:" in err and "Traceback" not in err
+    res = run("import", "--db", str(tmp_path / "c.db"), "--skip-errors", str(bad))
+    assert res.returncode == 0, res.stderr.decode()
+    assert "2 malformed lines" in res.stdout.decode()
+    assert f"{bad}:4:" in res.stderr.decode()
+    got = all_samples(tmp_path / "c.db")[Labels.of("up")]
+    assert got[0] == [1000, 3000]
+    missing = run("import", "--db", str(db), str(tmp_path / "nope.om"))
+    assert missing.returncode == 2 and b"no such file" in missing.stderr
+    notgz = tmp_path / "x.gz"
+    notgz.write_bytes(b"\x1f\x8bgarbage")
+    res = run("import", "--db", str(db), str(notgz))
+    assert res.returncode == 2 and b"Traceback" not in res.stderr
+
+
+def _big_file(path: Path, series: int, points: int) -> int:
+    with path.open("w") as f:
+        f.write("# TYPE m gauge\n")
+        for s in range(series):
+            base = f'm{{series="{s:04d}",job="crash"}} '
+            f.write(
+                "".join(
+                    f"{base}{(s * 7 + k) % 1000} {1_600_000_000 + 15 * k}.000\n"
+                    for k in range(points)
+                )
+            )
+        f.write("# EOF\n")
+    return series * points
+
+
+@pytest.mark.slow
+def test_cli_import_kill_9_keeps_committed_batches(tmp_path: Path) -> None:
+    """kill -9 mid-import: the file passes integrity_check and every reported batch is there."""
+    src = tmp_path / "big.om"
+    _big_file(src, series=200, points=2000)
+    db = tmp_path / "crash.db"
+    proc = subprocess.Popen(
+        [NIGHTOWL, "import", "--db", str(db), "--verbose", "--batch-size", "5000", str(src)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    reported = 0
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline().decode()
+            if not line:
+                break
+            if line.startswith("committed batch"):
+                reported = int(line.rsplit(",", 1)[1].split()[0])
+                if line.startswith("committed batch 5:"):
+                    os.kill(proc.pid, signal.SIGKILL)
+                    break
+    finally:
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
+    assert reported >= 25_000
+    assert proc.returncode == -signal.SIGKILL, "import finished before it could be killed"
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
+    stored = sum(len(ts) for ts, _ in all_samples(db).values())
+    assert stored >= reported
+    # The database is usable again: the import can be re-run to completion.
+    res = run("import", "--db", str(db), str(src), timeout=120)
+    assert res.returncode == 0, res.stderr.decode()
+    total = sum(len(ts) for ts, _ in all_samples(db).values())
+    assert total == 400_000
+    assert np.all(np.diff(all_samples(db)[Labels.of("m", series="0000", job="crash")][0]) > 0)
