@@ -528,14 +528,16 @@ def test_scripts_over_the_sqlite_store(tmp_path: Path, script: str) -> None:
 
 def test_expand_series_notation() -> None:
     """The public series-notation helpers (shared with rule unit tests)."""
-    from nightowl.model import is_stale
     from nightowl.query.promqltest import expand_series, expand_values
+
+    from nightowl.model import is_stale
 
     labels, vals = expand_series('up{job="a b}", x="1"} 1+1x2 _x2 -2-0.5x1 stale 3x1')
     assert labels == Labels.of("up", job="a b}", x="1")
     assert vals[:7] == [1.0, 2.0, 3.0, None, None, -2.0, -2.5]
     assert is_stale(vals[7]) and vals[8:] == [3.0, 3.0]
-    assert expand_values("Inf -Inf 0x10")[:2] == [math.inf, -math.inf]
-    assert expand_values("0x10") == [16.0]
+    assert expand_values("Inf -Inf")[:2] == [math.inf, -math.inf]
+    # as in Prometheus's series notation, `0x10` is 0 repeated, not hexadecimal
+    assert expand_values("0x10") == [0.0] * 11
     with pytest.raises(ValueError):
         expand_values("{{schema:0 sum:1 count:1}}")
