@@ -952,13 +952,15 @@ class Problem:
     column: int | None = None
 
     def render(self, source: str) -> str:
-        """One line: `file:line:col: message` or `file: key.path: message`."""
+        """One line: `file:line:col: message` (syntax) or `file:line: key.path: message`."""
+        where = source
         if self.line is not None:
-            col = f":{self.column}" if self.column is not None else ""
-            return f"{source}:{self.line}{col}: {self.message}"
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
         if self.key:
-            return f"{source}: {self.key}: {self.message}"
-        return f"{source}: {self.message}"
+            return f"{where}: {self.key}: {self.message}"
+        return f"{where}: {self.message}"
 
 
 class ConfigValidationError(ConfigError):
@@ -1795,8 +1797,129 @@ def parse_config(text: str, source: str = "<string>", *, base_dir: Path | None =
     builder = _Builder(base_dir)
     config = builder.build(Config, raw, "")
     if builder.problems:
-        raise ConfigValidationError(source, builder.problems)
+        key_lines = _key_lines(text)
+        problems = [
+            dataclasses.replace(p, line=_line_of(p.key, key_lines)) for p in builder.problems
+        ]
+        raise ConfigValidationError(source, problems)
     return dataclasses.replace(config, source=source)
+
+
+_KEY_PART = r"(?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|[A-Za-z0-9_-]+)"
+_KEY_PATH = rf"{_KEY_PART}(?:\s*\.\s*{_KEY_PART})*"
+_HEADER_RE = re.compile(rf"^(?P<open>\[\[?)\s*(?P<name>{_KEY_PATH})\s*\]\]?\s*(?:#.*)?$")
+_KEY_RE = re.compile(rf"^(?P<key>{_KEY_PATH})\s*=")
+_KEY_PARTS_RE = re.compile(_KEY_PART)
+_LAST_SEGMENT_RE = re.compile(r'(?:^|\.)(?:"(?:[^"\\]|\\.)*"|[^."\[]+)$|\[\d+\]$')
+
+
+def _key_parts(dotted: str) -> list[str]:
+    parts = []
+    for part in _KEY_PARTS_RE.findall(dotted):
+        if part[:1] in ('"', "'"):
+            try:  # let TOML itself undo its escapes (\\, \", \u001f...)
+                part = tomllib.loads(f"k = {part}")["k"]
+            except tomllib.TOMLDecodeError:
+                part = part[1:-1]
+        parts.append(part)
+    return parts
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Line of each key path written in valid TOML `text` (first occurrence).
+
+    A light scan, not a parser: it follows table headers (`[a.b]`, `[[a]]` with
+    their array indices) and `key = ` lines at the top of a table. Keys inside
+    inline tables and multi-line arrays take the line of the key that holds them
+    (see :func:`_line_of`).
+    """
+    lines: dict[str, int] = {}
+    counters: dict[str, int] = {}
+    table = ""
+    depth = 0
+    multiline: str | None = None
+
+    def resolve(parts: list[str]) -> str:
+        path = ""
+        for part in parts:
+            path = _join(path, part)
+            lines.setdefault(path, number)  # implicitly defined parent tables
+            if path in counters:
+                path = f"{path}[{counters[path] - 1}]"
+        return path
+
+    number = 0
+    # TOML ends lines with \n only; str.splitlines() would also split on \x85, \u2028...
+    for number, raw_line in enumerate(text.split("\n"), 1):
+        line = raw_line.strip()
+        if multiline is None and depth == 0:
+            header = _HEADER_RE.match(line)
+            if header:
+                parts = _key_parts(header.group("name"))
+                if header.group("open") == "[[":
+                    base = resolve(parts[:-1])
+                    base = _join(base, parts[-1]) if parts else base
+                    counters[base] = counters.get(base, 0) + 1
+                    table = f"{base}[{counters[base] - 1}]"
+                    lines.setdefault(base, number)
+                else:
+                    table = resolve(parts)
+                lines.setdefault(table, number)
+                continue
+            key = _KEY_RE.match(line)
+            if key:
+                path = table
+                for part in _key_parts(key.group("key")):
+                    path = _join(path, part)
+                    lines.setdefault(path, number)
+        depth, multiline = _scan_brackets(line, depth, multiline)
+    return lines
+
+
+def _scan_brackets(line: str, depth: int, multiline: str | None) -> tuple[int, str | None]:
+    """Bracket depth after `line`, skipping strings and comments."""
+    i = 0
+    n = len(line)
+    while i < n:
+        if multiline is not None:
+            end = line.find(multiline, i)
+            if end < 0:
+                return depth, multiline
+            i = end + 3
+            multiline = None
+            continue
+        c = line[i]
+        if c == "#":
+            break
+        if line.startswith('"""', i) or line.startswith("'''", i):
+            multiline = line[i : i + 3]
+            i += 3
+            continue
+        if c == '"':
+            i += 1
+            while i < n and line[i] != '"':
+                i += 2 if line[i] == "\\" else 1
+        elif c == "'":
+            end = line.find("'", i + 1)
+            i = n if end < 0 else end
+        elif c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return depth, multiline
+
+
+def _line_of(key: str, key_lines: Mapping[str, int]) -> int | None:
+    """The line of `key`, or of its nearest written ancestor."""
+    while key:
+        if key in key_lines:
+            return key_lines[key]
+        m = _LAST_SEGMENT_RE.search(key)
+        if not m:
+            return None
+        key = key[: m.start()]
+    return None
 
 
 def default_config() -> Config:

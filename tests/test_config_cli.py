@@ -38,10 +38,10 @@ def test_check_config_bad_file_exits_2_with_every_problem_and_no_traceback() -> 
     assert "Traceback" not in r.stderr + r.stdout
     lines = r.stderr.splitlines()
     assert any(
-        ln.startswith(f"{bad}: scrape_configs[2].scrape_interval: invalid duration '15 seconds'")
+        ln.startswith(f"{bad}:16: scrape_configs[2].scrape_interval: invalid duration '15 sec")
         for ln in lines
     )
-    assert sum(1 for ln in lines if ln.startswith(f"{bad}: ")) == 3
+    assert sum(1 for ln in lines if ln.startswith(f"{bad}:")) == 3
     assert lines[-1] == f"FAILED: {bad} (3 problems)"
     assert r.stdout == ""
 

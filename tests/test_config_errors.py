@@ -59,7 +59,8 @@ def test_bad_config_reports_key_path_and_message(path: Path) -> None:
         else:
             hits = [p for p in problems if p.key == m["key"] and m["msg"] in p.message]
             assert hits, f"{path.name}: expected {m['key']}: {m['msg']}\n got:\n{rendered}"
-            assert f"{path}: {m['key']}: " in rendered
+            assert hits[0].line is not None, f"{m['key']} has no line"
+            assert f"{path}:{hits[0].line}: {m['key']}: " in rendered
     assert len(problems) == len(expected), rendered
     assert rendered.count("\n") == len(problems) - 1  # one line per problem
 
@@ -93,3 +94,42 @@ def test_validation_error_is_a_config_error_with_exit_code_2() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config("[global]\nscrape_interval = 5\n", "x.toml")
     assert info.value.exit_code == 2
+
+
+def test_problems_carry_the_line_of_their_key() -> None:
+    """Each problem points at the line of its key, or of the nearest key holding it."""
+    text = """\
+[global]
+scrape_interval = "15s"
+
+[[scrape_configs]]
+job_name = "a"
+
+[[scrape_configs]]
+job_name = "b"
+scrape_interval = "15 seconds"
+static_configs = [
+  { targets = ["localhost"] },
+]
+
+[[scrape_configs.relabel_configs]]
+action = "hashmod"
+target_label = "shard"
+
+[storage.extra]
+x = 1
+"""
+    lines = text.splitlines()
+
+    def line_of(fragment: str) -> int:
+        return next(i for i, ln in enumerate(lines, 1) if fragment in ln)
+
+    with pytest.raises(ConfigValidationError) as info:
+        parse_config(text, "l.toml")
+    got = {p.key: p.line for p in info.value.problems}
+    assert got == {
+        "scrape_configs[1].scrape_interval": line_of("15 seconds"),
+        "scrape_configs[1].static_configs[0].targets[0]": line_of("static_configs = ["),
+        "scrape_configs[1].relabel_configs[0].modulus": line_of("[[scrape_configs.relabel"),
+        "storage.extra": line_of("[storage.extra]"),
+    }

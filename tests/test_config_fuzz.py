@@ -10,7 +10,15 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nightowl.config import ConfigValidationError, config_to_toml, parse_config, schema_key_paths
+from nightowl.config import (
+    ConfigValidationError,
+    _join,
+    _key_lines,
+    _key_parts,
+    config_to_toml,
+    parse_config,
+    schema_key_paths,
+)
 from nightowl.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
@@ -135,3 +143,28 @@ def test_problems_in_a_mutated_example_name_the_mutated_key() -> None:
         assert [p.key for p in exc.problems] == ["scrape_configs[1].static_configs[0].targets[0]"]
     else:
         raise AssertionError("a bad target was accepted")
+
+
+def _table_paths(doc: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """(key path, key) reachable through tables only (tomli_w writes `key =` or headers)."""
+    out = []
+    for k, v in doc.items():
+        p = _join(prefix, k)
+        out.append((p, k))
+        if isinstance(v, dict):
+            out.extend(_table_paths(v, p))
+    return out
+
+
+@FUZZ
+@given(documents)
+def test_key_lines_point_at_the_key(doc: dict[str, Any]) -> None:
+    """Every key reachable through tables is located, on a line that names it."""
+    text = tomli_w.dumps(doc)
+    lines = text.split("\n")
+    located = _key_lines(text)
+    for path, key in _table_paths(doc):
+        assert path in located, (path, text)
+        assert key in _key_parts(lines[located[path] - 1].split("=")[0].strip("[] ")) or (
+            tomli_w.dumps({key: 0}).split(" = ")[0] in lines[located[path] - 1]
+        ), (path, located[path], text)
