@@ -67,6 +67,11 @@ def _trim(text: str) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+def _one_decimal(v: float) -> str:
+    """`42.1`, or SI prefixes once one decimal would be absurdly long."""
+    return format_number(v) if abs(v) >= 1e6 else _trim(f"{v:.1f}")
+
+
 def format_number(v: float, digits: int = 3) -> str:
     """A plain number with SI prefixes and about `digits` significant digits.
 
@@ -80,6 +85,8 @@ def format_number(v: float, digits: int = 3) -> str:
     if math.isinf(v):
         return "+Inf" if v > 0 else "-Inf"
     a = abs(v)
+    if a >= 1e18:
+        return f"{v:.{max(digits - 1, 0)}e}"
     for size, prefix in _SI:
         if a >= size:
             return _sig(v / size, digits) + prefix
@@ -94,6 +101,8 @@ def _sig(v: float, digits: int) -> str:
     a = abs(v)
     if a == 0:
         return "0"
+    if a < 1e-3 or a >= 1e15:
+        return f"{v:.{max(digits - 1, 0)}e}"
     int_digits = math.floor(math.log10(a)) + 1
     decimals = max(digits - int_digits, 0)
     text = f"{v:.{decimals}f}"
@@ -104,6 +113,8 @@ def _sig(v: float, digits: int) -> str:
 
 def _bytes(v: float) -> str:
     a = abs(v)
+    if a >= 1024.0 ** len(_IEC):
+        return f"{v:.3g} B"
     i = 0
     while a >= 1024 and i < len(_IEC) - 1:
         a /= 1024
@@ -127,6 +138,8 @@ def _seconds(v: float) -> str:
         return f"{sign}{_sig(a * 1e3, 3)} ms"
     if a < 60:
         return f"{sign}{_sig(a, 3)} s"
+    if a >= 1000 * 365 * 86400:  # beyond a millennium, days stop helping
+        return f"{sign}{format_number(a / (365 * 86400))} y"
     total = round(a)
     parts = []
     for size, name in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
@@ -164,15 +177,15 @@ def format_value(v: float, unit: str = "none") -> str:
     if unit == "ms":
         return _seconds(v / 1000)
     if unit == "percent":
-        return f"{_trim(f'{v:.1f}')}%"
+        return f"{_one_decimal(v)}%"
     if unit in RATIO_UNITS:
-        return f"{_trim(f'{v * 100:.1f}')}%"
+        return f"{_one_decimal(v * 100)}%"
     if unit == "ops/s":
         return f"{format_number(v)} ops/s"
     if unit == "reqps":
         return f"{format_number(v)} req/s"
     if unit == "celsius":
-        return f"{_trim(f'{v:.1f}')} °C"
+        return f"{_one_decimal(v)} °C"
     if unit in ("short", "none", ""):
         return format_number(v)
     return f"{format_number(v)} {unit}"
@@ -183,6 +196,8 @@ def nice_range(lo: float, hi: float, unit: str = "none") -> tuple[float, float]:
     0..100 for percentages that fit, never empty."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return 0.0, 1.0
+    if max(abs(lo), abs(hi)) > 1e300:  # no room to round outwards
+        return min(lo, 0.0), max(hi, lo + 1.0)
     if lo > hi:
         lo, hi = hi, lo
     if unit == "percent" and lo >= 0 and hi <= 100:

@@ -315,6 +315,8 @@ def _x_axis(start_ms: int, end_ms: int, axis_w: int, plot_w: int) -> Row:
 def legend_rows(series: Sequence[PlotSeries], width: int, max_rows: int, unit: str) -> list[Row]:
     """Coloured `■ name value` items packed into at most `max_rows` rows."""
     rows: list[Row] = []
+    if max_rows <= 0 or width <= 0:
+        return rows
     row: Row = []
     used = 0
     for s in series:
@@ -616,7 +618,8 @@ def render_panel(
             unit=unit,
             stacked=kind == "area",
         )
-        return body + legend_rows(series, width, leg_h, unit) + blank_rows(width, 0)
+        rows = body + legend_rows(series, width, leg_h, unit)
+        return rows + blank_rows(width, height - len(rows))
     if kind == "sparkline":
         return sparkline_rows(
             series, start_ms, end_ms, width, height, unit=unit, thresholds=thresholds

@@ -7,7 +7,6 @@ deliberate change, look at each SVG, then accept with `--snapshot-update`.
 from __future__ import annotations
 
 import pytest
-
 from nightowl.tui.app import NightowlApp
 
 SIZES = [(80, 24), (120, 40)]
