@@ -1801,6 +1801,7 @@ def parse_config(text: str, source: str = "<string>", *, base_dir: Path | None =
         problems = [
             dataclasses.replace(p, line=_line_of(p.key, key_lines)) for p in builder.problems
         ]
+        problems.sort(key=lambda p: p.line or 0)  # in file order, as an editor lists them
         raise ConfigValidationError(source, problems)
     return dataclasses.replace(config, source=source)
 
