@@ -73,8 +73,8 @@ class CommandResult:
 
 
 def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is not None:
-        return
+    # The leader may have exited already while a background child of it still
+    # holds our pipes: the group outlives its leader, so kill the group anyway.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
 
@@ -148,7 +148,8 @@ async def run_command(
             _kill_group(proc)
             await proc.wait()
     finally:
-        if proc.returncode is None:  # cancelled (source stopped): leave nothing behind
+        if proc.returncode is None or not out_task.done():
+            # Cancelled (source stopped) mid-run: leave nothing behind.
             _kill_group(proc)
             with contextlib.suppress(ProcessLookupError):
                 await asyncio.shield(proc.wait())

@@ -82,6 +82,8 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
 HEAD_BYTES = 256
 #: Bytes read per call; the loop processes them before the next read.
 CHUNK_BYTES = 256 * 1024
+#: Chunks read per poll at most (64 MiB): a backlog is worked off over several polls.
+MAX_CHUNKS_PER_POLL = 256
 #: A "line" this long without a newline is cut and processed anyway.
 MAX_LINE_BYTES = 1024 * 1024
 
@@ -604,7 +606,9 @@ class LogSource(PeriodicSource):
         async with self._lock:
             total = 0
             try:
-                while True:
+                # At most MAX_CHUNKS_PER_POLL chunks, so a file written faster than we
+                # read still lets the values go out; the rest waits for the next poll.
+                for _ in range(MAX_CHUNKS_PER_POLL):
                     lines, more = await asyncio.to_thread(self.follower.read_lines)
                     self.feed_lines(lines)
                     total += len(lines)

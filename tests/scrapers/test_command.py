@@ -127,6 +127,31 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         pytest.fail(f"background child {child} survived the timeout")
 
 
+async def test_background_child_holding_stdout_is_killed(tmp_path: Path) -> None:
+    """The script exits at once but its child keeps stdout open: killed at the timeout."""
+    pidfile = tmp_path / "child.pid"
+    store = MemoryStore()
+    src = CommandSource(
+        "bg", ["sh", "-c", f"sleep 30 & echo $! > {pidfile}"], store, metric="m", timeout_ms=300
+    )
+    started = time.monotonic()
+    await _run(src)
+    assert time.monotonic() - started < 5
+    assert "timed out" in src.last_error
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().split(")")[-1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail(f"background child {child} survived")
+
+
 async def test_oversize_output_is_refused() -> None:
     """More stdout than allowed: the run fails instead of buffering without bound."""
     res = await run_command([PY, "-c", "print('x' * 100000)"], timeout_s=5, max_output=1000)
