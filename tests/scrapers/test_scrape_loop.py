@@ -527,12 +527,13 @@ async def test_run_scrapes_on_the_targets_phase() -> None:
         await asyncio.sleep(1.0)
         await loop.stop()
     ups = [s.t for b in rec.batches for s in b if s.labels.name == "up" and not is_stale(s.v)]
-    assert 3 <= len(ups) <= 6
+    assert 2 <= len(ups) <= 6
     gaps = [b - a for a, b in itertools.pairwise(ups)]
-    assert all(120 <= g <= 320 for g in gaps), gaps
+    # Each gap is one interval (or two if a busy machine made the loop skip a tick).
+    assert all(100 <= g <= 500 for g in gaps), gaps
     offset = loop.target.offset_ms()
     phase_error = [min((t - offset) % 200, (offset - t) % 200) for t in ups]
-    assert sorted(phase_error)[len(phase_error) // 2] <= 60, (offset, ups)
+    assert sorted(phase_error)[len(phase_error) // 2] <= 80, (offset, ups)
     # Stopped: the last batch holds only staleness markers.
     assert all(is_stale(s.v) for s in rec.batches[-1])
 
