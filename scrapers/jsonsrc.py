@@ -16,6 +16,7 @@ them needs no reload.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import time
@@ -202,8 +203,9 @@ class JsonSource(PeriodicSource):
         error = ""
         self.last_status = 0
         try:
-            doc = await self._fetch()
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self.timeout_ms / 1000):  # the whole fetch, not per phase
+                doc = await self._fetch()
+        except (httpx.TimeoutException, TimeoutError):
             error = f"timeout after {self.timeout_ms} ms"
         except (httpx.HTTPError, _FetchError, ConfigError) as exc:
             error = str(exc) or type(exc).__name__
