@@ -134,8 +134,13 @@ def kahan_inc(inc: np.ndarray, s: np.ndarray, c: np.ndarray) -> tuple[np.ndarray
     to 0 once the sum is infinite.
     """
     t = s + inc
-    corr = np.where(np.abs(s) >= np.abs(inc), (s - t) + inc, (inc - t) + s)
-    c = np.where(np.isinf(t), 0.0, c + corr)
+    big = np.abs(s) >= np.abs(inc)
+    hi = np.where(big, s, inc)
+    lo = np.where(big, inc, s)
+    hi -= t
+    hi += lo
+    hi += c
+    c = np.where(np.isinf(t), 0.0, hi)
     return t, c
 
 
@@ -174,7 +179,30 @@ def window_avg(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
 
     A Kahan-compensated direct sum while it stays finite; a window whose running
     sum would overflow switches to the incremental mean from that sample on.
+    Windows whose running sum never reaches ±Inf (nearly all) take a plain
+    compensated-sum pass; only the others replay the full algorithm.
     """
+    order, steps = positions(lo, cnt)
+    los = lo[order]
+    n = len(lo)
+    s = v[los].copy() if n else np.zeros(0)
+    c = np.zeros(n)
+    hit_inf = np.isinf(s)
+    for j, a in steps:
+        if j == 0:
+            continue
+        s[:a], c[:a] = kahan_inc(v[los[:a] + j], s[:a], c[:a])
+        hit_inf[:a] |= np.isinf(s[:a])
+    cnts = cnt[order].astype(np.float64)
+    res = s / cnts + c / cnts
+    slow = np.flatnonzero(hit_inf)
+    if len(slow):
+        res[slow] = _avg_with_overflow(v, los[slow], cnt[order][slow])
+    return _unsort(order, res)[0]
+
+
+def _avg_with_overflow(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
+    """`avg_over_time` for windows whose direct sum overflows (see window_avg)."""
     order, steps = positions(lo, cnt)
     los = lo[order]
     n = len(lo)
@@ -233,9 +261,18 @@ def window_extreme(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Extremes and their times, NaN losing against any number.
 
-    `kind` is "max", "min" (first extreme wins a tie) or "max_last", "min_last"
-    (the latest extreme wins, as `ts_of_max_over_time` wants). Returns (values, times).
+    `kind` is "max", "min" (values only: the times returned are 0) or "max_last",
+    "min_last" (the latest extreme wins a tie, as `ts_of_max_over_time` wants).
+    Returns (values, times).
     """
+    if kind in ("max", "min") and len(lo):
+        # the extreme's value does not depend on the visiting order: one C pass
+        padded = np.append(v, np.nan)
+        bounds = np.empty(2 * len(lo), dtype=np.int64)
+        bounds[0::2] = lo
+        bounds[1::2] = lo + cnt
+        ufunc = np.fmax if kind == "max" else np.fmin
+        return ufunc.reduceat(padded, bounds)[0::2], np.zeros(len(lo), np.int64)
     order, steps = positions(lo, cnt)
     los = lo[order]
     m = v[los].copy() if len(lo) else np.zeros(0)
