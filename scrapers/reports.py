@@ -326,9 +326,23 @@ def parse_sarif(data: bytes, *, where: str = "<sarif>") -> ReportMetrics:
             if not isinstance(res, dict):
                 raise ParseError("a result must be an object", where=f"{rwhere}.results[{j}]")
             rule_obj: dict[str, Any] | None = None
-            idx = res.get("ruleIndex")
-            if isinstance(idx, int) and isinstance(rules, list) and 0 <= idx < len(rules):
-                rule_obj = rules[idx] if isinstance(rules[idx], dict) else None
+            ref = res.get("rule") if isinstance(res.get("rule"), dict) else {}
+            idx = res.get("ruleIndex", ref.get("index"))
+            comp = ref.get("toolComponent")
+            comp_rules: Any = rules
+            if isinstance(comp, dict) and isinstance(comp.get("index"), int):
+                # The rule lives in a tool extension (CodeQL query packs do this).
+                exts = (run.get("tool") or {}).get("extensions") or []
+                k = comp["index"]
+                ext = exts[k] if isinstance(exts, list) and 0 <= k < len(exts) else None
+                comp_rules = ext.get("rules") if isinstance(ext, dict) else None
+            if (
+                isinstance(idx, int)
+                and isinstance(comp_rules, list)
+                and 0 <= idx < len(comp_rules)
+                and isinstance(comp_rules[idx], dict)
+            ):
+                rule_obj = comp_rules[idx]
             rule_id = res.get("ruleId")
             if rule_id is None and isinstance(res.get("rule"), dict):
                 rule_id = res["rule"].get("id")

@@ -237,6 +237,36 @@ def test_sarif_level_defaults() -> None:
     assert m.get("sarif_run_findings", tool="clean") == 0
 
 
+def test_sarif_rule_in_tool_extension() -> None:
+    """CodeQL-style results point at a rule in tool.extensions; its default level applies."""
+    doc = {
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {"name": "CodeQL"},
+                    "extensions": [
+                        {
+                            "name": "pack",
+                            "rules": [
+                                {
+                                    "id": "py/sql-injection",
+                                    "defaultConfiguration": {"level": "error"},
+                                }
+                            ],
+                        }
+                    ],
+                },
+                "results": [
+                    {"rule": {"id": "py/sql-injection", "index": 0, "toolComponent": {"index": 0}}}
+                ],
+            }
+        ],
+    }
+    m = parse_sarif(json.dumps(doc).encode())
+    assert m.get("sarif_findings", tool="CodeQL", rule="py/sql-injection", level="error") == 1
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
