@@ -68,7 +68,7 @@ def test_check_config_example_is_ok_with_summary(tmp_path: Path) -> None:
     assert out[1].startswith(f"{len(jobs)} scrape jobs ({targets} static targets, ")
     assert f"{len(raw['rule_groups'])} rule group" in out[1] and f"({rules} rules)" in out[1]
     assert "host scraper every 5s" in out[1]
-    assert "warning: rule_files[0]:" in r.stderr
+    assert f"warning: {EXAMPLE}: rule_files[0]:" in r.stderr
     assert "Traceback" not in r.stderr
 
 
@@ -142,3 +142,15 @@ def test_check_without_kind_is_a_usage_error() -> None:
     r = run("check")
     assert r.returncode == 2
     assert "KIND" in r.stderr
+
+
+def test_check_config_several_files_fails_if_any_fails(tmp_path: Path) -> None:
+    """Like promtool, several files are checked in one run; exit 2 if one is bad."""
+    good = tmp_path / "good.toml"
+    good.write_text("[tui]\nbell = true\n")
+    bad = DATA / "bad_enum.toml"
+    r = run("check", "config", str(good), str(bad))
+    assert r.returncode == 2
+    assert f"OK: {good}" in r.stdout
+    assert f"FAILED: {bad} (3 problems)" in r.stderr
+    assert run("check", "config", str(good), str(good)).returncode == 0

@@ -45,30 +45,41 @@ def register(subparsers: Any) -> None:
 
 
 def register_check(kinds: Any) -> None:
-    """Add `nightowl check config [FILE] [--config FILE]`."""
+    """Add `nightowl check config [FILE...] [--config FILE]`."""
     parser = kinds.add_parser(
         "config",
-        help="validate a config file (default: the XDG config)",
+        help="validate config files (default: the XDG config)",
         description=(
-            "Validate a nightowl config file: TOML syntax, unknown keys, types, durations, "
-            "sizes, regexes, PromQL expressions. Prints OK and a summary, or every problem "
-            "one per line (exit status 2)."
+            "Validate nightowl config files: TOML syntax, unknown keys, types, durations, "
+            "sizes, regexes, PromQL expressions. Prints OK and a summary per file, or every "
+            "problem one per line as file:line: key.path: message (exit status 2)."
         ),
     )
-    parser.add_argument("file", nargs="?", help=f"config file (default: {default_config_path()})")
+    parser.add_argument(
+        "files", nargs="*", metavar="FILE", help=f"config file (default: {default_config_path()})"
+    )
     parser.add_argument("--config", dest="config_file", metavar="FILE", help="same as FILE")
     parser.set_defaults(func=run_check_config)
 
 
 def run_check_config(args: argparse.Namespace) -> int:
-    """Validate one config file; print OK + summary, or the problems on stderr."""
-    given = args.file or args.config_file
-    path = Path(given) if given else default_config_path()
-    if not given and not path.exists():
-        config = load_config(None)
-        print(f"OK: no config file at {path}; nightowl runs on its embedded defaults")
-        print(summarize(config))
-        return 0
+    """Validate each file; print OK + summary, or the problems on stderr. 2 if any failed."""
+    given = [*args.files, *([args.config_file] if args.config_file else [])]
+    if not given:
+        path = default_config_path()
+        if not path.exists():
+            config = load_config(None)
+            print(f"OK: no config file at {path}; nightowl runs on its embedded defaults")
+            print(summarize(config))
+            return 0
+        given = [str(path)]
+    status = 0
+    for name in given:
+        status = max(status, _check_one(Path(name)))
+    return status
+
+
+def _check_one(path: Path) -> int:
     try:
         config = load_config(path)
     except ConfigValidationError as exc:
@@ -82,7 +93,7 @@ def run_check_config(args: argparse.Namespace) -> int:
         print(f"FAILED: {path}", file=sys.stderr)
         return 2
     for warning in file_warnings(config):
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {path}: {warning}", file=sys.stderr)
     print(f"OK: {path}")
     print(summarize(config))
     return 0
