@@ -436,7 +436,7 @@ def parse_junit(data: bytes, *, where: str = "<junit>") -> ReportMetrics:
         "When a test suite ran (its timestamp attribute), Unix seconds.",
         "seconds",
     )
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    suites = list(root.iter("testsuite"))  # the root itself too when it is a testsuite
     for suite in suites:
         cases = suite.findall("testcase")
         if not cases and suite.find("testsuite") is not None:

@@ -316,6 +316,20 @@ def test_junit_counts_match_suite_attributes(shared_dir: Path, fixture: str) -> 
             assert m.get("junit_suite_duration_seconds", suite=name) == pytest.approx(c["time"])
 
 
+def test_junit_nested_suites() -> None:
+    """Suites inside a root <testsuite> are counted; a grouping-only suite adds nothing."""
+    xml = (
+        b'<testsuite name="all"><testsuite name="unit"><testcase name="a"/>'
+        b'<testcase name="b"><error/></testcase></testsuite>'
+        b'<testsuite name="e2e"><testcase name="c"><failure/></testcase></testsuite></testsuite>'
+    )
+    m = parse_junit(xml)
+    assert m.get("junit_tests", suite="unit", result="passed") == 1
+    assert m.get("junit_tests", suite="unit", result="error") == 1
+    assert m.get("junit_tests", suite="e2e", result="failed") == 1
+    assert m.get("junit_tests", suite="all", result="passed") is None
+
+
 def test_junit_timestamp_and_case_time_fallback() -> None:
     """A suite without `time` sums its cases; `timestamp` becomes Unix seconds."""
     xml = (
