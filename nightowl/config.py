@@ -119,6 +119,7 @@ __all__ = [
     "schema_markdown",
     "secret_key_paths",
     "section_to_dict",
+    "with_overrides",
 ]
 
 #: Where `nightowl daemon` listens when neither `[server] listen` nor `--listen` say.
@@ -1964,6 +1965,32 @@ def load_config(path: Path | str | None) -> Config:
         ) from None
     config = parse_config(text, str(file), base_dir=file.resolve().parent)
     _refuse_world_readable_secrets(file, config)
+    return config
+
+
+def with_overrides(
+    config: Config, *, db: str | Path | None = None, listen: str | None = None
+) -> Config:
+    """`config` with the command line's `--db` and `--listen` applied (flags beat the file).
+
+    `db` is resolved against the working directory (it was typed in a shell);
+    `listen` is checked like `[server] listen`.
+
+    Raises:
+        ConfigError: `listen` is not host:port.
+    """
+    if db is not None:
+        path = Path(db).expanduser()
+        config = dataclasses.replace(
+            config, storage=dataclasses.replace(config.storage, path=str(path.absolute()))
+        )
+    if listen is not None:
+        m = _LISTEN_RE.match(listen)
+        if not m or int(m.group("port")) > 65535:
+            raise ConfigError(f"--listen {listen!r} is not host:port (e.g. '127.0.0.1:9095')")
+        config = dataclasses.replace(
+            config, server=dataclasses.replace(config.server, listen=listen)
+        )
     return config
 
 

@@ -26,6 +26,7 @@ from nightowl.config import (
     schema_markdown,
     secret_key_paths,
     section_to_dict,
+    with_overrides,
 )
 from nightowl.errors import ConfigError
 from nightowl.paths import default_config_path, default_db_path
@@ -380,3 +381,18 @@ def test_panel_units_and_kinds_match_what_the_tui_draws() -> None:
 
     assert set(PANEL_UNITS) == set(UNITS)
     assert set(typing.get_args(typing.get_type_hints(PanelConfig)["kind"])) == set(KINDS)
+
+
+def test_command_line_overrides_beat_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--db (relative to the working directory) and --listen replace the file's values."""
+    c = parse_config('[storage]\npath = "/srv/a.db"\n[server]\nlisten = "127.0.0.1:1"\n')
+    monkeypatch.chdir(tmp_path)
+    o = with_overrides(c, db="b.db", listen="[::1]:9095")
+    assert o.storage.path == str(tmp_path / "b.db")
+    assert o.server.listen == "[::1]:9095"
+    assert o.storage.retention_time == c.storage.retention_time
+    assert with_overrides(c) == c
+    with pytest.raises(ConfigError, match="--listen 'localhost'"):
+        with_overrides(c, listen="localhost")
