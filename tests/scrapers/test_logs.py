@@ -441,3 +441,26 @@ async def test_attacker_controlled_labels_are_bounded(tmp_path: Path) -> None:
     assert got[Labels.of(user="user0", log="auth")] == 2.0
     dropped = _series(store, "nightowl_log_series_dropped_total")
     assert dropped == {Labels.of(log="auth", metric="fails_total"): 40.0}
+
+
+async def test_source_restart_counts_each_line_once(shared_dir: Path, tmp_path: Path) -> None:
+    """Stop after half the auth log, restart: the two runs' counts add up to the whole file."""
+    lines = (shared_dir / "fixtures" / "logs" / "auth.log").read_text().splitlines(keepends=True)
+    half = len(lines) // 2
+    p, state = tmp_path / "auth.log", tmp_path / "auth.offset"
+    p.write_text("".join(lines[:half]))
+
+    async def run_once() -> float:
+        store = MemoryStore()
+        src = LogSource("auth", p, [SSH_FAILED], store, start_at="beginning", state_file=state)
+        await src.collect_once()
+        await src.stop()
+        return sum(_series(store, "ssh_failed_logins_total").values())
+
+    first = await run_once()
+    with open(p, "a") as fh:
+        fh.write("".join(lines[half:]))
+    second = await run_once()
+    assert first == sum("Failed password" in ln for ln in lines[:half])
+    assert second == sum("Failed password" in ln for ln in lines[half:])
+    assert await run_once() == 0  # nothing new
