@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -12,11 +13,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from nightowl.scrapers.exposition import parse
+from nightowl.scrapers.host import HostCollector, HostOptions
 from nightowl.scrapers.loop import Page, ScrapeLoop, parse_page
 from nightowl.scrapers.target import options_from_config, populate_target
 from nightowl.store.memory import MemoryStore
 
-from nightowl.model import Matcher, MatchOp, is_stale
+from nightowl.model import Labels, Matcher, MatchOp, is_stale
 
 pytestmark = pytest.mark.external
 
@@ -106,3 +108,51 @@ async def test_whole_node_exporter_page_is_ingested(node_exporter: str) -> None:
     assert all(s.labels.get("instance") == node_exporter for s in stored)
     meta = store.metadata("node_cpu_seconds_total")
     assert meta["node_cpu_seconds_total"].type == "counter"
+
+
+def _debian_only_exclusion(labels: Labels) -> bool:
+    """What Debian's node_exporter build leaves out beyond upstream's defaults.
+
+    Debian patches the filesystem mount-point exclude to also skip /run, /mnt and
+    /media; nightowl keeps upstream's default (data disks often live under /mnt).
+    The loopback device is missing from node_exporter's netlink statistics in some
+    sandboxes; upstream reports it, and so do we.
+    """
+    mountpoint = labels.get("mountpoint")
+    if mountpoint and re.match(r"^/(run|mnt|media)($|/)", mountpoint):
+        return True
+    return labels.get("device") == "lo"
+
+
+async def test_host_scraper_matches_node_exporter_series_for_series(node_exporter: str) -> None:
+    """Every series both emit has the same labels; stable values agree exactly."""
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"http://{node_exporter}/metrics")
+    ref = parse(response.content)
+    page = HostCollector(HostOptions(instance="x")).collect()
+    ours: dict[str, dict[Labels, float]] = {}
+    for labels, v in zip(page.series, page.values.tolist(), strict=True):
+        ours.setdefault(labels.name, {})[labels] = v
+    theirs: dict[str, dict[Labels, float]] = {}
+    for ref_idx, v in zip(ref.refs.tolist(), ref.values.tolist(), strict=True):
+        labels = ref.series[ref_idx]
+        theirs.setdefault(labels.name, {})[labels] = v
+    common = sorted(set(ours) & set(theirs))
+    assert len(common) >= 90
+    for name in common:
+        mine = {s for s in ours[name] if not _debian_only_exclusion(s)}
+        assert mine == {s for s in theirs[name] if not _debian_only_exclusion(s)}, name
+    for name in (
+        "node_memory_MemTotal_bytes",
+        "node_memory_SwapTotal_bytes",
+        "node_boot_time_seconds",
+        "node_filesystem_size_bytes",
+        "node_filesystem_files",
+        "node_filesystem_readonly",
+        "node_network_mtu_bytes",
+    ):
+        for labels, v in theirs[name].items():
+            assert ours[name][labels] == pytest.approx(v, rel=1e-9), (name, labels)
+    for labels, v in theirs["node_cpu_seconds_total"].items():
+        # Counters read a moment apart: ours may only be a little ahead.
+        assert v - 0.05 <= ours["node_cpu_seconds_total"][labels] <= v + 5, labels
