@@ -349,3 +349,23 @@ async def test_host_reconfigure_keeps_or_ends_series() -> None:
         assert [t.labels.get("instance") for t in mgr.targets()] == ["b"]
     finally:
         await mgr.stop()
+
+
+async def test_interval_change_restarts_the_loop_without_a_staleness_gap(
+    server: LocalServer,
+) -> None:
+    """A new scrape interval gives the target a new schedule but keeps its series live."""
+    rec = Recorder()
+    mgr = ScrapeManager(rec)
+    await mgr.apply(config(job("a", server.address, interval="100ms")))
+    try:
+        await wait_for(lambda: rec.samples("ok", job="a"))
+        await mgr.apply(config(job("a", server.address, interval="150ms")))
+        (status,) = mgr.targets()
+        assert status.scrape_interval_ms == 150
+        assert status.health is TargetHealth.UP  # state carried over
+        n = len(rec.samples("ok", job="a"))
+        await wait_for(lambda: len(rec.samples("ok", job="a")) > n)
+        assert not any(is_stale(s.v) for s in rec.samples("ok", job="a"))
+    finally:
+        await mgr.stop()
