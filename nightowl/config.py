@@ -649,14 +649,16 @@ class LogMetricConfig:
 
     name: str = field(default="", metadata=_m(kind="metric_name", required=True))
     """Metric name, e.g. `ssh_failed_logins_total`."""
-    type: Literal["counter", "histogram"] = "counter"
-    """counter: one per matching line; histogram: observe the number captured by `value_group`."""
+    type: Literal["counter", "gauge", "histogram"] = "counter"
+    """counter: one per matching line (or adds the `value_group` number); gauge: the last
+    `value_group` number; histogram: observes the `value_group` number."""
     regex: str = field(default="", metadata=_m(kind="regex", required=True))
     """Python regular expression searched in each line; named groups become labels."""
     labels: tuple[str, ...] = field(default=(), metadata=_m(keys="label_name"))
     """Named groups that become labels; empty means every named group but `value_group`."""
     value_group: str = ""
-    """Named group holding the number a histogram observes (required for histograms)."""
+    """Named group holding the number (required for gauges and histograms; optional for
+    counters, which then add it instead of 1)."""
     buckets: tuple[float, ...] = DEFAULT_BUCKETS
     """Histogram bucket upper bounds, increasing."""
     help: str = ""
@@ -795,6 +797,9 @@ class PushConfig:
     """Accept pushes at `/metrics/job/<job>`. Off by default (a write endpoint)."""
     default_ttl: int = field(default=0, metadata=_m(kind="duration"))
     """How long a pushed group lives when the push names no TTL; 0 keeps it until deleted."""
+    persistence_file: str = field(default="", metadata=_m(kind="path"))
+    """File the pushed groups are saved to after every change and loaded from at start
+    (as the Pushgateway's `--persistence.file`); empty keeps them in memory only."""
 
 
 # --------------------------------------------------------------------------------------
@@ -1642,15 +1647,12 @@ def _check_log_metric(
     for i, label in enumerate(m.labels):
         if label not in groups:
             b.err(f"{_join(path, 'labels')}[{i}]", f"{label!r} is not a named group of regex")
-    if m.type == "histogram":
-        if not m.value_group:
-            b.err(path, "a histogram needs value_group (the named group holding the number)")
-        elif m.value_group not in groups:
-            b.err(_join(path, "value_group"), f"{m.value_group!r} is not a named group of regex")
-        if not m.buckets:
-            b.err(_join(path, "buckets"), "a histogram needs at least one bucket")
-    elif m.value_group:
-        b.err(_join(path, "value_group"), "only histograms take value_group")
+    if m.type in ("histogram", "gauge") and not m.value_group:
+        b.err(path, f"a {m.type} needs value_group (the named group holding the number)")
+    elif m.value_group and m.value_group not in groups:
+        b.err(_join(path, "value_group"), f"{m.value_group!r} is not a named group of regex")
+    if m.type == "histogram" and not m.buckets:
+        b.err(_join(path, "buckets"), "a histogram needs at least one bucket")
     if any(x >= y for x, y in itertools.pairwise(m.buckets)):
         b.err(_join(path, "buckets"), "bucket bounds must increase")
     return m
@@ -1794,7 +1796,7 @@ def parse_config(text: str, source: str = "<string>", *, base_dir: Path | None =
             problem = Problem("", f"invalid TOML: {msg}")
         raise ConfigValidationError(source, [problem]) from None
     if base_dir is None:
-        base_dir = Path(source).resolve().parent if not source.startswith("<") else Path.cwd()
+        base_dir = Path(source).absolute().parent if not source.startswith("<") else _cwd()
     builder = _Builder(base_dir)
     config = builder.build(Config, raw, "")
     if builder.problems:
@@ -1924,9 +1926,16 @@ def _line_of(key: str, key_lines: Mapping[str, int]) -> int | None:
     return None
 
 
+def _cwd() -> Path | None:
+    try:
+        return Path.cwd()
+    except OSError:  # the working directory was deleted under us
+        return None
+
+
 def default_config() -> Config:
     """The embedded default: host scraper every 5 s into the XDG database, nothing else."""
-    return parse_config("", "<defaults>", base_dir=Path.cwd())
+    return parse_config("", "<defaults>")
 
 
 def load_config(path: Path | str | None) -> Config:

@@ -464,3 +464,35 @@ async def test_source_restart_counts_each_line_once(shared_dir: Path, tmp_path: 
     assert first == sum("Failed password" in ln for ln in lines[:half])
     assert second == sum("Failed password" in ln for ln in lines[half:])
     assert await run_once() == 0  # nothing new
+
+
+async def test_config_gauge_and_counter_with_value(tmp_path: Path) -> None:
+    """Through the config: a counter adding a captured number and a gauge of the last one."""
+    from nightowl.config import parse_config
+
+    p = tmp_path / "nginx.log"
+    p.write_text("sent=100 conns=3\nsent=50 conns=9\nsent=7 conns=4\n")
+    cfg = parse_config(
+        f"""
+[[log_configs]]
+name = "web"
+path = "{p}"
+start_at = "beginning"
+[[log_configs.metrics]]
+name = "bytes_sent_total"
+regex = 'sent=(?P<n>\\d+)'
+value_group = "n"
+[[log_configs.metrics]]
+name = "open_connections"
+type = "gauge"
+regex = 'conns=(?P<c>\\d+)'
+value_group = "c"
+""",
+        base_dir=tmp_path,
+    )
+    store = MemoryStore()
+    src = LogSource.from_config(cfg.log_configs[0], store, state_file=False)
+    await src.collect_once()
+    await src.stop()
+    assert _series(store, "bytes_sent_total") == {Labels.of(log="web"): 157.0}
+    assert _series(store, "open_connections") == {Labels.of(log="web"): 4.0}

@@ -398,3 +398,8 @@ def test_from_config(tmp_path) -> None:
     cfg = parse_config('[push]\nenabled = true\ndefault_ttl = "10m"\n', base_dir=tmp_path)
     r = PushReceiver.from_config(cfg.push, MemoryStore(), interval_ms=5_000)
     assert (r.default_ttl_ms, r.interval_ms, r.persistence_file) == (600_000, 5_000, None)
+    cfg = parse_config(
+        '[push]\nenabled = true\npersistence_file = "push.json"\n', base_dir=tmp_path
+    )
+    r = PushReceiver.from_config(cfg.push, MemoryStore())
+    assert r.persistence_file == tmp_path / "push.json"
