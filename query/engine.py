@@ -29,6 +29,7 @@ from nightowl.query import ast
 from nightowl.query._aggregate import aggregate, count_values
 from nightowl.query._binary import scalar_binop, vector_binop, vector_scalar_binop
 from nightowl.query._blockutil import DUPLICATE_LABELSET, drops, merge_rows
+from nightowl.query._rollup import ROLLUP_FUNCTIONS, rollup_call
 from nightowl.query.block import (
     ArgType,
     Block,
@@ -72,6 +73,8 @@ class EngineOptions:
         max_points_per_series: most steps of a range query (Prometheus: 11,000).
         default_subquery_step_ms: the step of `x[5m:]` (Prometheus: the global
             evaluation interval, 1 m by default).
+        use_rollups: answer `count_over_time`/`max_over_time`/`min_over_time` over long
+            windows from the store's rollups where that is exact (see `query._rollup`).
     """
 
     lookback_delta_ms: int = 300_000
@@ -79,6 +82,7 @@ class EngineOptions:
     max_samples: int = 50_000_000
     max_points_per_series: int = 11_000
     default_subquery_step_ms: int = 60_000
+    use_rollups: bool = True
 
 
 class Engine:
@@ -484,6 +488,15 @@ class _Evaluator:
         fd = FUNCTIONS.get(node.func)
         if fd is None:
             raise QueryError(f"unknown function with name {node.func!r}", kind="bad_data")
+        if node.func in ROLLUP_FUNCTIONS and self.opts.use_rollups:
+            arg = node.args[0]
+            while isinstance(arg, ast.ParenExpr):
+                arg = arg.expr
+            if isinstance(arg, ast.MatrixSelector):
+                we = self._times(arg.vs.at, arg.vs.offset_ms)
+                done = rollup_call(self.querier, node.func, arg, we, self.count_samples)
+                if done is not None:
+                    return done
         args = [self.eval(a) for a in node.args]
         ctx = self.ctx
         known = bool(self.text) and node.pos >= 0
