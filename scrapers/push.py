@@ -291,13 +291,15 @@ class PushReceiver:
                 self._check_consistency(key, families)
             except _BadPush as exc:
                 group = self._groups.get(key)
-                if group is None:
+                if group is None:  # a group known only for failing (visible in PromQL)
                     group = self._groups[key] = _Group(key)
+                    if self.default_ttl_ms > 0:
+                        group.expires_at_ms = now + self.default_ttl_ms
                 group.failure_time_s = now / 1000
-                await self._write([group], now)
-                await self._save()
                 log.info("push to %s refused: %s", key, exc.message)
-                return _text(exc.status, exc.message)
+                stored = await self._write_logged(group, now)
+                await self._save()
+                return _text(exc.status, exc.message + ("" if stored else " (and storing failed)"))
             group = self._groups.get(key)
             if group is None:
                 group = self._groups[key] = _Group(key)
@@ -307,13 +309,19 @@ class PushReceiver:
                 group.families.update(families)
             group.push_time_s = now / 1000
             group.expires_at_ms = now + ttl_ms if ttl_ms > 0 else None
-            try:
-                await self._write([group], now)
-            except Exception as exc:  # the store failed: tell the client, keep serving
-                log.exception("push to %s: store failed", key)
-                return _text(500, f"storing the push failed: {exc}")
+            stored = await self._write_logged(group, now)
             await self._save()
+            if not stored:
+                return _text(500, "the push was accepted but storing it failed; see the log")
             return PushResponse(200)
+
+    async def _write_logged(self, group: _Group, now: int) -> bool:
+        try:
+            await self._write([group], now)
+        except Exception:  # the store failed: tell the client, keep serving
+            log.exception("push to %s: store failed", group.key)
+            return False
+        return True
 
     def _ttl(self, hdrs: Mapping[str, str], query: str) -> int:
         raw = None

@@ -403,3 +403,19 @@ def test_from_config(tmp_path) -> None:
     )
     r = PushReceiver.from_config(cfg.push, MemoryStore())
     assert r.persistence_file == tmp_path / "push.json"
+
+
+class _BrokenStore(MemoryStore):
+    async def append(self, batch):
+        raise OSError("disk full")
+
+
+async def test_store_failure_is_a_500_not_a_crash(caplog) -> None:
+    """A failing store answers 500 (good push) or 400 noting it (bad push); the group is kept."""
+    r = PushReceiver(_BrokenStore(), clock=FakeClock())
+    res = await r.handle("PUT", "/metrics/job/j", b"m 1\n")
+    assert res.status == 500 and b"storing it failed" in res.body
+    res = await r.handle("PUT", "/metrics/job/j", b"m{ 1\n")
+    assert res.status == 400 and b"storing failed" in res.body
+    assert [g.series for g in r.groups()] == [1]
+    assert "disk full" in caplog.text
