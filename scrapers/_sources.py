@@ -265,7 +265,14 @@ class PeriodicSource(abc.ABC):
         self.last_run_ms = now
         self.last_duration_s = time.perf_counter() - started
         if len(batch):
-            result = await self.appender.append(batch)
+            try:
+                result = await self.appender.append(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store failing must not end the source either
+                self.last_error = f"store: {type(exc).__name__}: {exc}"
+                log.warning("%s %r: storing failed: %s", self.kind, self.name, exc)
+                return batch
             if result.errors:
                 log.warning("%s %r: store: %s", self.kind, self.name, "; ".join(result.errors))
         return batch

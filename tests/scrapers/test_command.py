@@ -280,3 +280,23 @@ def test_bad_config_names_the_key(kwargs: dict, fragment: str) -> None:
     with pytest.raises(ConfigError) as err:
         CommandSource("c", args.pop("argv"), MemoryStore(), **args)
     assert fragment in str(err.value) and "command_configs.c" in str(err.value)
+
+
+class _BrokenStore(MemoryStore):
+    async def append(self, batch):
+        raise OSError("disk full")
+
+
+async def test_store_failure_keeps_the_task_alive() -> None:
+    """A failing store is reported as the last error; the periodic task keeps running."""
+    src = CommandSource("c", ["echo", "1"], _BrokenStore(), metric="m", interval_ms=20)
+    src.start()
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if "disk full" in src.last_error:
+            break
+    await asyncio.sleep(0.05)
+    running = src._task is not None and not src._task.done()
+    await src.stop()
+    assert "disk full" in src.last_error
+    assert running
