@@ -205,6 +205,10 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
     out_pres: list[np.ndarray] = []
     out_sig: list[tuple] = []
     out_matched: list[np.ndarray] = []
+    # the result keeps the 'many' side's labels, so it drops the name when that side
+    # would (e.g. `rate(a[5m]) > rate(b[5m])`), and always with `bool`
+    out_drop: list[bool] = []
+    many_drops = drops(many)
     for i, lab in enumerate(many.labels):
         sig = signature(lab, m.on, m.labels)
         rows = one_groups.get(sig)
@@ -231,6 +235,7 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
             out_pres.append(pres)
             out_sig.append(sig)
             out_matched.append(rp)
+            out_drop.append(return_bool or bool(many_drops[i]))
     if not out_labels:
         return Block.empty(n_steps)
     values = np.array(out_vals, dtype=np.float64).reshape(len(out_vals), n_steps)
@@ -260,6 +265,6 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
                 )
     keep_rows = present.any(axis=1)
     idx = np.nonzero(keep_rows)[0]
-    dn = np.full(len(idx), return_bool, dtype=bool)
+    dn = np.array(out_drop, dtype=bool)[idx]
     block = Block([out_labels[i] for i in idx.tolist()], values[idx], present[idx], None, None, dn)
     return merge_rows(block)

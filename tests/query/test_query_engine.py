@@ -541,3 +541,26 @@ def test_expand_series_notation() -> None:
     assert expand_values("0x10") == [0.0] * 11
     with pytest.raises(ValueError):
         expand_values("{{schema:0 sum:1 count:1}}")
+
+
+NAMES = """
+load 1m
+  a{job="x"} 0+1x10
+  b{job="x"} 0+2x10
+
+eval instant at 10m rate(b[5m]) > rate(a[5m])
+  {job="x"} 0.03333333333333333
+
+eval instant at 10m b > a
+  b{job="x"} 20
+
+eval instant at 10m b > bool a
+  {job="x"} 1
+
+eval instant at 10m last_over_time(b[5m]) unless a
+"""
+
+
+def test_name_dropping_through_comparisons() -> None:
+    """A comparison keeps the name a function already dropped; `bool` always drops it."""
+    _run(NAMES)
