@@ -336,17 +336,24 @@ class ExpositionParser:
         """Parse the complete lines of `data` (plus what was pending)."""
         if self._closed:
             raise ParseError("parser already closed")
-        if self._pending:
-            data = self._pending + data
         if self.openmetrics is None:
+            if self._pending:
+                data = self._pending + data
+                self._pending = b""
             if len(data) < _GUESS_BYTES:
                 # Undecided: wait for more text (or close(), which sees the end).
                 self._pending = data
-                return self._parse_lines(b"", final=False)
+                return self._parse_lines([], final=False)
             self.openmetrics = _guess_openmetrics(data[:_GUESS_BYTES])
-        cut = data.rfind(b"\n") + 1
-        self._pending = data[cut:]
-        return self._parse_lines(data[:cut], final=False)
+        # Split the new data as it is (no copy of the chunk); the last piece is
+        # an incomplete line, the first one continues what was pending.
+        if self._pending:
+            lines = data.split(b"\n")
+            lines[0] = self._pending + lines[0]
+        else:
+            lines = data.split(b"\n")
+        self._pending = lines.pop()
+        return self._parse_lines(lines, final=False)
 
     def close(self) -> ParsedExposition:
         """Parse what is left and check the end of the text (`# EOF` for OpenMetrics)."""
@@ -354,16 +361,9 @@ class ExpositionParser:
             raise ParseError("parser already closed")
         if self.openmetrics is None:
             self.openmetrics = detect_openmetrics(self._pending)
-        rest = self._pending
-        if self.openmetrics is not None and rest.count(b"\n") > 1:
-            # Undecided text held back by feed() can be long; parse its lines first.
-            cut = rest.rfind(b"\n") + 1
-            first = self._parse_lines(rest[:cut], final=False)
-            self._pending = rest[cut:]
-            last = self.close()
-            return ParsedExposition.concat([first, last])
+        rest = self._pending  # an incomplete last line, or all of a short undecided text
         self._pending = b""
-        result = self._parse_lines(rest, final=True)
+        result = self._parse_lines(rest.split(b"\n") if rest else [], final=True)
         self._closed = True
         if self.openmetrics and not self._eof_line:
             err = ParseError(
@@ -396,12 +396,11 @@ class ExpositionParser:
             bool(self.openmetrics),
         )
 
-    def _parse_lines(self, chunk: bytes, *, final: bool) -> ParsedExposition:
-        if not chunk:
-            return self._empty_result(0, [])
-        lines = chunk.split(b"\n")
-        if lines[-1] == b"":
+    def _parse_lines(self, lines: list[bytes], *, final: bool) -> ParsedExposition:
+        if final and lines and lines[-1] == b"":
             lines.pop()
+        if not lines:
+            return self._empty_result(0, [])
         n = len(lines)
         base = self._lineno
         self._lineno = base + n
@@ -558,13 +557,10 @@ class ExpositionParser:
                     (b if sidx is None else sidx[b]).tolist(),
                 )
 
-            bad = self._bulk_check(srests)
+            bad, joined, nsp = self._bulk_check(srests)
             if bad:
                 reparse(bad)
                 continue
-            joined = b"\n".join(srests)
-            arr = np.frombuffer(joined, np.uint8)
-            nsp = int(np.count_nonzero(arr == _ASCII_SPACE))
             toks = joined.split()
             try:
                 allf = np.fromiter(map(float, toks), np.float64, len(toks))
@@ -580,6 +576,7 @@ class ExpositionParser:
                 tsf = None
                 ts_idx = None
             else:
+                arr = np.frombuffer(joined, np.uint8)
                 has = np.zeros(n, np.int64)
                 nl = np.flatnonzero(arr == 10)
                 sp = np.flatnonzero(arr == _ASCII_SPACE)
@@ -640,15 +637,46 @@ class ExpositionParser:
             return refs, ts, vals
         raise AssertionError("bulk conversion did not settle")  # pragma: no cover
 
-    def _bulk_check(self, rests: list[bytes]) -> list[int]:
-        """Indices of rests that are not `VALUE` or `VALUE TS` with one space."""
+    def _bulk_check(self, rests: list[bytes]) -> tuple[list[int], bytes, int]:
+        """Check the rests are `VALUE` or `VALUE TS` with one space.
+
+        Returns (indices of bad rests, the rests joined by newlines, number of spaces).
+        """
         joined = b"\n".join(rests)
         rem = joined.translate(None, _NUM_BYTES)
         if rem and rem.translate(None, _NANINF_BYTES):
             om = bool(self.openmetrics)
-            return [i for i, r in enumerate(rests) if not _rest_ok(r, om)]
-        arr = np.frombuffer(joined, np.uint8)
+            bad = [i for i, r in enumerate(rests) if not _rest_ok(r, om)]
+            return bad, joined, joined.count(b" ")
         n = len(rests)
+        nsp = joined.count(b" ")
+        if nsp == n or nsp == 0:
+            # Fast structural check: every line holds exactly one space (or none),
+            # not at its start or end.
+            if nsp == 0:
+                if (
+                    joined
+                    and b"\n\n" not in joined
+                    and joined[:1] != b"\n"
+                    and joined[-1:] != b"\n"
+                ):
+                    return [], joined, 0
+            elif (
+                b"  " not in joined
+                and b"\n " not in joined
+                and b" \n" not in joined
+                and joined[:1] != b" "
+                and joined[-1:] != b" "
+            ):
+                arr = np.frombuffer(joined, np.uint8)
+                sp = np.flatnonzero(arr == _ASCII_SPACE)
+                nl = np.flatnonzero(arr == 10)
+                # space i lies in line i: after newline i-1 and before newline i
+                if (len(nl) == 0 or (np.all(sp[1:] > nl) and np.all(sp[:-1] < nl))) and (
+                    b"\n\n" not in joined
+                ):
+                    return [], joined, nsp
+        arr = np.frombuffer(joined, np.uint8)
         nl = np.flatnonzero(arr == 10)
         starts = np.empty(n, np.int64)
         starts[0] = 0
@@ -664,7 +692,7 @@ class ExpositionParser:
             bad |= cnt > 1
             # no space first or last on its line
             bad[line_of[(sp == starts[line_of]) | (sp == ends[line_of] - 1)]] = True
-        return np.flatnonzero(bad).tolist()
+        return np.flatnonzero(bad).tolist(), joined, nsp
 
     def _reparse(
         self,
