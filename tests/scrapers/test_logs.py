@@ -496,3 +496,34 @@ value_group = "c"
     await src.stop()
     assert _series(store, "bytes_sent_total") == {Labels.of(log="web"): 157.0}
     assert _series(store, "open_connections") == {Labels.of(log="web"): 4.0}
+
+
+async def test_shipped_example_counts_the_fixture(shared_dir: Path, tmp_path: Path) -> None:
+    """The sshd entry of config.example.toml, as shipped, on the fixture auth.log."""
+    import dataclasses
+
+    from nightowl.config import load_config
+
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    [sshd] = [c for c in load_config(example).log_configs if c.name == "sshd"]
+    log = shared_dir / "fixtures" / "logs" / "auth.log"
+    cfg = dataclasses.replace(
+        sshd, path=str(log), start_at="beginning", state_file=str(tmp_path / "o.json")
+    )
+    store = MemoryStore()
+    src = LogSource.from_config(cfg, store)
+    await src.collect_once()
+    await src.stop()
+    expected: Counter[tuple[str, str]] = Counter()
+    for line in log.read_text().splitlines():
+        if "sshd[" not in line or "Failed password for " not in line:
+            continue
+        words = line.split("Failed password for ", 1)[1].split()
+        if words[:2] == ["invalid", "user"]:
+            words = words[2:]
+        expected[(words[0], words[2])] += 1
+    got = {
+        (lbl.get("user"), lbl.get("source")): v
+        for lbl, v in _series(store, "ssh_failed_logins_total").items()
+    }
+    assert got == {k: float(v) for k, v in expected.items()}
