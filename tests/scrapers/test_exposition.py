@@ -282,7 +282,10 @@ def test_exposition_chunked_feed_matches_whole_parse() -> None:
     """Feeding any split of the text gives the same samples, line numbers continue."""
     text = NODE.read_bytes() if NODE.exists() else b"a 1\nb 2\n" * 200
     whole = parse(text, openmetrics=False)
-    for step in (1, 7, 100, 4096):
+    for step in (4096, 100, 7, 1):
+        if step == 1:
+            text = text[: text.rfind(b"\n", 0, 3000) + 1]
+            whole = parse(text, openmetrics=False)
         p = ExpositionParser(openmetrics=False)
         parts = [p.feed(text[i : i + step]) for i in range(0, len(text), step)]
         parts.append(p.close())
