@@ -353,32 +353,38 @@ def _aggregate_k(
 
 
 def count_values(block: Block, label: str, grouping: tuple[str, ...], without: bool) -> Block:
-    """`count_values(label, v)`: one series per distinct value (and group) per step."""
+    """`count_values(label, v)`: one series per distinct value (and group) per step.
+
+    Per input series the distinct values are found with `np.unique`, so the Python
+    work is per distinct value, not per sample.
+    """
     n_steps = block.values.shape[1]
     if not without:
         grouping = tuple(sorted({*grouping, label}))
     counts: dict[Labels, np.ndarray] = {}
     order: list[Labels] = []
-    cache: dict[float, str] = {}
+    texts: dict[float, str] = {}
     for i, lab in enumerate(block.labels):
         steps = np.nonzero(block.present[i])[0]
         if not len(steps):
             continue
         vals = block.values[i, steps]
-        for k, v in zip(steps.tolist(), vals.tolist(), strict=True):
-            sv = cache.get(v) if v == v else None
-            if sv is None:
-                sv = format_value(v)
-                if v == v:
-                    cache[v] = sv
-            d = dict(lab)
-            d[label] = sv
-            out = group_labels(Labels(d.items()), grouping, without)
+        # by bit pattern, so that -0 and 0 stay apart as in Prometheus
+        uniq_bits, inverse = np.unique(vals.view(np.uint64), return_inverse=True)
+        base = dict(lab)
+        for j, u in enumerate(uniq_bits.view(np.float64).tolist()):
+            text = texts.get(u) if u == u and u != 0 else None
+            if text is None:
+                text = format_value(u)
+                if u == u and u != 0:
+                    texts[u] = text
+            base[label] = text
+            out = group_labels(Labels(base.items()), grouping, without)
             arr = counts.get(out)
             if arr is None:
                 arr = counts[out] = np.zeros(n_steps)
                 order.append(out)
-            arr[k] += 1
+            np.add.at(arr, steps[inverse == j], 1.0)
     if not order:
         return Block.empty(n_steps)
     vals = np.array([counts[lab] for lab in order])

@@ -564,3 +564,31 @@ eval instant at 10m last_over_time(b[5m]) unless a
 def test_name_dropping_through_comparisons() -> None:
     """A comparison keeps the name a function already dropped; `bool` always drops it."""
     _run(NAMES)
+
+
+COUNT_VALUES = """
+load 1m
+  z{i="1"} 0 1 1
+  z{i="2"} -0 1 2
+  z{i="3"} NaN 1 3
+  z{i="4"} NaN 1e21 3
+
+eval instant at 0 count_values("v", z)
+  {v="0"} 1
+  {v="-0"} 1
+  {v="NaN"} 2
+
+eval range from 0 to 2m step 1m count_values by (i) ("i", z)
+  {i="0"} 1 _ _
+  {i="-0"} 1 _ _
+  {i="NaN"} 2 _ _
+  {i="1"} _ 3 1
+  {i="1000000000000000000000"} _ 1 _
+  {i="2"} _ _ 1
+  {i="3"} _ _ 2
+"""
+
+
+def test_count_values_formats_like_go() -> None:
+    """Values become label values as Go's FormatFloat(v, 'f', -1) writes them."""
+    _run(COUNT_VALUES)
