@@ -173,7 +173,7 @@ async def test_failures_go_down_and_end_series(server: _Server) -> None:
         ({"status": 500}, "HTTP status 500"),
         ({"body": b'{"pipelines": ['}, "malformed JSON"),
         ({"body": b"[" + b"1," * 10_000 + b"1]"}, "larger than"),
-        ({"delay": 1.5}, "timeout"),
+        ({"delay": 3.0}, "timeout"),
     ]
     for change, fragment in cases:
         server.status, server.body, server.delay = 200, json.dumps(CI_DOC).encode(), 0.0
@@ -182,7 +182,7 @@ async def test_failures_go_down_and_end_series(server: _Server) -> None:
         clock.t += 1000
         started = time.monotonic()
         await src.collect_once()
-        assert time.monotonic() - started < 1.4, fragment
+        assert time.monotonic() - started < 2.5, fragment
         assert fragment in src.last_error and src.status().health == "down"
         assert _series(store, "nightowl_json_up") == {Labels.of(json="ci"): 0.0}
         assert all(is_stale(v) for v in _series(store, "ci_pipeline_duration_seconds").values())
