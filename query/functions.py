@@ -924,22 +924,69 @@ def _for_metric(name: str) -> str:
     return f' for metric name "{_go_quote(name)}"' if name else ""
 
 
-def _per_pattern(b: Block, rows: list[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Split the steps of one bucket group by which buckets are present.
+#: compute(bounds, counts (buckets x columns), step index per column) -> (values, mono)
+_BucketFn = Callable[
+    [np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, "_histogram.Monotonicity | None"]
+]
 
-    Returns `(step_indices, bucket_rows, counts)` for each distinct non-empty set.
+
+def _eval_buckets(
+    b: Block, groups: dict[Labels, tuple[list[float], list[int]]], n_steps: int, compute: _BucketFn
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, np.ndarray, _histogram.Monotonicity]]]:
+    """Evaluate every bucket group at every step where it has buckets.
+
+    Groups with the same bucket bounds that are complete at every step (the usual
+    case) are evaluated together, one column per (group, step); the others per
+    set of buckets present. Returns values and presence (groups x steps) and, per
+    group that needed it, (group, step indices, monotonicity fixes).
     """
-    p = b.present[rows]
-    patterns, inverse = np.unique(p.T, axis=0, return_inverse=True)
-    inverse = np.asarray(inverse).reshape(-1)
-    out = []
-    for k, pat in enumerate(patterns):
-        if not pat.any():
-            continue
-        steps = np.flatnonzero(inverse == k)
-        sel = np.asarray(rows)[pat]
-        out.append((steps, sel, b.values[np.ix_(sel, steps)]))
-    return out
+    values = np.full((len(groups), n_steps), np.nan)
+    present = np.zeros((len(groups), n_steps), dtype=bool)
+    forced: list[tuple[int, np.ndarray, _histogram.Monotonicity]] = []
+    batches: dict[tuple[float, ...], list[tuple[int, np.ndarray]]] = {}
+    for g, (bounds, rows) in enumerate(groups.values()):
+        order = np.argsort(np.asarray(bounds), kind="stable")
+        key = tuple(np.asarray(bounds)[order].tolist())
+        batches.setdefault(key, []).append((g, np.asarray(rows, dtype=np.int64)[order]))
+
+    def record(gs: np.ndarray, steps: np.ndarray, mono: _histogram.Monotonicity | None) -> None:
+        if mono is None or not mono.forced.any():
+            return
+        for g in np.unique(gs[mono.forced]).tolist():
+            sel = mono.forced & (gs == g)
+            sub = _histogram.Monotonicity(
+                sel[sel], mono.min_bucket[sel], mono.max_bucket[sel], mono.max_diff[sel]
+            )
+            forced.append((g, steps[sel], sub))
+
+    all_steps = np.arange(n_steps)
+    for key, members in batches.items():
+        bounds = np.array(key)
+        rows = np.stack([r for _, r in members])  # (groups, buckets)
+        gidx = np.array([g for g, _ in members])
+        full = b.present[rows].all(axis=(1, 2))
+        if full.any():
+            fr, fg = rows[full], gidx[full]
+            counts = b.values[fr].transpose(1, 0, 2).reshape(len(key), -1)
+            steps = np.tile(all_steps, len(fg))
+            res, mono = compute(bounds, counts, steps)
+            values[fg] = res.reshape(len(fg), n_steps)
+            present[fg] = True
+            record(np.repeat(fg, n_steps), steps, mono)
+        for g, grow in zip(gidx[~full].tolist(), rows[~full], strict=True):
+            p = b.present[grow]
+            patterns, inverse = np.unique(p.T, axis=0, return_inverse=True)
+            inverse = np.asarray(inverse).reshape(-1)
+            for k, pat in enumerate(patterns):
+                if not pat.any():
+                    continue
+                steps = np.flatnonzero(inverse == k)
+                counts = b.values[np.ix_(grow[pat], steps)]
+                res, mono = compute(bounds[pat], counts, steps)
+                values[g, steps] = res
+                present[g, steps] = True
+                record(np.full(len(steps), g), steps, mono)
+    return values, present, forced
 
 
 def _time_rfc3339(ms: int) -> str:
@@ -956,28 +1003,23 @@ def _histogram_quantile_core(
     for qv in dict.fromkeys(q[bad].tolist()):
         _annotate(ctx, False, _invalid_quantile(qv), q_arg)
     groups = _bucket_groups(b, ctx, v_arg)
-    n_steps = ctx.n_steps
-    labels: list[Labels] = []
-    values = np.full((len(groups), n_steps), np.nan)
-    present = np.zeros((len(groups), n_steps), dtype=bool)
+    labels = list(groups)
+
+    def compute(
+        bounds: np.ndarray, counts: np.ndarray, steps: np.ndarray
+    ) -> tuple[np.ndarray, _histogram.Monotonicity]:
+        return _histogram.bucket_quantile(q[steps], bounds, counts)
+
+    values, present, fixes = _eval_buckets(b, groups, ctx.n_steps, compute)
     # per metric name: [times, min bucket, max bucket, max diff]
     forced: dict[str, list] = {}
     step_times = np.asarray(ctx.step_times, np.int64)
-    for g, (lab, (bounds, rows)) in enumerate(groups.items()):
-        labels.append(lab)
-        bound_of = dict(zip(rows, bounds, strict=True))
-        for steps, sel, counts in _per_pattern(b, rows):
-            bb = np.array([bound_of[r] for r in sel.tolist()])
-            res, mono = _histogram.bucket_quantile(q[steps], bb, counts)
-            values[g, steps] = res
-            present[g, steps] = True
-            if mono.forced.any():
-                f = mono.forced
-                acc = forced.setdefault(lab.name, [[], np.inf, -np.inf, 0.0])
-                acc[0].append(step_times[steps][f])
-                acc[1] = min(acc[1], float(mono.min_bucket[f].min()))
-                acc[2] = max(acc[2], float(mono.max_bucket[f].max()))
-                acc[3] = max(acc[3], float(mono.max_diff[f].max()))
+    for g, steps, mono in fixes:
+        acc = forced.setdefault(labels[g].name, [[], np.inf, -np.inf, 0.0])
+        acc[0].append(step_times[steps])
+        acc[1] = min(acc[1], float(mono.min_bucket.min()))
+        acc[2] = max(acc[2], float(mono.max_bucket.max()))
+        acc[3] = max(acc[3], float(mono.max_diff.max()))
     for name, (times, min_b, max_b, max_d) in forced.items():
         ts = np.concatenate(times)
         text = (
@@ -1039,16 +1081,12 @@ def _histogram_fraction(args: list[Arg], ctx: EvalContext) -> Result:
     lower, upper = _scalar(args[0]), _scalar(args[1])
     b = _vector(args[2])
     groups = _bucket_groups(b, ctx, 2)
-    labels: list[Labels] = []
-    values = np.full((len(groups), ctx.n_steps), np.nan)
-    present = np.zeros((len(groups), ctx.n_steps), dtype=bool)
-    for g, (lab, (bounds, rows)) in enumerate(groups.items()):
-        labels.append(lab)
-        bound_of = dict(zip(rows, bounds, strict=True))
-        for steps, sel, counts in _per_pattern(b, rows):
-            bb = np.array([bound_of[r] for r in sel.tolist()])
-            values[g, steps] = _histogram.bucket_fraction(lower[steps], upper[steps], bb, counts)
-            present[g, steps] = True
+
+    def compute(bounds: np.ndarray, counts: np.ndarray, steps: np.ndarray) -> tuple:
+        return _histogram.bucket_fraction(lower[steps], upper[steps], bounds, counts), None
+
+    values, present, _ = _eval_buckets(b, groups, ctx.n_steps, compute)
+    labels = list(groups)
     return _finish(labels, values, present)
 
 
