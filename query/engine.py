@@ -333,7 +333,9 @@ class _Evaluator:
         pres: list[np.ndarray] = []
         tss: list[np.ndarray] = []
         total = 0
-        for s in data:
+        for n_done, s in enumerate(data):
+            if n_done % 2048 == 2047:
+                self.check_time()
             t, v = s.timestamps, s.values
             if not len(t):
                 continue
@@ -409,6 +411,9 @@ class _Evaluator:
         child = self.sub(inner_steps, step)
         res = child.eval(sq.expr)
         self.samples = child.samples
+        if isinstance(res, Block):
+            # the subquery's points stay in memory like loaded samples
+            self.count_samples(int(res.present.sum()))
         if isinstance(res, ScalarBlock):
             res = Block([Labels()], res.values[np.newaxis, :], np.ones((1, len(inner_steps)), bool))
         if not isinstance(res, Block):

@@ -466,6 +466,14 @@ def test_limit_samples_loaded() -> None:
     )
 
 
+def test_limit_counts_subquery_points() -> None:
+    """A fine-grained subquery's points count against the sample limit too."""
+    q = "max_over_time(m[1h:1s])"
+    with pytest.raises(QueryError, match="too many samples"):
+        Engine(_store(), EngineOptions(max_samples=5000)).instant(q, 3_600_000)
+    assert Engine(_store(), EngineOptions(max_samples=20_000)).instant(q, 3_600_000).value
+
+
 def test_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     """A query past its deadline raises a timeout error."""
     import nightowl.query.engine as engine_mod
