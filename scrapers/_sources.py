@@ -52,7 +52,6 @@ __all__ = [
     "check_label_name",
     "check_metric_name",
     "format_label_value",
-    "merge_labels",
 ]
 
 log = logging.getLogger("nightowl.scrapers")
@@ -171,7 +170,7 @@ class StaleTracker:
 
     Call :meth:`mark` with each new builder just before building it: every
     series written last time but absent now gets a STALE_NAN sample at the
-    builder's timestamp. :meth:`forget` ends everything (used on delete/stop).
+    builder's timestamp.
     """
 
     def __init__(self) -> None:
@@ -185,19 +184,6 @@ class StaleTracker:
             builder.add_labels(labels, STALE_NAN)
         self._last = now
         return len(gone)
-
-    def forget(self, builder: BatchBuilder) -> int:
-        """Mark every series written last time as stale and forget them."""
-        for labels in self._last:
-            builder.add_labels(labels, STALE_NAN)
-        n = len(self._last)
-        self._last = set()
-        return n
-
-    @property
-    def live(self) -> frozenset[Labels]:
-        """The series written by the last :meth:`mark`."""
-        return frozenset(self._last)
 
 
 class PeriodicSource(abc.ABC):
@@ -330,11 +316,3 @@ class PeriodicSource(abc.ABC):
             scrape_timeout_ms=self.timeout_ms,
             scrape_pool=self.kind,
         )
-
-
-def merge_labels(*maps: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Merge label mappings left to right (later ones win)."""
-    out: dict[str, str] = {}
-    for m in maps:
-        out.update(m.items() if isinstance(m, Mapping) else m)
-    return out
