@@ -349,6 +349,25 @@ def test_example_is_valid_and_documents_every_key() -> None:
     assert missing == []
 
 
+def test_example_comments_every_key() -> None:
+    """Each key of the schema has a comment: above its line (or its group), or naming it."""
+    lines = EXAMPLE.read_text().split("\n")
+    assign = re.compile(r"^\s*(?:#\s?)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
+    commented = set()
+    for i, line in enumerate(lines):
+        m = assign.match(line)
+        if not m:
+            continue
+        j = i - 1
+        while j >= 0 and assign.match(lines[j]) and not lines[j].lstrip().startswith("#"):
+            j -= 1
+        if j >= 0 and lines[j].lstrip().startswith("#"):
+            commented.add(m.group(1))
+    words = set(re.findall(r"[A-Za-z_]+", " ".join(ln for ln in lines if ln.lstrip()[:1] == "#")))
+    keys = {p.rsplit(".", 1)[-1] for p in cfgmod.schema_key_paths()}
+    assert sorted(keys - commented - words) == []
+
+
 def test_docs_reference_matches_the_schema() -> None:
     """docs/configuration.md holds the generated key reference, unchanged."""
     text = DOCS.read_text()
