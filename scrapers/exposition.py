@@ -661,19 +661,16 @@ class ExpositionParser:
                     and joined[-1:] != b"\n"
                 ):
                     return [], joined, 0
-            elif (
-                b"  " not in joined
-                and b"\n " not in joined
-                and b" \n" not in joined
-                and joined[:1] != b" "
-                and joined[-1:] != b" "
-            ):
+            elif joined[:1] != b" " and joined[-1:] != b" ":
                 arr = np.frombuffer(joined, np.uint8)
                 sp = np.flatnonzero(arr == _ASCII_SPACE)
                 nl = np.flatnonzero(arr == 10)
-                # space i lies in line i: after newline i-1 and before newline i
-                if (len(nl) == 0 or (np.all(sp[1:] > nl) and np.all(sp[:-1] < nl))) and (
-                    b"\n\n" not in joined
+                # space i lies inside line i (after newline i-1, before newline i)
+                # and has a non-newline byte on both sides.
+                if (
+                    (len(nl) == 0 or (np.all(sp[1:] > nl) and np.all(sp[:-1] < nl)))
+                    and not np.any(arr[sp - 1] == 10)
+                    and not np.any(arr[sp + 1] == 10)
                 ):
                     return [], joined, nsp
         arr = np.frombuffer(joined, np.uint8)
