@@ -144,6 +144,13 @@ HOST_COLLECTORS = (
     "filefd",
     "entropy",
     "os",
+    "netclass",
+    "netstat",
+    "sockstat",
+    "softnet",
+    "conntrack",
+    "arp",
+    "udp_queues",
 )
 
 #: Units a dashboard panel may declare (the same list as nightowl.tui.format.UNITS,
@@ -635,7 +642,8 @@ class HostConfig:
     """Value of the `instance` label on host series."""
     collectors: tuple[str, ...] = HOST_COLLECTORS
     """Which collectors run: cpu, diskstats, filesystem, loadavg, meminfo, netdev, pressure,
-    processes, stat, time, uname, vmstat, filefd, entropy, os."""
+    processes, stat, time, uname, vmstat, filefd, entropy, os, netclass, netstat, sockstat,
+    softnet, conntrack, arp, udp_queues."""
 
 
 # --------------------------------------------------------------------------------------

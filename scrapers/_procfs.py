@@ -15,14 +15,20 @@ __all__ = [
     "DISK_FIELDS",
     "NETDEV_RECEIVE",
     "NETDEV_TRANSMIT",
+    "parse_conntrack_stat",
     "parse_diskstats",
     "parse_loadavg",
     "parse_meminfo",
     "parse_mounts",
     "parse_netdev",
+    "parse_netstat",
     "parse_os_release",
     "parse_pressure",
+    "parse_snmp6",
+    "parse_sockstat",
+    "parse_softnet",
     "parse_stat",
+    "parse_udp_queues",
     "parse_vmstat",
 ]
 
@@ -212,3 +218,94 @@ def parse_os_release(text: str) -> dict[str, str]:
             value = re.sub(r"\\([\\$\"`])", r"\1", value)
         out[key.strip()] = value
     return out
+
+
+def parse_netstat(text: str) -> dict[tuple[str, str], float]:
+    """/proc/net/netstat or /proc/net/snmp: {(protocol, field): value} from line pairs."""
+    out: dict[tuple[str, str], float] = {}
+    lines = text.splitlines()
+    for names_line, values_line in zip(lines[::2], lines[1::2], strict=False):
+        names = names_line.split()
+        values = values_line.split()
+        if not names or names[0] != values[0] or len(names) != len(values):
+            continue
+        proto = names[0].rstrip(":")
+        for name, value in zip(names[1:], values[1:], strict=True):
+            try:
+                out[(proto, name)] = float(value)
+            except ValueError:
+                continue
+    return out
+
+
+def parse_snmp6(text: str) -> dict[tuple[str, str], float]:
+    """/proc/net/snmp6 (`Ip6InReceives  12` lines): {("Ip6", "InReceives"): 12.0}."""
+    out: dict[tuple[str, str], float] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 2:
+            continue
+        six = parts[0].find("6")
+        if six < 0:
+            continue
+        try:
+            out[(parts[0][: six + 1], parts[0][six + 1 :])] = float(parts[1])
+        except ValueError:
+            continue
+    return out
+
+
+def parse_sockstat(text: str) -> list[tuple[str, dict[str, float]]]:
+    """/proc/net/sockstat[6]: [("TCP", {"inuse": 4, "mem": 406, ...}), ("sockets", {...})]."""
+    out = []
+    for line in text.splitlines():
+        proto, sep, rest = line.partition(":")
+        if not sep:
+            continue
+        parts = rest.split()
+        fields: dict[str, float] = {}
+        for name, value in zip(parts[::2], parts[1::2], strict=False):
+            try:
+                fields[name] = float(value)
+            except ValueError:
+                continue
+        out.append((proto.strip(), fields))
+    return out
+
+
+def parse_softnet(text: str) -> list[tuple[int, int, int]]:
+    """/proc/net/softnet_stat: per CPU (processed, dropped, time_squeeze), hex columns."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3:
+            out.append((int(parts[0], 16), int(parts[1], 16), int(parts[2], 16)))
+    return out
+
+
+def parse_conntrack_stat(text: str) -> dict[str, float]:
+    """/proc/net/stat/nf_conntrack: per-CPU hex rows summed by column name."""
+    lines = text.splitlines()
+    if not lines:
+        return {}
+    names = lines[0].split()
+    totals = dict.fromkeys(names, 0.0)
+    for line in lines[1:]:
+        values = line.split()
+        if len(values) != len(names):
+            continue
+        for name, value in zip(names, values, strict=True):
+            totals[name] += int(value, 16)
+    return totals
+
+
+def parse_udp_queues(text: str) -> tuple[float, float]:
+    """/proc/net/udp[6]: (sum of tx_queue, sum of rx_queue) over all sockets, in bytes."""
+    tx = rx = 0
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) > 4 and ":" in parts[4]:
+            t, _, r = parts[4].partition(":")
+            tx += int(t, 16)
+            rx += int(r, 16)
+    return float(tx), float(rx)

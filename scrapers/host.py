@@ -17,13 +17,20 @@ meminfo    node_memory_<Field>_bytes (every /proc/meminfo field)
 loadavg    node_load1, node_load5, node_load15
 diskstats  node_disk_*{device} (partitions, loop and ram devices skipped)
 filesystem node_filesystem_*{device,fstype,mountpoint} (pseudo filesystems skipped)
-netdev     node_network_receive_*/transmit_*{device}, node_network_up, mtu
+netdev     node_network_receive_*/transmit_*{device}
+netclass   node_network_info, node_network_up, mtu, speed, carrier... {device}
+netstat    node_netstat_* (node_exporter's default fields of /proc/net/{netstat,snmp,snmp6})
+sockstat   node_sockstat_*
+softnet    node_softnet_{processed,dropped,times_squeezed}_total{cpu}
+conntrack  node_nf_conntrack_entries, _entries_limit, node_nf_conntrack_stat_*
+arp        node_arp_entries{device}
+udp_queues node_udp_queues{ip,queue}
 pressure   node_pressure_{cpu,memory,io}_{waiting,stalled}_seconds_total
 vmstat     node_vmstat_{pgpgin,pgpgout,pswpin,pswpout,pgfault,pgmajfault,oom_kill}
 filefd     node_filefd_allocated, node_filefd_maximum
 processes  node_processes_state{state}, node_processes_pids/threads, limits
 entropy    node_entropy_available_bits, node_entropy_pool_size_bits
-time       node_time_seconds
+time       node_time_seconds, node_time_zone_offset_seconds, node_time_clocksource_*_info
 uname      node_uname_info{sysname,release,version,machine,nodename,domainname}
 os         node_os_info{id,name,pretty_name,version,...}, node_os_version
 ========== ===============================================================
@@ -72,6 +79,13 @@ COLLECTORS = (
     "diskstats",
     "filesystem",
     "netdev",
+    "netclass",
+    "netstat",
+    "sockstat",
+    "softnet",
+    "conntrack",
+    "arp",
+    "udp_queues",
     "pressure",
     "vmstat",
     "filefd",
@@ -93,6 +107,14 @@ _FSTYPE_EXCLUDE = re.compile(
     r"sysfs|tracefs)$"
 )
 _VMSTAT_INCLUDE = re.compile(r"^(oom_kill|pgpg|pswp|pg.*fault).*")
+
+# node_exporter's default --collector.netstat.fields.
+_NETSTAT_FIELDS = re.compile(
+    r"^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|"
+    r"TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|"
+    r"Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|"
+    r"Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$"
+)
 
 _C = MetricType.COUNTER
 _G = MetricType.GAUGE
@@ -159,6 +181,48 @@ _FS_METRICS = (
     ("device_error", "Whether an error occurred while getting statistics for the given device."),
 )
 
+# /sys/class/net/<iface>/<file> -> node_network_<name> (scale), as node_exporter's netclass.
+_NETCLASS_PROPERTIES: tuple[tuple[str, str, float], ...] = (
+    ("addr_assign_type", "address_assign_type", 1),
+    ("carrier", "carrier", 1),
+    ("carrier_changes", "carrier_changes_total", 1),
+    ("carrier_up_count", "carrier_up_changes_total", 1),
+    ("carrier_down_count", "carrier_down_changes_total", 1),
+    ("dev_id", "device_id", 1),
+    ("dormant", "dormant", 1),
+    ("flags", "flags", 1),
+    ("ifindex", "iface_id", 1),
+    ("iflink", "iface_link", 1),
+    ("link_mode", "iface_link_mode", 1),
+    ("mtu", "mtu_bytes", 1),
+    ("name_assign_type", "name_assign_type", 1),
+    ("netdev_group", "net_dev_group", 1),
+    ("speed", "speed_bytes", 1000 * 1000 / 8),
+    ("tx_queue_len", "transmit_queue_length", 1),
+    ("type", "protocol_type", 1),
+)
+
+_CONNTRACK_STATS = (
+    ("found", "Number of searched entries which were successful."),
+    ("invalid", "Number of packets seen which can not be tracked."),
+    ("ignore", "Number of packets seen which are already connected to a conntrack entry."),
+    ("insert", "Number of entries inserted into the list."),
+    (
+        "insert_failed",
+        "Number of entries for which list insertion was attempted but failed.",
+    ),
+    ("drop", "Number of packets dropped due to conntrack failure."),
+    (
+        "early_drop",
+        "Number of dropped conntrack entries to make room for new ones, if maximum table "
+        "size was reached.",
+    ),
+    (
+        "search_restart",
+        "Number of conntrack table lookups which had to be restarted due to hashtable resizes.",
+    ),
+)
+
 _STATIC_META: dict[str, MetricMeta] = {
     "node_cpu_seconds_total": MetricMeta(_C, "Seconds the CPUs spent in each mode."),
     "node_cpu_guest_seconds_total": MetricMeta(
@@ -200,6 +264,13 @@ _STATIC_META: dict[str, MetricMeta] = {
     "node_processes_max_processes": MetricMeta(_G, "Number of max PIDs limit"),
     "node_processes_max_threads": MetricMeta(_G, "Limit of threads in the system"),
     "node_time_seconds": MetricMeta(_G, "System time in seconds since epoch (1970)."),
+    "node_time_zone_offset_seconds": MetricMeta(_G, "System time zone offset in seconds."),
+    "node_time_clocksource_available_info": MetricMeta(
+        _G, "Available clocksources read from '/sys/devices/system/clocksource'."
+    ),
+    "node_time_clocksource_current_info": MetricMeta(
+        _G, "Current clocksource read from '/sys/devices/system/clocksource'."
+    ),
     "node_uname_info": MetricMeta(
         _G, "Labeled system information as provided by the uname system call."
     ),
@@ -211,8 +282,29 @@ _STATIC_META: dict[str, MetricMeta] = {
     ),
     "node_os_version": MetricMeta(_G, "Metric containing the major.minor part of the OS version."),
     "node_network_up": MetricMeta(_G, "Value is 1 if operstate is 'up', 0 otherwise."),
-    "node_network_mtu_bytes": MetricMeta(_G, "Network device property: mtu_bytes"),
+    "node_network_info": MetricMeta(
+        _G, "Non-numeric data from /sys/class/net/<iface>, value is always 1."
+    ),
+    "node_softnet_processed_total": MetricMeta(_C, "Number of processed packets"),
+    "node_softnet_dropped_total": MetricMeta(_C, "Number of dropped packets"),
+    "node_softnet_times_squeezed_total": MetricMeta(
+        _C, "Number of times processing packets ran out of quota"
+    ),
+    "node_nf_conntrack_entries": MetricMeta(
+        _G, "Number of currently allocated flow entries for connection tracking."
+    ),
+    "node_nf_conntrack_entries_limit": MetricMeta(_G, "Maximum size of connection tracking table."),
+    "node_arp_entries": MetricMeta(_G, "ARP entries by device"),
+    "node_udp_queues": MetricMeta(
+        _G, "Number of allocated memory in the kernel for UDP datagrams in bytes."
+    ),
 }
+for _file, _name, _scale in _NETCLASS_PROPERTIES:
+    _STATIC_META[f"node_network_{_name}"] = MetricMeta(
+        _C if _name.endswith("_total") else _G, f"Network device property: {_name}"
+    )
+for _field, _help in _CONNTRACK_STATS:
+    _STATIC_META[f"node_nf_conntrack_stat_{_field}"] = MetricMeta(_G, _help)
 for _idx, _name, _type, _help, _scale in _DISK_METRICS:
     _STATIC_META[f"node_disk_{_name}"] = MetricMeta(_type, _help)
 for _name, _help in _FS_METRICS:
@@ -470,20 +562,140 @@ class HostCollector:
     def _collect_netdev(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
         devices = procfs.parse_netdev(self._proc("net/dev"))
         lab = self._lab
-        sys_net = os.path.join(self.options.sys_path, "class", "net")
         for device, (rx, tx) in devices.items():
             for f, v in zip(procfs.NETDEV_RECEIVE, rx, strict=True):
                 out.append((lab(f"node_network_receive_{f}_total", "device", device), float(v)))
             for f, v in zip(procfs.NETDEV_TRANSMIT, tx, strict=True):
                 out.append((lab(f"node_network_transmit_{f}_total", "device", device), float(v)))
+
+    def _collect_netclass(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        sys_net = os.path.join(self.options.sys_path, "class", "net")
+        lab = self._lab
+        for device in sorted(os.listdir(sys_net)):
             base = os.path.join(sys_net, device)
+
+            def attr(name: str, base: str = base) -> str | None:
+                try:
+                    return _read(os.path.join(base, name)).strip()
+                except OSError:  # EINVAL for e.g. the carrier of a down interface
+                    return None
+
+            operstate = attr("operstate") or ""
+            info = ["address", attr("address") or "", "broadcast", attr("broadcast") or ""]
+            info += ["device", device, "duplex", attr("duplex") or ""]
+            info += ["ifalias", attr("ifalias") or "", "operstate", operstate]
+            out.append((lab("node_network_info", *info), 1.0))
+            for file, name, scale in _NETCLASS_PROPERTIES:
+                text = attr(file)
+                if text is None or text == "":
+                    continue
+                try:
+                    value = float(int(text, 0))
+                except ValueError:
+                    continue
+                out.append((lab(f"node_network_{name}", "device", device), value * scale))
+            out.append((lab("node_network_up", "device", device), float(operstate == "up")))
+
+    def _collect_netstat(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        stats: dict[tuple[str, str], float] = {}
+        for rel in ("net/netstat", "net/snmp"):
             try:
-                state = _read(os.path.join(base, "operstate")).strip()
-                out.append((lab("node_network_up", "device", device), float(state == "up")))
-                mtu = float(_read(os.path.join(base, "mtu")).strip())
-                out.append((lab("node_network_mtu_bytes", "device", device), mtu))
-            except (OSError, ValueError):
+                stats.update(procfs.parse_netstat(self._proc(rel)))
+            except OSError:
                 continue
+        try:
+            stats.update(procfs.parse_snmp6(self._proc("net/snmp6")))
+        except OSError:
+            pass  # no IPv6
+        lab = self._lab
+        for (proto, field), value in stats.items():
+            key = f"{proto}_{field}"
+            if not _NETSTAT_FIELDS.match(key):
+                continue
+            name = f"node_netstat_{key}"
+            out.append((lab(name), value))
+            meta[name] = MetricMeta(_U, f"Statistic {proto}{field}.")
+
+    def _collect_sockstat(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        page = float(os.sysconf("SC_PAGE_SIZE"))
+        lab = self._lab
+        for rel in ("net/sockstat", "net/sockstat6"):
+            try:
+                text = self._proc(rel)
+            except OSError:
+                continue  # no IPv6
+            for proto, fields in procfs.parse_sockstat(text):
+                if proto == "sockets":
+                    if "used" in fields:
+                        out.append((lab("node_sockstat_sockets_used"), fields["used"]))
+                        meta["node_sockstat_sockets_used"] = MetricMeta(
+                            _G, "Number of IPv4 sockets in use."
+                        )
+                    continue
+                for field, value in fields.items():
+                    series = [(field, value)]
+                    if field == "mem":
+                        series.append(("mem_bytes", value * page))
+                    for fname, v in series:
+                        name = f"node_sockstat_{proto}_{fname}"
+                        out.append((lab(name), v))
+                        meta[name] = MetricMeta(_G, f"Number of {proto} sockets in state {fname}.")
+
+    def _collect_softnet(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        lab = self._lab
+        for cpu, (processed, dropped, squeezed) in enumerate(
+            procfs.parse_softnet(self._proc("net/softnet_stat"))
+        ):
+            c = str(cpu)
+            out.append((lab("node_softnet_processed_total", "cpu", c), float(processed)))
+            out.append((lab("node_softnet_dropped_total", "cpu", c), float(dropped)))
+            out.append((lab("node_softnet_times_squeezed_total", "cpu", c), float(squeezed)))
+
+    def _collect_conntrack(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        try:
+            count = float(self._proc("sys/net/netfilter/nf_conntrack_count").strip())
+            limit = float(self._proc("sys/net/netfilter/nf_conntrack_max").strip())
+        except OSError:
+            return  # no conntrack module loaded: node_exporter emits nothing either
+        out.append((self._lab("node_nf_conntrack_entries"), count))
+        out.append((self._lab("node_nf_conntrack_entries_limit"), limit))
+        try:
+            totals = procfs.parse_conntrack_stat(self._proc("net/stat/nf_conntrack"))
+        except OSError:
+            return
+        for field, _help in _CONNTRACK_STATS:
+            if field in totals:
+                out.append((self._lab(f"node_nf_conntrack_stat_{field}"), totals[field]))
+
+    def _collect_arp(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
+        counts: dict[str, int] = {}
+        for line in self._proc("net/arp").splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 6:
+                counts[parts[5]] = counts.get(parts[5], 0) + 1
+        for device, n in sorted(counts.items()):
+            out.append((self._lab("node_arp_entries", "device", device), float(n)))
+
+    def _collect_udp_queues(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        for rel, ip in (("net/udp", "v4"), ("net/udp6", "v6")):
+            try:
+                tx, rx = procfs.parse_udp_queues(self._proc(rel))
+            except OSError:
+                continue
+            out.append((self._lab("node_udp_queues", "ip", ip, "queue", "tx"), tx))
+            out.append((self._lab("node_udp_queues", "ip", ip, "queue", "rx"), rx))
 
     def _collect_pressure(
         self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
@@ -551,7 +763,52 @@ class HostCollector:
             out.append((lab(name), float(self._proc(rel).strip())))
 
     def _collect_time(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
-        out.append((self._lab("node_time_seconds"), time.time()))
+        now = time.time()
+        out.append((self._lab("node_time_seconds"), now))
+        local = time.localtime(now)
+        out.append(
+            (
+                self._lab("node_time_zone_offset_seconds", "time_zone", local.tm_zone),
+                float(local.tm_gmtoff),
+            )
+        )
+        base = os.path.join(self.options.sys_path, "devices", "system", "clocksource")
+        try:
+            entries = sorted(e for e in os.listdir(base) if e.startswith("clocksource"))
+        except OSError:
+            return
+        for entry in entries:
+            device = entry[len("clocksource") :]
+            try:
+                available = _read(os.path.join(base, entry, "available_clocksource")).split()
+                current = _read(os.path.join(base, entry, "current_clocksource")).strip()
+            except OSError:
+                continue
+            for source in available:
+                out.append(
+                    (
+                        self._lab(
+                            "node_time_clocksource_available_info",
+                            "clocksource",
+                            source,
+                            "device",
+                            device,
+                        ),
+                        1.0,
+                    )
+                )
+            out.append(
+                (
+                    self._lab(
+                        "node_time_clocksource_current_info",
+                        "clocksource",
+                        current,
+                        "device",
+                        device,
+                    ),
+                    1.0,
+                )
+            )
 
     def _collect_uname(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
         u = os.uname()

@@ -259,3 +259,50 @@ def test_host_options_defaults_and_errors() -> None:
     with pytest.raises(ConfigError) as err:
         HostOptions.from_config({"collectors": ["cpu", "gpu"]})
     assert "gpu" in str(err.value)
+
+
+def test_network_parsers_on_fixed_text() -> None:
+    """netstat/snmp pairs, snmp6, sockstat, softnet, conntrack stats and UDP queues."""
+    netstat = procfs.parse_netstat(
+        "TcpExt: SyncookiesSent ListenDrops\nTcpExt: 1 7\nIpExt: InOctets\nIpExt: 99\n"
+    )
+    assert netstat == {
+        ("TcpExt", "SyncookiesSent"): 1.0,
+        ("TcpExt", "ListenDrops"): 7.0,
+        ("IpExt", "InOctets"): 99.0,
+    }
+    assert procfs.parse_snmp6("Ip6InOctets   \t5\nUdp6NoPorts 2\n") == {
+        ("Ip6", "InOctets"): 5.0,
+        ("Udp6", "NoPorts"): 2.0,
+    }
+    sock = procfs.parse_sockstat("sockets: used 22\nTCP: inuse 3 orphan 0 tw 63 alloc 3 mem 172\n")
+    assert sock == [
+        ("sockets", {"used": 22.0}),
+        ("TCP", {"inuse": 3.0, "orphan": 0.0, "tw": 63.0, "alloc": 3.0, "mem": 172.0}),
+    ]
+    assert procfs.parse_softnet("00001fae 00000001 00000002 0\n0000000a 0 0 0\n") == [
+        (0x1FAE, 1, 2),
+        (10, 0, 0),
+    ]
+    stats = procfs.parse_conntrack_stat(
+        "entries found drop\n00000001 0000000a 00000001\n00000001 00000005 00000000\n"
+    )
+    assert stats == {"entries": 2.0, "found": 15.0, "drop": 1.0}
+    udp = procfs.parse_udp_queues(
+        "  sl  local_address rem_address   st tx_queue rx_queue tr\n"
+        "   0: 00000000:0044 00000000:0000 07 00000010:00000020 00:00000000\n"
+    )
+    assert udp == (16.0, 32.0)
+
+
+def test_network_collectors_on_this_machine(collected: tuple[dict[Labels, float], dict]) -> None:
+    """netclass, sockstat and softnet report this machine's interfaces, sockets and CPUs."""
+    values, meta = collected
+    devices = set(os.listdir("/sys/class/net"))
+    info = {labels.get("device") for labels in values if labels.name == "node_network_info"}
+    assert info == devices
+    assert meta["node_network_carrier_changes_total"].type is MetricType.COUNTER
+    assert any(labels.name == "node_sockstat_TCP_inuse" for labels in values)
+    cpus = {labels.get("cpu") for labels in values if labels.name == "node_softnet_processed_total"}
+    assert len(cpus) >= 1
+    assert meta["node_sockstat_TCP_mem_bytes"].help == "Number of TCP sockets in state mem_bytes."
