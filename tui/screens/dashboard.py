@@ -29,7 +29,11 @@ from textual.widgets import Footer
 
 from nightowl.errors import NightowlError
 
-__all__ = ["DashboardScreen"]
+__all__ = ["VALUE_KINDS", "DashboardScreen"]
+
+#: Panel kinds that show the latest value (refreshed every tick in live mode);
+#: charts move only when a new step begins.
+VALUE_KINDS = frozenset({"stat", "gauge", "bar", "table"})
 
 
 class DashboardScreen(Screen[None]):
@@ -132,11 +136,18 @@ class DashboardScreen(Screen[None]):
         self._settle = key != self._fetched
         every = key != self._fetched or settle
         self._fetched = key
+        now = app.clock.now_ms()  # type: ignore[attr-defined]
+        live_end = now - now % 1000
         for i, spec in enumerate(self.dashboard.panels):
-            if not every and self._has_data.get(i, False):
+            bounds = (start, end, step)
+            if spec.kind in VALUE_KINDS and window.live:
+                # panels showing the latest value follow the clock every tick; the
+                # panel repaints only the lines whose text changed
+                bounds = (live_end - window.range_ms, live_end, step)
+            elif not every and self._has_data.get(i, False):
                 continue
             self.run_worker(
-                self._fetch_panel(self.dashboard.name, i, spec, start, end, step),
+                self._fetch_panel(self.dashboard.name, i, spec, *bounds),
                 group=f"panel-{i}",
                 exclusive=True,
                 exit_on_error=False,

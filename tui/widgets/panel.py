@@ -11,6 +11,7 @@ from nightowl.tui.dashboards import PanelSpec
 from nightowl.tui.plot import SERIES_STYLES, PlotSeries, Row, blank_rows, render_panel
 from rich.segment import Segment
 from rich.style import Style
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
@@ -73,8 +74,9 @@ class Panel(Widget, can_focus=True):
     Panel { height: 1fr; min-height: 4; }
     """
 
-    state: reactive[PanelState] = reactive(PanelState, layout=False)
-    """The data drawn; setting an equal state does nothing."""
+    state: reactive[PanelState] = reactive(PanelState, repaint=False)
+    """The data drawn; setting an equal state does nothing, and a new state repaints
+    only the lines that changed."""
 
     def __init__(self, spec: PanelSpec, *, id: str | None = None) -> None:
         """Args:
@@ -91,9 +93,22 @@ class Panel(Widget, can_focus=True):
         self._styles: dict[str, Style] = {}
 
     def watch_state(self, state: PanelState) -> None:
-        """Show an error or loading note in the border's subtitle."""
+        """Show an error in the border's subtitle; repaint the lines that changed."""
         self.border_subtitle = f"error: {state.error}" if state.error else ""
         self.set_class(bool(state.error), "-error")
+        if not self.is_mounted:
+            return
+        old = self._rows if self._rows_key is not None else None
+        new = self._body()
+        if old is None or len(old) != len(new):
+            self.refresh()
+            return
+        width = self.content_size.width
+        changed = [
+            Region(0, y, width, 1) for y, (a, b) in enumerate(zip(old, new, strict=True)) if a != b
+        ]
+        if changed:
+            self.refresh(*changed)
 
     def on_mount(self) -> None:
         """Resolve component styles once mounted (they depend on the theme)."""
