@@ -306,3 +306,18 @@ def test_network_collectors_on_this_machine(collected: tuple[dict[Labels, float]
     cpus = {labels.get("cpu") for labels in values if labels.name == "node_softnet_processed_total"}
     assert len(cpus) >= 1
     assert meta["node_sockstat_TCP_mem_bytes"].help == "Number of TCP sockets in state mem_bytes."
+
+
+def test_processes_collector_counts_this_machine(
+    collected: tuple[dict[Labels, float], dict],
+) -> None:
+    """Process states add up to the PID count; this test's own process is counted."""
+    values, _ = collected
+    states = {
+        lab.get("state"): v for lab, v in values.items() if lab.name == "node_processes_state"
+    }
+    pids = next(v for lab, v in values.items() if lab.name == "node_processes_pids")
+    assert sum(states.values()) == pids >= 1
+    assert states.get("R", 0) >= 1
+    threads = next(v for lab, v in values.items() if lab.name == "node_processes_threads")
+    assert threads >= pids
