@@ -110,6 +110,17 @@ class _Writer:
     def raw(self, data: bytes) -> None:
         self.parts.append(data)
 
+    def uvarint(self, value: int) -> None:
+        out = bytearray()
+        while value >= 0x80:
+            out.append((value & 0x7F) | 0x80)
+            value >>= 7
+        out.append(value)
+        self.parts.append(bytes(out))
+
+    def svarint(self, value: int) -> None:
+        self.uvarint((value << 1) ^ (value >> 63) if value < 0 else value << 1)
+
     def getvalue(self) -> bytes:
         return b"".join(self.parts)
 
@@ -128,6 +139,23 @@ class _Reader:
         self.pos += size
         return values
 
+    def uvarint(self) -> int:
+        value = shift = 0
+        buf = self.buf
+        while True:
+            if self.pos >= len(buf) or shift > 63:
+                raise ValueError("truncated or bad varint")
+            byte = buf[self.pos]
+            self.pos += 1
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return value
+            shift += 7
+
+    def svarint(self) -> int:
+        z = self.uvarint()
+        return (z >> 1) ^ -(z & 1)
+
     def take(self, size: int) -> memoryview:
         if self.pos + size > len(self.buf):
             raise ValueError("truncated chunk")
@@ -145,8 +173,8 @@ def _put_ints(w: _Writer, x: np.ndarray) -> None:
     """
     x = np.ascontiguousarray(x, dtype=np.int64)
     n = len(x)
+    w.uvarint(n)
     if n == 0:
-        w.pack("IqBqB", 0, 0, 0, 0, 0)
         return
     d = np.diff(x.view(np.uint64)).view(np.int64)  # wrapping first differences
     bias = 0
@@ -162,15 +190,21 @@ def _put_ints(w: _Writer, x: np.ndarray) -> None:
         if _int_cost(z2) < _int_cost(z1):
             order, z, bias = 2, z2, 0
     width = _width(z)
-    w.pack("IqBqB", n, int(x[0]), order, bias, width)
+    w.svarint(int(x[0]))
+    w.pack("B", order << 4 | width)
+    w.svarint(bias)
     w.raw(_shuffle(z, width))
 
 
 def _get_ints(r: _Reader) -> np.ndarray:
-    n, first, order, bias, width = r.unpack("IqBqB")
+    n = r.uvarint()
     if n == 0:
         return np.empty(0, np.int64)
-    if order not in (1, 2) or width > 8:
+    first = r.svarint()
+    (packed,) = r.unpack("B")
+    order, width = packed >> 4, packed & 0xF
+    bias = r.svarint()
+    if order not in (1, 2) or width > 8 or not -(2**63) <= first < 2**63:
         raise ValueError("bad int section header")
     z = _unshuffle(r.take((n - 1) * width), n - 1, width)
     d = _unzigzag(z).view(np.uint64)
@@ -215,7 +249,8 @@ def _put_floats(w: _Writer, v: np.ndarray) -> None:
         x = bits.copy()
         if n > 1:
             x[1:] ^= bits[:-1]
-        w.pack("BI", _MODE_XOR, n)
+        w.pack("B", _MODE_XOR)
+        w.uvarint(n)
         w.raw(_shuffle(x, 8 if n else 0))
         return
     k, r, ok = fit
@@ -232,7 +267,10 @@ def _put_floats(w: _Writer, v: np.ndarray) -> None:
     d = np.diff(ints)
     g = int(np.gcd.reduce(np.abs(d))) if len(d) else 0
     g = g or 1
-    w.pack("BIBQI", _MODE_DEC, n, k, g, len(bad))
+    w.pack("B", _MODE_DEC | k << 1)
+    w.uvarint(n)
+    w.uvarint(g)
+    w.uvarint(len(bad))
     if len(bad):
         w.raw(bad.astype("<u4").tobytes())
         w.raw(v.view(np.uint64)[bad].astype("<u8").tobytes())
@@ -246,13 +284,14 @@ def _put_floats(w: _Writer, v: np.ndarray) -> None:
 
 def _get_floats(r: _Reader) -> np.ndarray:
     (mode,) = r.unpack("B")
+    mode, k = mode & 1, mode >> 1
     if mode == _MODE_XOR:
-        (n,) = r.unpack("I")
+        n = r.uvarint()
         x = _unshuffle(r.take(n * 8), n, 8 if n else 0)
         return np.bitwise_xor.accumulate(x).view(np.float64) if n else np.empty(0, np.float64)
-    if mode != _MODE_DEC:
-        raise ValueError("bad float section mode")
-    n, k, g, nbad = r.unpack("IBQI")
+    n, g, nbad = r.uvarint(), r.uvarint(), r.uvarint()
+    if k > _MAX_SCALE or g >= 2**64 or nbad > n:
+        raise ValueError("bad float section header")
     bad = np.frombuffer(r.take(nbad * 4), dtype="<u4").astype(np.int64)
     raw = np.frombuffer(r.take(nbad * 8), dtype="<u8")
     packed = _get_ints(r)

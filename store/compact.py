@@ -177,8 +177,9 @@ def _drop_empty_series(core: WriterCore, res: CompactionResult) -> None:
     gone = {
         r[0]
         for r in conn.execute(
-            "SELECT id FROM series WHERE NOT EXISTS (SELECT 1 FROM chunks WHERE series_id = id) "
-            "AND NOT EXISTS (SELECT 1 FROM head WHERE series_id = id)"
+            "SELECT s.id FROM series AS s "
+            "WHERE NOT EXISTS (SELECT 1 FROM chunks AS c WHERE c.series_id = s.id) "
+            "AND NOT EXISTS (SELECT 1 FROM head AS h WHERE h.series_id = s.id)"
         )
     }
     if not gone:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 __all__ = ["CHUNK_WINDOW_MS", "ROLLUP_RESOLUTIONS", "StoreOptions", "StoreStats"]
 
 #: Samples of one series are sealed into one chunk per aligned window of this length.
-CHUNK_WINDOW_MS = 2 * 3_600_000
+CHUNK_WINDOW_MS = 4 * 3_600_000
 #: Rollup resolutions built during compaction: 5 minutes and 1 hour.
 ROLLUP_RESOLUTIONS = (300_000, 3_600_000)
 

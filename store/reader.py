@@ -30,6 +30,7 @@ from nightowl.store.api import RollupData, SeriesData
 from nightowl.store.codec import decode_chunk, decode_columns
 from nightowl.store.options import CHUNK_WINDOW_MS, ROLLUP_RESOLUTIONS
 from nightowl.store.sqlite import connect_reader
+from nightowl.store.writer import decode_labels
 
 from nightowl.model import Labels, Matcher, MatchOp, MetricMeta, MetricType
 
@@ -62,16 +63,16 @@ class LabelIndex:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def add(self, rows: list[tuple[int, str]]) -> None:
-        """Add series rows (id, labels JSON) with ids above every known id."""
+    def add(self, rows: list[tuple[int, str, str]]) -> None:
+        """Add series rows (id, metric, labels JSON) with ids above every known id."""
         if not rows:
             return
         n0 = len(self.labels)
         n = n0 + len(rows)
         new_codes: dict[str, list[int]] = {}
         ids = []
-        for k, (sid, text) in enumerate(rows):
-            labels = Labels(json.loads(text).items())
+        for k, (sid, metric, text) in enumerate(rows):
+            labels = decode_labels(metric, text)
             self.labels.append(labels)
             ids.append(sid)
             for name, value in labels:
@@ -194,7 +195,7 @@ class Reader:
                 idx = self._index = LabelIndex()
                 idx.gen = gen
             rows = conn.execute(
-                "SELECT id, labels FROM series WHERE id > ? ORDER BY id", (idx.max_id,)
+                "SELECT id, metric, labels FROM series WHERE id > ? ORDER BY id", (idx.max_id,)
             ).fetchall()
             idx.add(rows)
             return idx

@@ -3,13 +3,17 @@
 Tables (version 2)::
 
     meta(key, value)                      store-wide facts (chunk window, series_gen)
-    series(id, metric, labels)            one row per series; labels as a JSON object
+    series(id, metric, labels)            one row per series; the other labels as JSON
     metadata(metric, type, help, unit)    per metric family
     head(series_id, t, v)                 recent raw samples (v: the float64's bits)
-    chunks(series_id, mint, maxt, n, rolled, data)
+    chunks(id, series_id, mint, maxt, n, rolled, data)
                                           sealed, compressed samples of one series in one window
-    rollups(series_id, res, start, data)  downsampled buckets (added in version 2)
+    rollups(id, series_id, res, start, data)
+                                          downsampled buckets (added in version 2)
 
+`chunks` and `rollups` are rowid tables with a unique index rather than WITHOUT
+ROWID tables: their rows (0.1-4 KB blobs) would spill into overflow pages of an
+index b-tree, while a rowid table packs them densely (measured: 25% smaller).
 Values travel as the float64's bit pattern in an INTEGER column because SQLite
 turns NaN into NULL; the bits keep NaN payloads and the staleness marker exact.
 
@@ -23,6 +27,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+
+from nightowl.store.options import CHUNK_WINDOW_MS
 
 from nightowl.errors import CorruptDatabaseError, SchemaVersionError
 
@@ -43,7 +49,7 @@ def _run(conn: sqlite3.Connection, script: str) -> None:
 def _v1(conn: sqlite3.Connection) -> None:
     _run(
         conn,
-        """
+        f"""
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE series (
             id INTEGER PRIMARY KEY,
@@ -63,15 +69,16 @@ def _v1(conn: sqlite3.Connection) -> None:
             PRIMARY KEY (series_id, t)
         ) WITHOUT ROWID;
         CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
             series_id INTEGER NOT NULL,
             mint INTEGER NOT NULL,
             maxt INTEGER NOT NULL,
             n INTEGER NOT NULL,
             rolled INTEGER NOT NULL DEFAULT 0,
-            data BLOB NOT NULL,
-            PRIMARY KEY (series_id, mint)
-        ) WITHOUT ROWID;
-        INSERT INTO meta (key, value) VALUES ('chunk_window_ms', '7200000');
+            data BLOB NOT NULL
+        );
+        CREATE UNIQUE INDEX chunks_by_series ON chunks (series_id, mint);
+        INSERT INTO meta (key, value) VALUES ('chunk_window_ms', '{CHUNK_WINDOW_MS}');
         INSERT INTO meta (key, value) VALUES ('series_gen', '0');
         """,
     )
@@ -82,12 +89,13 @@ def _v2(conn: sqlite3.Connection) -> None:
         conn,
         """
         CREATE TABLE rollups (
+            id INTEGER PRIMARY KEY,
             series_id INTEGER NOT NULL,
             res INTEGER NOT NULL,
             start INTEGER NOT NULL,
-            data BLOB NOT NULL,
-            PRIMARY KEY (series_id, res, start)
-        ) WITHOUT ROWID;
+            data BLOB NOT NULL
+        );
+        CREATE UNIQUE INDEX rollups_by_series ON rollups (series_id, res, start);
         """,
     )
 
@@ -135,6 +143,16 @@ def check_schema(conn: sqlite3.Connection, where: str) -> int:
     if version < 1 or "series" not in tables or "chunks" not in tables:
         raise CorruptDatabaseError(
             f"nightowl database is damaged (schema version {version}, tables missing)",
+            where=where,
+        )
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'chunk_window_ms'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise CorruptDatabaseError(f"nightowl database is damaged ({exc})", where=where) from None
+    if row is None or int(row[0]) != CHUNK_WINDOW_MS:
+        raise CorruptDatabaseError(
+            f"database uses chunk windows of {row[0] if row else '?'} ms; this nightowl "
+            f"reads only {CHUNK_WINDOW_MS} ms",
             where=where,
         )
     return int(version)

@@ -138,7 +138,7 @@ def configure_writer(conn: sqlite3.Connection, path: Path, *, fresh: bool) -> No
     """WAL and the writer's pragmas; page size and incremental vacuum on a fresh file."""
     try:
         if fresh:
-            _pragma(conn, "PRAGMA page_size = 4096")
+            _pragma(conn, "PRAGMA page_size = 8192")
             _pragma(conn, "PRAGMA auto_vacuum = INCREMENTAL")
         _pragma(conn, "PRAGMA journal_mode = WAL")
         _pragma(conn, "PRAGMA synchronous = NORMAL")

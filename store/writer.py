@@ -43,7 +43,7 @@ from nightowl.store.codec import decode_chunk, encode_chunk
 from nightowl.store.options import CHUNK_WINDOW_MS, StoreOptions, StoreStats
 
 from nightowl.errors import StoreError
-from nightowl.model import Labels, MetricMeta, SampleBatch
+from nightowl.model import METRIC_NAME, Labels, MetricMeta, SampleBatch
 
 __all__ = ["WriterCore", "WriterThread", "decode_labels", "encode_labels"]
 
@@ -57,13 +57,17 @@ _INT64_MIN = -(2**63)
 
 
 def encode_labels(labels: Labels) -> str:
-    """Labels as the JSON object stored in `series.labels` (sorted by name)."""
-    return json.dumps(dict(labels), separators=(",", ":"), ensure_ascii=False)
+    """Labels but the metric name as the JSON object stored in `series.labels`."""
+    return json.dumps(
+        {k: v for k, v in labels if k != METRIC_NAME}, separators=(",", ":"), ensure_ascii=False
+    )
 
 
-def decode_labels(text: str | bytes) -> Labels:
-    """Inverse of :func:`encode_labels`."""
-    return Labels(json.loads(text).items())
+def decode_labels(metric: str, text: str | bytes) -> Labels:
+    """Inverse of :func:`encode_labels`, with the `series.metric` column."""
+    pairs = list(json.loads(text).items())
+    pairs.append((METRIC_NAME, metric))
+    return Labels(pairs)
 
 
 def window_start(t: int) -> int:
@@ -101,7 +105,7 @@ class WriterCore:
 
     def _load(self) -> None:
         for sid, metric, text in self.conn.execute("SELECT id, metric, labels FROM series"):
-            self.ids[decode_labels(text)] = sid
+            self.ids[decode_labels(metric, text)] = sid
             self.metric_counts[metric] += 1
             self.next_id = max(self.next_id, sid + 1)
         for sid, maxt in self.conn.execute(

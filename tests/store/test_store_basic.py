@@ -203,9 +203,7 @@ def test_old_schema_is_migrated_forward(db_path: Path) -> None:
     _v1(conn)
     conn.execute("PRAGMA application_id = 1313822540")
     conn.execute("PRAGMA user_version = 1")
-    conn.execute(
-        "INSERT INTO series (id, metric, labels) VALUES (1, 'up', ?)", ('{"__name__":"up"}',)
-    )
+    conn.execute("INSERT INTO series (id, metric, labels) VALUES (1, 'up', ?)", ("{}",))
     conn.execute(
         "INSERT INTO head (series_id, t, v) VALUES (1, 1000, ?)",
         (int(np.float64(3.0).view(np.int64)),),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nightowl.store import Store, StoreOptions
+from nightowl.store import CHUNK_WINDOW_MS, Store, StoreOptions
 from nightowl.store.compact import live_bytes
 
 from nightowl.model import STALE_NAN, Labels, Matcher, Sample, SampleBatch, is_stale
@@ -41,16 +41,17 @@ def test_compaction_seals_closed_windows_only(tmp_path: Path) -> None:
     """A normal run seals windows that have closed; force seals the rest; data is unchanged."""
     path = tmp_path / "x.db"
     with Store.open(path, options=_opts()) as s:
-        for i in range(0, 3 * HOUR // 60_000):  # 3 h of one-minute scrapes, one per batch
+        per_window = CHUNK_WINDOW_MS // 60_000
+        for i in range(0, per_window * 3 // 2):  # 1.5 windows of one-minute scrapes
             _scrape(s, [M], i * 60_000, [float(i)])
-        before = s.select([], 0, 10 * HOUR)[0]
+        before = s.select([], 0, 10 * CHUNK_WINDOW_MS)[0]
         res = s.compact_sync()
-        assert res.head_samples_sealed == 120  # the first 2 h window
-        assert _count(path, "head") == 60
+        assert res.head_samples_sealed == per_window  # the first window only
+        assert _count(path, "head") == per_window // 2
         res = s.compact_sync(force=True)
-        assert res.head_samples_sealed == 60
+        assert res.head_samples_sealed == per_window // 2
         assert _count(path, "head") == 0
-        after = s.select([], 0, 10 * HOUR)[0]
+        after = s.select([], 0, 10 * CHUNK_WINDOW_MS)[0]
         np.testing.assert_array_equal(after.timestamps, before.timestamps)
         np.testing.assert_array_equal(after.values, before.values)
         assert s.stats().compactions == 2
@@ -59,14 +60,14 @@ def test_compaction_seals_closed_windows_only(tmp_path: Path) -> None:
 def test_compaction_interleaves_with_ingest(tmp_path: Path) -> None:
     """The background compactor runs while batches keep arriving; nothing is lost."""
     opts = _opts(compaction_interval_ms=5)
-    series = [Labels.of("m", i=str(i)) for i in range(300)]
+    series = [Labels.of("m", i=str(i)) for i in range(100)]
     with Store.open(tmp_path / "x.db", options=opts) as s:
-        for k in range(400):
-            _scrape(s, series, k * 60_000, [float(k)] * 300)
+        for k in range(300):
+            _scrape(s, series, k * 60_000, [float(k)] * 100)
         s.compact_sync(force=True)
         got = s.select([], 0, 10**12)
-        assert len(got) == 300
-        assert all(len(x.timestamps) == 400 for x in got)
+        assert len(got) == 100
+        assert all(len(x.timestamps) == 300 for x in got)
         assert s.stats().compactions >= 2
 
 
@@ -172,16 +173,16 @@ def test_time_retention_is_relative_to_the_newest_sample(tmp_path: Path) -> None
         )  # 1970-01-01, about 17 h
         s.compact_sync(force=True)
         assert len(s.select([], 0, 10**12)[0].timestamps) == n
-        # Newer data (another series) 10 h after the newest old sample.
+        # Newer data (another series) 16 h after the newest old sample.
         newest_old = (n - 1) * 60_000
         other = Labels.of("m", k="b")
-        s.append_sync(SampleBatch([other], [0], [newest_old + 10 * HOUR], [1.0]))
+        s.append_sync(SampleBatch([other], [0], [newest_old + 16 * HOUR], [1.0]))
         res = s.compact_sync()
         assert res.chunks_deleted > 0
         [kept] = s.select([Matcher("k", "=", "a")], 0, 10**12)
-        cutoff = newest_old + 10 * HOUR - 24 * HOUR
+        cutoff = newest_old + 16 * HOUR - 24 * HOUR
         # Whole windows go: what is left is from the windows that end after the cutoff.
-        assert kept.timestamps.min() == (cutoff // (2 * HOUR)) * 2 * HOUR > 0
+        assert kept.timestamps.min() == (cutoff // CHUNK_WINDOW_MS) * CHUNK_WINDOW_MS > 0
         assert kept.timestamps.max() == newest_old
 
 
@@ -209,4 +210,4 @@ def test_size_retention_drops_oldest_windows_first(tmp_path: Path) -> None:
         oldest = min(int(x.timestamps[0]) for x in got)
         newest = max(int(x.timestamps[-1]) for x in got)
         assert newest == (n - 1) * 15_000  # the newest data is kept
-        assert oldest > 0 and oldest % (2 * HOUR) == 0  # whole old windows went
+        assert oldest > 0 and oldest % CHUNK_WINDOW_MS == 0  # whole old windows went
