@@ -328,44 +328,42 @@ class _Evaluator:
         if n == 0:
             return Block.empty(0)
         data = self.querier.select(list(vs.matchers), int(te.min()) - lb + 1, int(te.max()))
-        labels: list[Labels] = []
-        vals: list[np.ndarray] = []
-        pres: list[np.ndarray] = []
-        tss: list[np.ndarray] = []
-        total = 0
-        for n_done, s in enumerate(data):
-            if n_done % 2048 == 2047:
-                self.check_time()
-            t, v = s.timestamps, s.values
-            if not len(t):
-                continue
-            total += len(t)
-            idx = np.searchsorted(t, te, "right") - 1
-            ok = idx >= 0
-            idx = np.maximum(idx, 0)
-            tt = t[idx]
-            vv = v[idx]
-            ok &= tt > te - lb
-            ok &= ~stale_mask(vv)
-            if not ok.any():
-                continue
-            labels.append(s.labels)
-            vals.append(vv)
-            pres.append(ok)
-            tss.append(tt)
-        self.count_samples(total)
-        if not labels:
+        data = [s for s in data if len(s.timestamps)]
+        self.check_time()
+        if not data:
             b = Block.empty(n)
             b.source_matchers = list(vs.matchers)
             b.timestamps = np.empty((0, n), dtype=np.int64)
             return b
+        lens = np.fromiter((len(s.timestamps) for s in data), np.int64, len(data))
+        self.count_samples(int(lens.sum()))
+        flat_t = np.concatenate([s.timestamps for s in data]).astype(np.int64, copy=False)
+        flat_v = np.concatenate([s.values for s in data]).astype(np.float64, copy=False)
+        starts = np.zeros(len(data), dtype=np.int64)
+        np.cumsum(lens[:-1], out=starts[1:])
+        # one search for all series: shift each series' times into its own band of a
+        # single increasing key (times are sorted within a series)
+        tmin, tmax = int(flat_t.min()), int(flat_t.max())
+        band = np.arange(len(data), dtype=np.int64) * (tmax - tmin + 2)
+        key = flat_t - tmin + np.repeat(band, lens)
+        q = np.clip(te, tmin - 1, tmax)[np.newaxis, :] - tmin + band[:, np.newaxis]
+        idx = np.searchsorted(key, q, "right") - 1
+        ok = idx >= starts[:, np.newaxis]
+        idx = np.maximum(idx, 0)
+        tt = flat_t[idx]
+        vv = flat_v[idx]
+        ok &= tt > (te - lb)[np.newaxis, :]
+        ok &= ~stale_mask(vv)
+        rows = np.nonzero(ok.any(axis=1))[0]
+        if len(rows) < len(data):
+            tt, vv, ok = tt[rows], vv[rows], ok[rows]
         return Block(
-            labels,
-            np.array(vals, dtype=np.float64).reshape(len(labels), n),
-            np.array(pres, dtype=bool).reshape(len(labels), n),
-            np.array(tss, dtype=np.int64).reshape(len(labels), n),
+            [data[i].labels for i in rows.tolist()],
+            vv,
+            ok,
+            tt,
             list(vs.matchers),
-            np.zeros(len(labels), dtype=bool),
+            np.zeros(len(rows), dtype=bool),
         )
 
     def matrix_selector(self, ms: ast.MatrixSelector) -> RangeBlock:
