@@ -208,6 +208,8 @@ class BaseLoop(abc.ABC):
             if self._scrapes:
                 stale.extend(self._report_labels.values())
             self._prev_series = set()
+            self._steady = None
+            self._last_raw = None
             if stale:
                 t = max(self._clock(), self._last_ts + 1)
                 batch = SampleBatch(
