@@ -106,6 +106,7 @@ _ESCAPE_RE = re.compile(r"\\(.)")
 _WS_RE = re.compile(r"[ \t]*")
 _INT_RE = re.compile(rb"-?[0-9]+\Z")
 _PROM_META_RE = re.compile(r"#[ \t]+(HELP|TYPE)[ \t]+")
+_PLAIN_COMMENT_RE = re.compile(rb"[ \t]*#(?![ \t]+(?:HELP|TYPE)[ \t])")
 
 _PROM_TYPES = {
     "counter": MetricType.COUNTER,
@@ -737,6 +738,8 @@ class ExpositionParser:
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
+            if not om and _PLAIN_COMMENT_RE.match(line):
+                return None  # Prometheus text ignores what a plain comment holds
             col = len(line[: exc.start].decode("utf-8", "replace")) + 1
             raise self._error("invalid UTF-8", lineno, col) from None
         try:

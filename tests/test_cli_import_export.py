@@ -153,6 +153,44 @@ def test_cli_import_malformed_exit_2_and_skip_errors(tmp_path: Path) -> None:
     assert res.returncode == 2 and b"Traceback" not in res.stderr
 
 
+def test_cli_import_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    """With stderr on a terminal a progress bar is drawn there; piped, stderr stays quiet."""
+    import pty
+
+    src = tmp_path / "p.om"
+    _big_file(src, series=20, points=500)
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [NIGHTOWL, "import", "--db", str(tmp_path / "p.db"), str(src)],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            timeout=60,
+            check=False,
+        )
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        if slave != -1:
+            os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0
+    drawn = b"".join(chunks).decode()
+    assert "100.0%" in drawn and "10,000 samples" in drawn
+    assert "imported 10000 samples" in proc.stdout.decode()
+    quiet = run("import", "--db", str(tmp_path / "q.db"), str(src))
+    assert quiet.returncode == 0 and quiet.stderr == b""
+
+
 def _big_file(path: Path, series: int, points: int) -> int:
     with path.open("w") as f:
         f.write("# TYPE m gauge\n")

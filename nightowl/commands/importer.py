@@ -23,7 +23,7 @@ Any timestamp is accepted, 1970 included. The import runs no compaction and no
 retention (the background compactor is off while it runs), so nothing
 imported is deleted by the import itself; retention in nightowl is measured
 back from the newest sample in the database, so history imported into an
-empty database is kept (see docs/operations.md for `retention_time`).
+empty database is kept (`[storage] retention_time`, docs/configuration.md).
 """
 
 from __future__ import annotations

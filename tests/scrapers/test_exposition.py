@@ -51,6 +51,7 @@ VALID_PROM = [
     ("blank lines", b"\nup 1\n\n  \nup 2\n", [("up", None, 1.0), ("up", None, 2.0)]),
     ("comments", b"# hello\n#HELP up x\nup 1\n", [("up", None, 1.0)]),
     ("no final newline", b"up 1", [("up", None, 1.0)]),
+    ("non-UTF-8 comment", b"# caf\xe9\nup 1\n", [("up", None, 1.0)]),
     ("utf8 quoted name", b'{"my.metric","lab.el"="v"} 1\n', [('my.metric{lab.el="v"}', None, 1.0)]),
     ("colon name", b"a:b:c 1\n", [("a:b:c", None, 1.0)]),
 ]
@@ -113,6 +114,7 @@ INVALID_PROM = [
     (b"# TYPE up bogus\n", 1, 11, "invalid metric type"),
     (b"# HELP\tup-x text\n", 1, 10, "invalid metric name"),
     (b"ok 1\nok 2\nup 1\xff\n", 3, 5, "UTF-8"),
+    (b"# HELP up caf\xe9\n", 1, 14, "UTF-8"),
     (b"up 1\r\n", 1, 4, "invalid value"),
     (b"up 1 99999999999999999999\n", 1, 6, "out of range"),
 ]
