@@ -680,7 +680,8 @@ class LogConfig:
     name: str = field(default="", metadata=_m(required=True))
     """Name of this source (the `log` label and the key of its saved offset)."""
     path: str = field(default="", metadata=_m(kind="path", required=True))
-    """File to follow; rotation and truncation are handled, it may appear later."""
+    """File to follow; rotation and truncation are handled, it may appear later. A glob
+    (`/var/log/nginx/*.log`) follows every matching file, including ones created later."""
     metrics: tuple[LogMetricConfig, ...] = ()
     """Metrics counted from its lines."""
     start_at: Literal["end", "beginning"] = "end"
@@ -689,7 +690,8 @@ class LogConfig:
     state_file: str = field(
         default="", metadata=_m(kind="path", default_doc="$XDG_STATE_HOME/nightowl/logs/")
     )
-    """Where the read offset is kept across restarts (default under the XDG state dir)."""
+    """Where the read offset is kept across restarts (default under the XDG state dir; a
+    glob `path` keeps one file per match there and takes no `state_file`)."""
 
 
 # --------------------------------------------------------------------------------------

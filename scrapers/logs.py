@@ -17,6 +17,12 @@ rotation does to a file:
 - a file that does not exist yet is picked up, from its start, when it appears;
 - a partial last line (a writer in mid-line) waits until its newline arrives.
 
+A glob path (``/var/log/nginx/*.log``) gets one follower per matching file;
+files matching later are read from their start, vanished ones are dropped once
+read to the end. A rotated file renamed *into* the glob (``app.log`` ->
+``app.log.1`` with ``app.log*``) is recognised by identity and first bytes
+and continued where its old follower stopped, never read twice.
+
 After a restart the follower resumes at the offset it had committed, provided
 the file is still the same one: same inode and device, at least that long, and
 the same first bytes. The offset, inode and head hash live in a small JSON
@@ -32,7 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
+import glob
 import hashlib
 import json
 import math
@@ -61,6 +67,7 @@ __all__ = [
     "FileFollower",
     "LogMetric",
     "LogSource",
+    "Retired",
 ]
 
 #: Prometheus client libraries' default histogram buckets.
@@ -91,6 +98,15 @@ MAX_LINE_BYTES = 1024 * 1024
 # --------------------------------------------------------------------------- following
 
 
+@dataclass(frozen=True, slots=True)
+class Retired:
+    """A file a follower has read up to `offset`: its identity and first bytes."""
+
+    ident: tuple[int, int]
+    offset: int
+    head: bytes
+
+
 @dataclass(slots=True)
 class FollowerStats:
     """What a follower has seen, for the source's self-metrics."""
@@ -99,6 +115,13 @@ class FollowerStats:
     lines: int = 0
     rotations: int = 0
     truncations: int = 0
+
+    def add(self, other: FollowerStats) -> None:
+        """Add another follower's figures to these."""
+        self.bytes_read += other.bytes_read
+        self.lines += other.lines
+        self.rotations += other.rotations
+        self.truncations += other.truncations
 
 
 class FileFollower:
@@ -113,6 +136,9 @@ class FileFollower:
         start_at: For a file that exists when following starts and has no usable
             saved state: "end" (skip what is already there, like ``tail -F``) or
             "beginning". Files appearing later are always read from the start.
+        adopt: A file another follower already read (a rotated file that a glob
+            matches under its new name): continue at its offset if the file at
+            `path` is that file (same identity and first bytes).
     """
 
     def __init__(
@@ -121,9 +147,13 @@ class FileFollower:
         *,
         state_file: str | os.PathLike[str] | None = None,
         start_at: Literal["beginning", "end"] = "end",
+        adopt: Retired | None = None,
     ) -> None:
         if start_at not in ("beginning", "end"):
             raise ConfigError(f"start_at must be 'beginning' or 'end', not {start_at!r}")
+        self._adopt = adopt
+        self.retired: list[Retired] = []
+        """Files this follower finished after a rotation (for a glob source to recognise)."""
         self.path = Path(path)
         self.state_file = Path(state_file) if state_file is not None else None
         self.start_at = start_at
@@ -200,7 +230,15 @@ class FileFollower:
         if not self._started:
             self._started = True
             state = self._load_state()
-            if state is not None:
+            adopt, self._adopt = self._adopt, None
+            if (
+                adopt is not None
+                and adopt.ident == ident
+                and adopt.offset <= st.st_size
+                and self._pread(fh, len(adopt.head), 0) == adopt.head
+            ):
+                start = adopt.offset
+            elif state is not None:
                 start = self._resume_offset(fh, st, ident, state)
             elif self.start_at == "end":
                 start = st.st_size
@@ -233,6 +271,19 @@ class FileFollower:
         if hashlib.sha256(head).hexdigest() != state.get("head_sha256"):
             return 0  # same inode, different content: rewritten (copytruncate)
         return offset
+
+    def retire(self) -> None:
+        """Record the open file as read up to the current position (see `retired`)."""
+        if self._ident is not None:
+            self.retired.append(Retired(self._ident, self._pos, self._head))
+
+    def finished(self) -> bool:
+        """True when the path is gone and the open file (if any) is read to its end."""
+        if self.path.exists():
+            return False
+        if self._fh is None:
+            return True
+        return self._pos >= os.fstat(self._fh.fileno()).st_size
 
     def close(self) -> None:
         """Close the open file (state is kept; call :meth:`save_state` first if wanted)."""
@@ -299,6 +350,7 @@ class FileFollower:
             if raw or self._pos < cur.st_size:
                 return self._decode(raw), True
             raw = self._flush_partial()
+            self.retire()
             self.close()
             self.stats.rotations += 1
             self._open()  # the new file, from its start
@@ -551,11 +603,27 @@ class LogSource(PeriodicSource):
         self.labels = dict(labels or {})
         for k in self.labels:
             check_label_name(k, f"log_configs.{name}.labels")
-        if state_file is False:
-            sf = None
+        self.path = os.fspath(path)
+        self.start_at = start_at
+        self.is_glob = glob.has_magic(self.path)
+        self._keep_state = state_file is not False
+        self._followers: dict[str, FileFollower] = {}
+        self._consumed: dict[tuple[int, int], Retired] = {}
+        self._gone_stats = FollowerStats()
+        self._scanned = False
+        if self.is_glob:
+            if state_file not in (None, False):
+                raise ConfigError(
+                    "state_file cannot be combined with a glob path: each matching file "
+                    "keeps its offset under the state directory",
+                    where=f"log_configs.{name}.state_file",
+                )
         else:
-            sf = state_file if state_file is not None else default_state_file(name, path)
-        self.follower = FileFollower(path, state_file=sf, start_at=start_at)
+            if state_file is False:
+                sf = None
+            else:
+                sf = state_file if state_file is not None else default_state_file(name, path)
+            self._followers[self.path] = FileFollower(path, state_file=sf, start_at=start_at)
         self.poll_interval_ms = poll_interval_ms
         self.value_errors = 0
         self._lock = asyncio.Lock()
@@ -590,9 +658,61 @@ class LogSource(PeriodicSource):
         kwargs.update(overrides)
         return cls(cfg.name, cfg.path, metrics, appender, clock=clock, **kwargs)
 
+    @property
+    def follower(self) -> FileFollower:
+        """The follower of a single-file source."""
+        if self.is_glob:
+            raise AttributeError("a glob source has one follower per file: see followers")
+        return self._followers[self.path]
+
+    @property
+    def followers(self) -> dict[str, FileFollower]:
+        """Path -> follower of every file being followed."""
+        return dict(self._followers)
+
     def describe(self) -> str:
-        """The followed path."""
-        return str(self.follower.path)
+        """The followed path or glob."""
+        return self.path
+
+    def _discover(self) -> None:
+        """Glob sources: follow new matches, drop finished ones (runs in a worker thread)."""
+        for f in self._followers.values():
+            for r in f.retired:
+                self._consumed[r.ident] = r
+            f.retired.clear()
+        if not self.is_glob:
+            return
+        paths = sorted(p for p in glob.glob(self.path) if os.path.isfile(p))
+        for p, f in list(self._followers.items()):
+            if p not in paths and f.finished():
+                f.retire()
+                for r in f.retired:
+                    self._consumed[r.ident] = r
+                self._gone_stats.add(f.stats)
+                f.close()
+                if f.state_file is not None:
+                    f.state_file.unlink(missing_ok=True)
+                del self._followers[p]
+        open_idents = {f._ident for f in self._followers.values() if f._ident is not None}
+        for p in paths:
+            if p in self._followers:
+                continue
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            ident = (st.st_dev, st.st_ino)
+            if ident in open_idents:
+                continue  # renamed into the glob while another follower still reads it
+            self._followers[p] = FileFollower(
+                p,
+                state_file=default_state_file(self.name, p) if self._keep_state else None,
+                start_at=self.start_at if not self._scanned else "beginning",
+                adopt=self._consumed.pop(ident, None),
+            )
+        self._scanned = True
+        while len(self._consumed) > 1000:  # rotated files that never match again
+            del self._consumed[next(iter(self._consumed))]
 
     def feed_lines(self, lines: Sequence[str]) -> None:
         """Run lines through every pattern (also used directly by tests and tools)."""
@@ -602,38 +722,54 @@ class LogSource(PeriodicSource):
                     self.value_errors += 1
 
     async def poll(self) -> int:
-        """Read and process everything new in the file; returns the number of lines."""
+        """Read and process everything new in the file(s); returns the number of lines."""
         async with self._lock:
             total = 0
-            try:
-                # At most MAX_CHUNKS_PER_POLL chunks, so a file written faster than we
-                # read still lets the values go out; the rest waits for the next poll.
-                for _ in range(MAX_CHUNKS_PER_POLL):
-                    lines, more = await asyncio.to_thread(self.follower.read_lines)
-                    self.feed_lines(lines)
-                    total += len(lines)
-                    if not more:
-                        break
-                    await asyncio.sleep(0)
-                await asyncio.to_thread(self.follower.save_state)
-            except OSError as exc:
-                self.last_error = f"{self.follower.path}: {exc.strerror or exc}"
-                self.healthy = False
-                raise
-            present = self.follower.present
-            self.healthy = present
-            self.last_error = "" if present else f"{self.follower.path}: file does not exist"
+            errors: list[str] = []
+            await asyncio.to_thread(self._discover)
+            for f in list(self._followers.values()):
+                try:
+                    # At most MAX_CHUNKS_PER_POLL chunks, so a file written faster than we
+                    # read still lets the values go out; the rest waits for the next poll.
+                    for _ in range(MAX_CHUNKS_PER_POLL):
+                        lines, more = await asyncio.to_thread(f.read_lines)
+                        self.feed_lines(lines)
+                        total += len(lines)
+                        if not more:
+                            break
+                        await asyncio.sleep(0)
+                    await asyncio.to_thread(f.save_state)
+                except OSError as exc:
+                    errors.append(f"{f.path}: {exc.strerror or exc}")
+            present = self._present()
+            self.healthy = present and not errors
+            if errors:
+                self.last_error = "; ".join(errors)
+            elif not present:
+                what = "no file matches" if self.is_glob else "file does not exist"
+                self.last_error = f"{self.path}: {what}"
+            else:
+                self.last_error = ""
             return total
+
+    def _present(self) -> bool:
+        return any(f.present for f in self._followers.values())
+
+    def _stats(self) -> FollowerStats:
+        total = FollowerStats()
+        total.add(self._gone_stats)
+        for f in self._followers.values():
+            total.add(f.stats)
+        return total
 
     async def collect(self, now_ms: int) -> SampleBatch:
         """Read what is new, then the current values of every pattern plus self-metrics."""
-        with contextlib.suppress(OSError):  # kept in last_error; the figures still go out
-            await self.poll()
+        await self.poll()  # errors are kept in last_error; the figures still go out
         b = BatchBuilder(now_ms)
         for p in self._patterns:
             p.emit(b, self.labels | {"log": self.name})
         src = {"log": self.name}
-        stats = self.follower.stats
+        stats = self._stats()
         b.meta("nightowl_log_lines_total", MetricType.COUNTER, "Lines read from the log file.")
         b.add("nightowl_log_lines_total", src, stats.lines)
         b.meta("nightowl_log_bytes_total", MetricType.COUNTER, "Bytes read from the log file.")
@@ -662,8 +798,12 @@ class LogSource(PeriodicSource):
                 src | {"metric": p.metric.name},
                 p.dropped,
             )
-        b.meta("nightowl_log_file_present", MetricType.GAUGE, "1 if the log file exists.")
-        b.add("nightowl_log_file_present", src, 1.0 if self.follower.present else 0.0)
+        b.meta(
+            "nightowl_log_file_present",
+            MetricType.GAUGE,
+            "1 if the log file exists (a glob: if some file matches).",
+        )
+        b.add("nightowl_log_file_present", src, 1.0 if self._present() else 0.0)
         return b.build()
 
     async def run(self) -> None:
@@ -677,12 +817,12 @@ class LogSource(PeriodicSource):
                 if next_emit < loop.time():
                     next_emit = loop.time() + self.interval_ms / 1000
             else:
-                with contextlib.suppress(OSError):
-                    await self.poll()
+                await self.poll()
             wait = min(self.poll_interval_ms / 1000, max(0.0, next_emit - loop.time()))
             await asyncio.sleep(wait)
 
     async def close(self) -> None:
-        """Save the offset and close the file."""
-        await asyncio.to_thread(self.follower.save_state)
-        self.follower.close()
+        """Save the offsets and close the files."""
+        for f in self._followers.values():
+            await asyncio.to_thread(f.save_state)
+            f.close()

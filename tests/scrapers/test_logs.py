@@ -527,3 +527,84 @@ async def test_shipped_example_counts_the_fixture(shared_dir: Path, tmp_path: Pa
         for lbl, v in _series(store, "ssh_failed_logins_total").items()
     }
     assert got == {k: float(v) for k, v in expected.items()}
+
+
+# -- globs --------------------------------------------------------------------------------
+
+
+def _lines_total(store: MemoryStore, name: str) -> float:
+    return _series(store, "nightowl_log_lines_total")[Labels.of(log=name)]
+
+
+async def test_glob_follows_every_match_and_new_files(tmp_path: Path) -> None:
+    """Files matching at start follow start_at; files appearing later are read from the start."""
+    (tmp_path / "a.log").write_text("ERROR x\nok\n")
+    (tmp_path / "b.log").write_text("ERROR y\n")
+    (tmp_path / "c.txt").write_text("ERROR not matched by the glob\n")
+    store, clock = MemoryStore(), FakeClock()
+    src = LogSource(
+        "app",
+        str(tmp_path / "*.log"),
+        [LogMetric("errors_total", r"ERROR (?P<what>\w+)")],
+        store,
+        start_at="beginning",
+        clock=clock,
+    )
+    await src.collect_once()
+    assert set(src.followers) == {str(tmp_path / "a.log"), str(tmp_path / "b.log")}
+    (tmp_path / "d.log").write_text("ERROR z\n")
+    clock.t += 1000
+    await src.collect_once()
+    got = _series(store, "errors_total")
+    assert got == {Labels.of(what=w, log="app"): 1.0 for w in ("x", "y", "z")}
+    assert src.describe() == str(tmp_path / "*.log")
+
+    # A deleted file's follower goes; what it read still counts.
+    (tmp_path / "a.log").unlink()
+    clock.t += 1000
+    await src.collect_once()
+    await src.stop()
+    assert str(tmp_path / "a.log") not in src.followers
+    assert _lines_total(store, "app") == 4
+
+
+async def test_glob_rotation_into_the_glob_is_not_read_twice(tmp_path: Path) -> None:
+    """app.log -> app.log.1 with glob app.log*: old lines once, late writes to .1 once."""
+    live = tmp_path / "app.log"
+    live.write_text("")
+    store, clock = MemoryStore(), FakeClock()
+    src = LogSource(
+        "app", str(tmp_path / "app.log*"), [LogMetric("hits_total", "HIT")], store, clock=clock
+    )
+    await src.collect_once()
+    with open(live, "a") as fh:
+        fh.write("HIT 1\nHIT 2\n")
+        fh.flush()
+        clock.t += 1000
+        await src.collect_once()
+        os.rename(live, tmp_path / "app.log.1")
+        live.write_text("HIT 3\n")
+        fh.write("HIT late\n")  # the writer still has the rotated file open
+    for _ in range(3):
+        clock.t += 1000
+        await src.collect_once()
+    with open(tmp_path / "app.log.1", "a") as fh:
+        fh.write("HIT later still\n")
+    clock.t += 1000
+    await src.collect_once()
+    await src.stop()
+    assert _series(store, "hits_total") == {Labels.of(log="app"): 5.0}
+    assert _lines_total(store, "app") == 5
+
+
+def test_glob_with_state_file_is_refused(tmp_path: Path) -> None:
+    """One state file cannot hold the offsets of many files."""
+    with pytest.raises(ConfigError) as err:
+        LogSource(
+            "g",
+            str(tmp_path / "*.log"),
+            [LogMetric("m_total", "x")],
+            MemoryStore(),
+            state_file=tmp_path / "s.json",
+        )
+    assert "log_configs.g.state_file" in str(err.value)
