@@ -608,3 +608,57 @@ def test_glob_with_state_file_is_refused(tmp_path: Path) -> None:
             state_file=tmp_path / "s.json",
         )
     assert "log_configs.g.state_file" in str(err.value)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ops=st.lists(
+        st.sampled_from(["write", "write_rotated", "poll", "rotate"]), min_size=1, max_size=20
+    )
+)
+def test_glob_rotation_fuzz_each_line_once(tmp_path_factory: pytest.TempPathFactory, ops) -> None:
+    """Writes to the live and rotated files, polls and rotations: every line counted once."""
+    d = tmp_path_factory.mktemp("globfuzz")
+    live = d / "app.log"
+    live.write_text("")
+
+    async def go() -> tuple[int, int]:
+        src = LogSource(
+            "g",
+            str(d / "app.log*"),
+            [LogMetric("m_total", "x")],
+            MemoryStore(),
+            start_at="beginning",
+            state_file=False,
+        )
+        await src.poll()
+        written, gen, polled_since_rotation = 0, 0, True
+        for op in ops:
+            if op == "write":
+                with open(live, "a") as fh:
+                    fh.write("x\n")
+                written += 1
+            elif op == "write_rotated" and gen:
+                with open(d / f"app.log.{gen}", "a") as fh:
+                    fh.write("x\n")
+                written += 1
+            elif op == "poll":
+                await src.poll()
+                polled_since_rotation = True
+            elif op == "rotate":
+                if not polled_since_rotation:
+                    await src.poll()  # a poller must see each file once (as tail -F)
+                gen += 1
+                os.rename(live, d / f"app.log.{gen}")
+                live.write_text("")
+                polled_since_rotation = False
+        for _ in range(3):
+            await src.poll()
+        lines = src._stats().lines
+        await src.stop()
+        return written, lines
+
+    written, lines = asyncio.run(go())
+    assert lines == written
