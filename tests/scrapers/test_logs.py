@@ -662,3 +662,27 @@ def test_glob_rotation_fuzz_each_line_once(tmp_path_factory: pytest.TempPathFact
 
     written, lines = asyncio.run(go())
     assert lines == written
+
+
+async def test_glob_restart_resumes_each_file(tmp_path: Path) -> None:
+    """Each matching file keeps its own offset (under the XDG state dir) across restarts."""
+    for n in ("a", "b"):
+        (tmp_path / f"{n}.log").write_text("x\nx\n")
+
+    async def run_once() -> float:
+        src = LogSource(
+            "g",
+            str(tmp_path / "*.log"),
+            [LogMetric("m_total", "x")],
+            MemoryStore(),
+            start_at="beginning",
+        )
+        await src.poll()
+        await src.stop()
+        return src._stats().lines
+
+    assert await run_once() == 4
+    with open(tmp_path / "b.log", "a") as fh:
+        fh.write("x\n")
+    assert await run_once() == 1
+    assert await run_once() == 0
