@@ -24,8 +24,8 @@ def kahan_inc(inc: np.ndarray, s: np.ndarray, c: np.ndarray) -> tuple[np.ndarray
     """Prometheus's `kahanSumInc` (Neumaier's variant), elementwise."""
     t = s + inc
     big = np.abs(s) >= np.abs(inc)
-    c2 = np.where(big, c + ((s - t) + inc), c + ((inc - t) + s))
-    c2 = np.where(np.isinf(t), 0.0, c2)
+    c2 = c + np.where(big, (s - t) + inc, (inc - t) + s)
+    c2[np.isinf(t)] = 0.0
     return t, c2
 
 
@@ -116,16 +116,16 @@ def aggregate(
                 out[g] = np.where(take, f, cur)
                 seen[g] |= p
         elif op == "sum":
-            s = np.zeros((G, n_steps))
+            # Starting from -0.0, the first Kahan step yields exactly (f, 0), Prometheus's
+            # initial state; absent samples add 0, which changes nothing but a zero's sign.
+            s = np.full((G, n_steps), -0.0)
             c = np.zeros((G, n_steps))
+            f_all = np.where(present, values, 0.0)
             for rows, g in _ranks(gid, G):
-                f = np.where(present[rows], values[rows], 0.0)
-                p = present[rows]
-                first = p & ~seen[g]
-                ns, nc = kahan_inc(f, s[g], c[g])
-                s[g] = np.where(first, f, np.where(p, ns, s[g]))
-                c[g] = np.where(first, 0.0, np.where(p, nc, c[g]))
-                seen[g] |= p
+                s[g], c[g] = kahan_inc(f_all[rows], s[g], c[g])
+            cnt = np.zeros((G, n_steps))
+            np.add.at(cnt, gid, present.astype(np.float64))
+            seen = cnt > 0
             out = s + c
         elif op == "avg":
             out = _avg(values, present, gid, G, seen)
