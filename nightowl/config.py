@@ -202,6 +202,7 @@ def _m(
     minimum: float | None = None,
     default_doc: str | None = None,
     keys: str | None = None,
+    hide: bool = False,
 ) -> dict[str, Any]:
     """Field metadata understood by the loader, the writer and the docs generator.
 
@@ -216,6 +217,7 @@ def _m(
         minimum: Numbers must be >= this.
         default_doc: How the docs should describe a computed default.
         keys: Kind of the keys of a table-valued field (label_name).
+        hide: Values may be secret: error messages name their type, never the value.
     """
     meta: dict[str, Any] = {}
     for name, value in (
@@ -228,7 +230,12 @@ def _m(
     ):
         if value is not None:
             meta[name] = value
-    for name, flag in (("secret", secret), ("required", required), ("positive", positive)):
+    for name, flag in (
+        ("secret", secret),
+        ("required", required),
+        ("positive", positive),
+        ("hide", hide),
+    ):
         if flag:
             meta[name] = True
     return meta
@@ -523,7 +530,7 @@ class RemoteWriteConfig:
     """Name used in logs and self-metrics; unique; derived from the URL when empty."""
     remote_timeout: int = field(default=30_000, metadata=_m(kind="duration", positive=True))
     """How long one request may take."""
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False, metadata=_m(hide=True))
     """Extra HTTP headers sent with every request (e.g. `X-Scope-OrgID` for Mimir)."""
     write_relabel_configs: tuple[RelabelConfig, ...] = ()
     """Relabeling applied to series before they are sent (drop what the cluster need not see)."""
@@ -757,7 +764,7 @@ class JSONConfig:
     """How often it is fetched."""
     timeout: int = field(default=10_000, metadata=_m(kind="duration", positive=True))
     """How long one fetch may take; at most `interval`."""
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False, metadata=_m(hide=True))
     """Extra HTTP headers (`Accept`, API tokens: then keep the file private)."""
     basic_auth: BasicAuth | None = None
     """Basic authentication."""
@@ -1146,15 +1153,22 @@ class _Builder:
         self.problems: list[Problem] = []
         self.ctx: dict[str, Any] = {}
         self.failed: set[str] = set()
+        self.hide = False
 
     def err(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
+
+    def describe(self, value: Any) -> str:
+        """What `value` is, for a message; only its type while converting a secret."""
+        if self.hide:
+            return _describe(value).split(" (", 1)[0]
+        return _describe(value)
 
     # -- sections --------------------------------------------------------------------
 
     def build(self, cls: type, raw: Any, path: str) -> Any:
         if not isinstance(raw, dict):
-            self.err(path, f"expected a table, got {_describe(raw)}")
+            self.err(path, f"expected a table, got {self.describe(raw)}")
             raw = {}
         hints = _hints(cls)
         fields = {_key(f): f for f in _public_fields(cls)}
@@ -1204,6 +1218,12 @@ class _Builder:
     # -- values ----------------------------------------------------------------------
 
     def convert(self, tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
+        if (meta.get("secret") or meta.get("hide")) and not self.hide:
+            self.hide = True  # a secret's value never appears in an error message
+            try:
+                return self.convert(tp, value, path, meta)
+            finally:
+                self.hide = False
         tp, _ = _strip_optional(tp)
         origin = typing.get_origin(tp)
         if _is_section(tp):
@@ -1226,7 +1246,7 @@ class _Builder:
                 else []
             )
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            self.err(path, f"must be one of {shown}, got {_describe(value)}{hint}")
+            self.err(path, f"must be one of {shown}, got {self.describe(value)}{hint}")
             return _BAD
         kind = meta.get("kind")
         if kind == "duration":
@@ -1244,21 +1264,21 @@ class _Builder:
         if tp is bool:
             if isinstance(value, bool):
                 return value
-            self.err(path, f"expected true or false, got {_describe(value)}")
+            self.err(path, f"expected true or false, got {self.describe(value)}")
             return _BAD
         if tp is int:
             if isinstance(value, int) and not isinstance(value, bool):
                 return self._number_bounds(value, path, meta)
-            self.err(path, f"expected an integer, got {_describe(value)}")
+            self.err(path, f"expected an integer, got {self.describe(value)}")
             return _BAD
         if tp is float:
             if isinstance(value, int | float) and not isinstance(value, bool):
                 return self._number_bounds(float(value), path, meta)
-            self.err(path, f"expected a number, got {_describe(value)}")
+            self.err(path, f"expected a number, got {self.describe(value)}")
             return _BAD
         if tp is str:
             if not isinstance(value, str):
-                self.err(path, f"expected a string, got {_describe(value)}")
+                self.err(path, f"expected a string, got {self.describe(value)}")
                 return _BAD
             return self._string_kind(value, path, kind)
         raise TypeError(f"config schema: unsupported type {tp!r} at {path}")  # pragma: no cover
@@ -1270,7 +1290,7 @@ class _Builder:
                 name = path.rsplit(".", 1)[-1]
                 self.err(path, f"expected an array of tables ([[{name}]]), got one table")
             else:
-                self.err(path, f"expected an array, got {_describe(value)}")
+                self.err(path, f"expected an array, got {self.describe(value)}")
             return _BAD
         item_meta = {k: v for k, v in meta.items() if k in ("kind", "positive", "minimum")}
         out = []
@@ -1289,9 +1309,9 @@ class _Builder:
     def _convert_dict(self, tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
         inner = typing.get_args(tp)[1]
         if not isinstance(value, dict):
-            self.err(path, f"expected a table, got {_describe(value)}")
+            self.err(path, f"expected a table, got {self.describe(value)}")
             return _BAD
-        item_meta = {k: v for k, v in meta.items() if k == "kind"}
+        item_meta = {k: v for k, v in meta.items() if k in ("kind", "hide")}
         out = {}
         ok = True
         for k, item in value.items():
@@ -1311,7 +1331,9 @@ class _Builder:
         if isinstance(value, int) and not isinstance(value, bool) and value == 0:
             ms = 0
         elif not isinstance(value, str):
-            self.err(path, f"expected a duration such as '15s' or '1h30m', got {_describe(value)}")
+            self.err(
+                path, f"expected a duration such as '15s' or '1h30m', got {self.describe(value)}"
+            )
             return _BAD
         else:
             try:

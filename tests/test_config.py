@@ -223,6 +223,34 @@ def test_secret_key_paths_and_repr_never_show_values() -> None:
     assert secret_key_paths(default_config()) == []
 
 
+def test_errors_never_show_a_secret_value() -> None:
+    """A secret of the wrong type is reported by its type only, never its value."""
+    text = """
+[[scrape_configs]]
+job_name = "j"
+bearer_token = 98765432101
+basic_auth = { username = "u", password = ["hunter2-in-a-list"] }
+[[remote_write]]
+url = "http://vm:8428/api/v1/write"
+headers = { Authorization = 1234567890123 }
+[[server.bearer_tokens]]
+name = "t"
+token = 3.14159265
+"""
+    with pytest.raises(ConfigValidationError) as info:
+        parse_config(text, "s.toml")
+    shown = str(info.value)
+    assert {p.key for p in info.value.problems} == {
+        "scrape_configs[0].bearer_token",
+        "scrape_configs[0].basic_auth.password",
+        "remote_write[0].headers.Authorization",
+        "server.bearer_tokens[0].token",
+    }
+    for secret in ("98765432101", "hunter2", "1234567890123", "3.14159265"):
+        assert secret not in shown
+    assert "expected a string, got an integer" in shown
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 def test_world_readable_file_with_secrets_is_refused(tmp_path: Path) -> None:
     """Issue 7: a config holding secrets inline must not be readable by every user."""
