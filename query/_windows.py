@@ -35,7 +35,9 @@ __all__ = [
     "build_windows",
     "kahan_inc",
     "positions",
+    "series_groups",
     "window_avg",
+    "window_counts",
     "window_extreme",
     "window_mad",
     "window_quantile",
@@ -75,16 +77,20 @@ class Windows:
         return self.lo.shape  # type: ignore[return-value]
 
 
-def build_windows(rb: RangeBlock) -> Windows:
-    """Index every (series, step) window of `rb` (left-open, right-closed)."""
-    n_series = len(rb.series)
+def build_windows(rb: RangeBlock, rows: slice | None = None) -> Windows:
+    """Index every (series, step) window of `rb` (left-open, right-closed).
+
+    `rows` limits it to a slice of the series (see :func:`series_groups`).
+    """
+    series = rb.series if rows is None else rb.series[rows]
+    n_series = len(series)
     n_steps = len(rb.window_end)
-    lens = np.fromiter((len(s.t) for s in rb.series), dtype=np.int64, count=n_series)
+    lens = np.fromiter((len(s.t) for s in series), dtype=np.int64, count=n_series)
     offsets = np.zeros(n_series + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])
     if n_series:
-        t = np.concatenate([np.asarray(s.t, dtype=np.int64) for s in rb.series])
-        v = np.concatenate([np.asarray(s.v, dtype=np.float64) for s in rb.series])
+        t = np.concatenate([np.asarray(s.t, dtype=np.int64) for s in series])
+        v = np.concatenate([np.asarray(s.v, dtype=np.float64) for s in series])
     else:
         t = np.empty(0, np.int64)
         v = np.empty(0, np.float64)
@@ -97,6 +103,43 @@ def build_windows(rb: RangeBlock) -> Windows:
         lo[i] = np.searchsorted(st, ws, "right") + offsets[i]
         hi[i] = np.searchsorted(st, we, "right") + offsets[i]
     return Windows(t, v, offsets, lo, hi)
+
+
+def window_counts(rb: RangeBlock) -> np.ndarray:
+    """Samples in every (series, step) window, int64 (n_series, n_steps), without copying."""
+    ws = np.asarray(rb.window_start, dtype=np.int64)
+    we = np.asarray(rb.window_end, dtype=np.int64)
+    out = np.empty((len(rb.series), len(we)), dtype=np.int64)
+    for i, s in enumerate(rb.series):
+        st = np.asarray(s.t, dtype=np.int64)
+        out[i] = np.searchsorted(st, we, "right") - np.searchsorted(st, ws, "right")
+    return out
+
+
+#: Limits of one group of series evaluated together (see series_groups).
+GROUP_SAMPLES = 1 << 20
+GROUP_WINDOWS = 1 << 17
+
+
+def series_groups(rb: RangeBlock) -> list[slice]:
+    """Split the series into consecutive groups of bounded size.
+
+    A group holds at most about GROUP_SAMPLES samples and GROUP_WINDOWS
+    (series x steps) windows (but at least one series), so that the copies and
+    per-window temporaries of one group stay small whatever the query.
+    """
+    n_steps = max(len(rb.window_end), 1)
+    groups: list[slice] = []
+    start = samples = 0
+    for i, s in enumerate(rb.series):
+        n = len(s.t)
+        if i > start and (samples + n > GROUP_SAMPLES or (i - start + 1) * n_steps > GROUP_WINDOWS):
+            groups.append(slice(start, i))
+            start, samples = i, 0
+        samples += n
+    if start < len(rb.series):
+        groups.append(slice(start, len(rb.series)))
+    return groups
 
 
 def positions(lo: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, Iterator[tuple[int, int]]]:
@@ -366,7 +409,7 @@ def window_smoothing(
 
 
 #: Upper bound on elements of one padded (windows x samples) matrix.
-_SORT_BUDGET = 1 << 22
+_SORT_BUDGET = 1 << 20
 
 
 def _sorted_chunks(

@@ -350,8 +350,8 @@ def _absent(args: list[Arg], ctx: EvalContext) -> Result:
 
 def _absent_over_time(args: list[Arg], ctx: EvalContext) -> Result:
     rb = _matrix(args[0])
-    w = _windows.build_windows(rb)
-    missing = ~(w.count > 0).any(axis=0) if len(rb.series) else np.ones(ctx.n_steps, bool)
+    counts = _windows.window_counts(rb)
+    missing = ~(counts > 0).any(axis=0) if len(rb.series) else np.ones(ctx.n_steps, bool)
     lab = labels_for_absent(rb.source_matchers)
     return _finish([lab], np.ones((1, ctx.n_steps)), missing[None, :], np.zeros(1, bool))
 
@@ -368,6 +368,37 @@ def _range_result(
     return _finish([s.labels for s in rb.series], values, present, drop)
 
 
+#: compute(windows, step index, first flat index, sample count) per window -> values
+#: (or (values, keep) to drop some windows from the result).
+_WindowFn = Callable[[_windows.Windows, np.ndarray, np.ndarray, np.ndarray], "np.ndarray | tuple"]
+
+
+def _per_window(
+    rb: RangeBlock, min_count: int, compute: _WindowFn
+) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluate `compute` on every window with at least `min_count` samples, one
+    bounded group of series at a time. Returns (values, present), (series x steps)."""
+    n_steps = len(rb.window_end)
+    values = np.full((len(rb.series), n_steps), np.nan)
+    present = np.zeros((len(rb.series), n_steps), dtype=bool)
+    for rows in _windows.series_groups(rb):
+        w = _windows.build_windows(rb, rows)
+        cnt = w.count
+        pres = cnt >= min_count
+        if not pres.any():
+            continue
+        flat = np.flatnonzero(pres.ravel())
+        res = compute(w, flat % n_steps, w.lo.ravel()[flat], cnt.ravel()[flat])
+        if isinstance(res, tuple):
+            res, keep = res
+            pres.ravel()[flat[~keep]] = False
+        vals = np.full(pres.shape, np.nan)
+        vals.ravel()[flat] = res
+        values[rows] = vals
+        present[rows] = pres
+    return values, present
+
+
 def _over_time(
     reduce: Callable[[_windows.Windows, np.ndarray, np.ndarray], np.ndarray],
     *,
@@ -379,12 +410,7 @@ def _over_time(
 
     def impl(args: list[Arg], ctx: EvalContext) -> Result:
         rb = _matrix(args[0])
-        w = _windows.build_windows(rb)
-        cnt = w.count
-        present = cnt >= min_count
-        values = np.full(cnt.shape, np.nan)
-        if present.any():
-            values[present] = reduce(w, w.lo[present], cnt[present])
+        values, present = _per_window(rb, min_count, lambda w, k, lo, c: reduce(w, lo, c))
         return _range_result(rb, values, present, keep_name)
 
     return impl
@@ -514,25 +540,22 @@ def _extrapolated(is_counter: bool, is_rate: bool) -> Callable[..., Result]:
 
     def impl(args: list[Arg], ctx: EvalContext) -> Result:
         rb = _matrix(args[0])
-        w = _windows.build_windows(rb)
-        cnt = w.count
-        present = cnt >= 2
-        values = np.full(cnt.shape, np.nan)
-        if present.any():
-            lo = w.lo[present]
-            c = cnt[present]
+        window_start = np.asarray(rb.window_start, np.int64)
+        window_end = np.asarray(rb.window_end, np.int64)
+        range_s = rb.range_ms / 1000
+
+        def compute(
+            w: _windows.Windows, k: np.ndarray, lo: np.ndarray, c: np.ndarray
+        ) -> np.ndarray:
             last = lo + c - 1
-            shape = cnt.shape
-            range_start = np.broadcast_to(np.asarray(rb.window_start, np.int64), shape)[present]
-            range_end = np.broadcast_to(np.asarray(rb.window_end, np.int64), shape)[present]
             first_v = w.v[lo]
             result = w.v[last] - first_v
             if is_counter:
                 result = _add_reset_values(w, lo, c, result)
             first_t = w.t[lo]
             last_t = w.t[last]
-            to_start = (first_t - range_start).astype(np.float64) / 1000
-            to_end = (range_end - last_t).astype(np.float64) / 1000
+            to_start = (first_t - window_start[k]).astype(np.float64) / 1000
+            to_end = (window_end[k] - last_t).astype(np.float64) / 1000
             sampled = (last_t - first_t).astype(np.float64) / 1000
             avg_gap = sampled / (c - 1).astype(np.float64)
             threshold = avg_gap * 1.1
@@ -544,8 +567,10 @@ def _extrapolated(is_counter: bool, is_rate: bool) -> Callable[..., Result]:
             to_end = np.where(to_end >= threshold, avg_gap / 2, to_end)
             factor = np.where(sampled != 0, (sampled + to_start + to_end) / sampled, 1.0)
             if is_rate:
-                factor = factor / (rb.range_ms / 1000)
-            values[present] = result * factor
+                factor = factor / range_s
+            return result * factor
+
+        values, present = _per_window(rb, 2, compute)
         if is_counter:
             _possible_non_counter(rb, present, ctx)
         return _range_result(rb, values, present)
@@ -593,21 +618,17 @@ def _instant_rate(is_rate: bool) -> Callable[..., Result]:
 
     def impl(args: list[Arg], ctx: EvalContext) -> Result:
         rb = _matrix(args[0])
-        w = _windows.build_windows(rb)
-        cnt = w.count
-        present = cnt >= 2
-        values = np.full(cnt.shape, np.nan)
-        if present.any():
-            last = w.lo[present] + cnt[present] - 1
+
+        def compute(w: _windows.Windows, k: np.ndarray, lo: np.ndarray, c: np.ndarray) -> tuple:
+            last = lo + c - 1
             v1, v0 = w.v[last], w.v[last - 1]
             interval = w.t[last] - w.t[last - 1]
             result = v1 - v0
             if is_rate:
                 result = np.where(v1 < v0, v1, result) / (interval.astype(np.float64) / 1000)
-            ok = interval != 0
-            values[present] = result
-            present = present.copy()
-            present[present] = ok
+            return result, interval != 0
+
+        values, present = _per_window(rb, 2, compute)
         return _range_result(rb, values, present)
 
     return impl
@@ -615,55 +636,45 @@ def _instant_rate(is_rate: bool) -> Callable[..., Result]:
 
 def _deriv(args: list[Arg], ctx: EvalContext) -> Result:
     rb = _matrix(args[0])
-    w = _windows.build_windows(rb)
-    cnt = w.count
-    present = cnt >= 2
-    values = np.full(cnt.shape, np.nan)
-    if present.any():
-        lo = w.lo[present]
-        slope, _ = _windows.window_regression(w.v, w.t, lo, cnt[present], w.t[lo])
-        values[present] = slope
+
+    def compute(w: _windows.Windows, k: np.ndarray, lo: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return _windows.window_regression(w.v, w.t, lo, c, w.t[lo])[0]
+
+    values, present = _per_window(rb, 2, compute)
     return _range_result(rb, values, present)
 
 
 def _predict_linear(args: list[Arg], ctx: EvalContext) -> Result:
     rb = _matrix(args[0])
     duration = _scalar(args[1])
-    w = _windows.build_windows(rb)
-    cnt = w.count
-    present = cnt >= 2
-    values = np.full(cnt.shape, np.nan)
-    if present.any():
-        shape = cnt.shape
-        at = np.broadcast_to(np.asarray(rb.step_times, np.int64)[None, :], shape)[present]
-        dur = np.broadcast_to(duration[None, :], shape)[present]
-        slope, intercept = _windows.window_regression(w.v, w.t, w.lo[present], cnt[present], at)
-        values[present] = slope * dur + intercept
+    step_times = np.asarray(rb.step_times, np.int64)
+
+    def compute(w: _windows.Windows, k: np.ndarray, lo: np.ndarray, c: np.ndarray) -> np.ndarray:
+        slope, intercept = _windows.window_regression(w.v, w.t, lo, c, step_times[k])
+        return slope * duration[k] + intercept
+
+    values, present = _per_window(rb, 2, compute)
     return _range_result(rb, values, present)
 
 
 def _quantile_over_time(args: list[Arg], ctx: EvalContext) -> Result:
     q = _scalar(args[0])
     rb = _matrix(args[1])
-    w = _windows.build_windows(rb)
-    cnt = w.count
-    present = cnt >= 1
-    values = np.full(cnt.shape, np.nan)
-    if present.any():
-        qs = np.broadcast_to(q[None, :], cnt.shape)[present]
-        values[present] = _windows.window_quantile(w.v, w.lo[present], cnt[present], qs)
-        bad = present.any(axis=0) & (np.isnan(q) | (q < 0) | (q > 1))
-        for qv in dict.fromkeys(q[bad].tolist()):
-            _annotate(ctx, False, _invalid_quantile(qv), 0)
+
+    def compute(w: _windows.Windows, k: np.ndarray, lo: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return _windows.window_quantile(w.v, lo, c, q[k])
+
+    values, present = _per_window(rb, 1, compute)
+    bad = present.any(axis=0) & (np.isnan(q) | (q < 0) | (q > 1))
+    for qv in dict.fromkeys(q[bad].tolist()):
+        _annotate(ctx, False, _invalid_quantile(qv), 0)
     return _range_result(rb, values, present)
 
 
 def _double_exponential_smoothing(args: list[Arg], ctx: EvalContext) -> Result:
     rb = _matrix(args[0])
     sf, tf = _scalar(args[1]), _scalar(args[2])
-    w = _windows.build_windows(rb)
-    cnt = w.count
-    called = (cnt >= 1).any(axis=0)
+    called = (_windows.window_counts(rb) >= 1).any(axis=0)
     bad_sf = called & ~((sf > 0) & (sf < 1))
     bad_tf = called & ~((tf > 0) & (tf < 1))
     bad = np.flatnonzero(bad_sf | bad_tf)
@@ -672,12 +683,11 @@ def _double_exponential_smoothing(args: list[Arg], ctx: EvalContext) -> Result:
         if bad_sf[k]:
             raise QueryError(f"invalid smoothing factor. Expected: 0 < sf < 1, got: {sf[k]:f}")
         raise QueryError(f"invalid trend factor. Expected: 0 < tf < 1, got: {tf[k]:f}")
-    present = cnt >= 2
-    values = np.full(cnt.shape, np.nan)
-    if present.any():
-        sfs = np.broadcast_to(sf[None, :], cnt.shape)[present]
-        tfs = np.broadcast_to(tf[None, :], cnt.shape)[present]
-        values[present] = _windows.window_smoothing(w.v, w.lo[present], cnt[present], sfs, tfs)
+
+    def compute(w: _windows.Windows, k: np.ndarray, lo: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return _windows.window_smoothing(w.v, lo, c, sf[k], tf[k])
+
+    values, present = _per_window(rb, 2, compute)
     return _range_result(rb, values, present)
 
 

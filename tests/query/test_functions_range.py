@@ -570,3 +570,24 @@ def test_range_function_matches_reference(
             gv = vals[pres]
             wv_ = np.asarray(want_vals)[np.asarray(want_pres)]
             np.testing.assert_array_equal(gv, wv_, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["rate", "irate", "sum_over_time", "predict_linear", "deriv"])
+def test_chunked_evaluation_is_seamless(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evaluating a few series at a time gives the same result as all at once."""
+    from nightowl.query import _windows
+
+    rng = np.random.default_rng(7)
+    series = []
+    for i in range(4):
+        t = np.cumsum(rng.integers(1, 20, 60)) * 1000
+        v = np.cumsum(rng.integers(-2, 10, 60)).astype(float)
+        series.append((Labels.of("x_total", i=str(i)), t.tolist(), v.tolist()))
+    steps = list(range(0, 1_000_000, 37_000))
+    rb = _rb(series, steps, 90_000)
+    whole, _ = _call(name, _args(name, rb, len(steps)), steps)
+    monkeypatch.setattr(_windows, "GROUP_WINDOWS", 40)
+    parts, _ = _call(name, _args(name, rb, len(steps)), steps)
+    assert whole.labels == parts.labels
+    np.testing.assert_array_equal(whole.present, parts.present)
+    np.testing.assert_array_equal(whole.values[whole.present], parts.values[parts.present])
