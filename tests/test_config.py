@@ -413,6 +413,12 @@ def test_starter_config_is_valid_and_commented() -> None:
     c = parse_config(STARTER_CONFIG, "<starter>")
     # It shows the defaults rather than changing them: loading it changes nothing.
     assert c == default_config()
+    # Uncommenting any example line still gives a valid file (no key lands in the
+    # wrong table), and the examples in it really load.
+    uncommented = re.sub(r"(?m)^# ((?:\[\[?[a-z_.]+\]\]?|[a-z_]+ = .*))$", r"\1", STARTER_CONFIG)
+    assert uncommented != STARTER_CONFIG
+    u = parse_config(uncommented, "<starter>")
+    assert u.rule_files and u.scrape_configs and u.dashboards and u.storage.path
     lines = STARTER_CONFIG.splitlines()
     for i, line in enumerate(lines):
         if re.match(r"^[a-z_]+ = ", line):

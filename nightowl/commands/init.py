@@ -26,6 +26,10 @@ STARTER_CONFIG = f"""\
 # Every key is optional; see config.example.toml and docs/configuration.md for all of them.
 # Key names follow prometheus.yml, so most of yours translate line by line.
 # Durations use Prometheus syntax ("15s", "1h30m", "2d"); sizes take units ("512MiB").
+# Top-level keys must come before the first [section].
+
+# Alerting and recording rules: Prometheus rule files, unchanged (globs allowed).
+# rule_files = ["rules/*.yml"]
 
 [global]
 # How often scrape jobs are scraped, unless a job says otherwise.
@@ -57,9 +61,6 @@ job = "host"
 # [[scrape_configs]]
 # job_name = "node"
 # static_configs = [{{ targets = ["10.0.0.5:9100"], labels = {{ env = "prod" }} }}]
-
-# Alerting and recording rules: Prometheus rule files as they are...
-# rule_files = ["rules/*.yml"]
 
 [server]
 # Where `nightowl daemon` serves its Prometheus-compatible API.
