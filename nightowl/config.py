@@ -72,6 +72,7 @@ from nightowl.paths import default_config_path, default_db_path
 from nightowl.timeutil import format_duration, parse_duration, parse_size
 
 __all__ = [
+    "DEFAULT_BUCKETS",
     "DEFAULT_LISTEN",
     "HOST_COLLECTORS",
     "PANEL_UNITS",
@@ -116,6 +117,7 @@ __all__ = [
     "file_warnings",
     "load_config",
     "parse_config",
+    "schema_key_paths",
     "schema_markdown",
     "secret_key_paths",
     "section_to_dict",

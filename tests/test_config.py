@@ -450,3 +450,14 @@ def test_command_line_overrides_beat_the_file(
     assert with_overrides(c) == c
     with pytest.raises(ConfigError, match="--listen 'localhost'"):
         with_overrides(c, listen="localhost")
+
+
+def test_public_surface_is_listed_in_all() -> None:
+    """Every public name defined in nightowl.config is in __all__, and nothing else."""
+    defined = {
+        name
+        for name, value in vars(cfgmod).items()
+        if not name.startswith("_")
+        and (getattr(value, "__module__", None) == cfgmod.__name__ or name.isupper())
+    }
+    assert set(cfgmod.__all__) == defined
