@@ -11,23 +11,24 @@ Layout of a chunk blob (all integers little-endian)::
 
     payload     int section (timestamps) + float section (values)
 
-An **int section** stores an int64 column as its first value, then the first
-difference and the second differences (delta-of-delta), all wrapping modulo
-2**64 so that any int64 sequence survives, zigzag-mapped so small magnitudes
-are small numbers, then *byte-shuffled*: only the `w` low bytes that the
-largest number needs are kept, stored plane by plane (all lowest bytes, then
-all next bytes, ...). Regular scrape timestamps give all-zero planes that
-DEFLATE shrinks to almost nothing.
+An **int section** stores an int64 column as its first value, then either
+its first differences (order 1) or the first difference and the second
+differences (order 2, delta-of-delta), whichever is cheaper, all wrapping
+modulo 2**64 so that any int64 sequence survives. Value columns divide the
+differences by their GCD first. The stored numbers are zigzagged offsets from
+their median, *byte-shuffled*: only the `w` low bytes that
+the largest offset needs are kept, stored plane by plane (all lowest bytes,
+then all next bytes, ...). Regular scrape timestamps give all-zero planes
+that DEFLATE shrinks to almost nothing. Header integers are varints.
 
 A **float section** picks one of two modes per column:
 
 - *decimal*: the values are integers after scaling by 10**k (k = 0..6) for
   nearly all samples (counters, byte gauges, `%.3f` sums). The scaled integers
-  are differenced, divided by the GCD of their differences (gauges moving in
-  4096-byte pages cost 12 bits less), delta-of-delta'd when that is cheaper,
-  and stored as an int section. Samples that do not round-trip bit-exactly
-  (staleness markers, NaN, -0.0, ...) are *exceptions*, stored verbatim with
-  their positions.
+  are stored as an int section (with the GCD of their differences divided
+  out: gauges moving in 4096-byte pages cost 12 bits less). Samples that do
+  not round-trip bit-exactly (staleness markers, NaN, -0.0, ...) are
+  *exceptions*, stored verbatim with their positions.
 - *xor*: each value's bits XOR the previous value's bits, byte-shuffled (all
   8 planes). Used when decimal scaling does not fit.
 
@@ -57,18 +58,8 @@ _MODE_DEC = 1
 _MAX_SCALE = 6
 _EXACT = float(2**53)
 _U64 = np.uint64
+_MASK = 0xFFFFFFFFFFFFFFFF
 _LEVEL = 9
-
-
-def _zigzag(x: np.ndarray) -> np.ndarray:
-    """int64 (wrapping) -> uint64 with small magnitudes first."""
-    x = x.astype(np.int64, copy=False)
-    return ((x << 1) ^ (x >> 63)).view(np.uint64)
-
-
-def _unzigzag(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.uint64, copy=False)
-    return ((z >> _U64(1)) ^ (np.uint64(0) - (z & _U64(1)))).view(np.int64)
 
 
 def _width(z: np.ndarray) -> int:
@@ -84,13 +75,6 @@ def _shuffle(z: np.ndarray, w: int) -> bytes:
         return b""
     planes = np.ascontiguousarray(z.astype("<u8", copy=False)).view(np.uint8).reshape(-1, 8)
     return planes[:, :w].T.tobytes()
-
-
-def _unshuffle(buf: memoryview, n: int, w: int) -> np.ndarray:
-    out = np.zeros((n, 8), dtype=np.uint8)
-    if w and n:
-        out[:, :w] = np.frombuffer(buf, dtype=np.uint8, count=n * w).reshape(w, n).T
-    return out.view("<u8").reshape(n).astype(np.uint64, copy=False)
 
 
 def _int_cost(z: np.ndarray) -> float:
@@ -140,8 +124,12 @@ class _Reader:
         return values
 
     def uvarint(self) -> int:
-        value = shift = 0
         buf = self.buf
+        pos = self.pos
+        if pos < len(buf) and buf[pos] < 0x80:  # fast path: one byte
+            self.pos = pos + 1
+            return buf[pos]
+        value = shift = 0
         while True:
             if self.pos >= len(buf) or shift > 63:
                 raise ValueError("truncated or bad varint")
@@ -164,36 +152,72 @@ class _Reader:
         return view
 
 
-def _put_ints(w: _Writer, x: np.ndarray) -> None:
-    """Int section: n, first, order, bias, width, shuffled zigzag of differences.
+def _put_ints(w: _Writer, x: np.ndarray, *, scale: bool = False) -> None:
+    """Int section: n, first, g, order|width, base, [d1], byte planes.
 
-    Order 1 stores first differences minus `bias` (their median: a counter's
-    typical increase); order 2 stores the first difference, then second
-    differences. Whichever is cheaper wins.
+    The first differences (wrapping) are divided by their GCD `g` when `scale`
+    is set (value columns; timestamps keep g = 1). Order 1 stores those
+    differences, order 2 the first one (`d1`) and then second differences;
+    the cheaper wins. Either way the stored numbers are zigzagged offsets from
+    their median (`base`), so a counter's typical increase or a jittered
+    scrape interval costs only its spread.
     """
     x = np.ascontiguousarray(x, dtype=np.int64)
     n = len(x)
     w.uvarint(n)
     if n == 0:
         return
+    w.svarint(int(x[0]))
     d = np.diff(x.view(np.uint64)).view(np.int64)  # wrapping first differences
-    bias = 0
-    if len(d) > 2:
-        med = np.median(d.astype(np.float64))
-        if abs(med) < 2.0**62:
-            bias = int(med)
-    z1 = _zigzag((d.view(np.uint64) - np.uint64(bias & 0xFFFFFFFFFFFFFFFF)).view(np.int64))
-    order, z = 1, z1
+    g = 1
+    if scale and len(d):
+        g = int(np.gcd.reduce(np.abs(d))) or 1
+        if g > 1:
+            d = d // g
+    w.uvarint(g)
+    if n == 1:
+        return
+    order, body = 1, d
     if n > 2:
         dd = np.diff(d.view(np.uint64)).view(np.int64)
-        z2 = np.concatenate([_zigzag(d[:1]), _zigzag(dd)])
-        if _int_cost(z2) < _int_cost(z1):
-            order, z, bias = 2, z2, 0
+        if _int_cost(_offsets(dd)[0]) < _int_cost(_offsets(d)[0]):
+            order, body = 2, dd
+    z, base = _offsets(body)
     width = _width(z)
-    w.svarint(int(x[0]))
     w.pack("B", order << 4 | width)
-    w.svarint(bias)
+    w.svarint(base)
+    if order == 2:
+        w.svarint(int(d[0]))
     w.raw(_shuffle(z, width))
+
+
+def _offsets(a: np.ndarray) -> tuple[np.ndarray, int]:
+    """Zigzag of (a - median(a)) as uint64 (wrapping), and the median.
+
+    Centring on the median and zigzagging keeps the typical numbers small, so
+    the lowest byte plane carries most of the information and the others
+    are nearly constant.
+    """
+    med = float(np.median(a.astype(np.float64)))
+    base = int(med) if abs(med) < 2.0**62 else 0
+    x = (a.view(np.uint64) - np.uint64(base & _MASK)).view(np.int64)
+    return ((x << 1) ^ (x >> 63)).view(np.uint64), base
+
+
+def _unshuffle_into(dst: np.ndarray, buf: memoryview, m: int, w: int) -> None:
+    """Fill uint64 `dst` (length m) from `w` byte planes."""
+    if w == 0:
+        dst[:] = 0
+        return
+    planes = np.frombuffer(buf, dtype=np.uint8, count=m * w).reshape(w, m)
+    if w <= 3:
+        dst[:] = planes[0]
+        for j in range(1, w):
+            dst |= planes[j].astype(np.uint64) << np.uint64(8 * j)
+        return
+    tmp = np.zeros((m, 8), dtype=np.uint8)
+    tmp[:, :w] = planes.T
+    dst[:] = tmp.view("<u8").reshape(m)
 
 
 def _get_ints(r: _Reader) -> np.ndarray:
@@ -201,23 +225,37 @@ def _get_ints(r: _Reader) -> np.ndarray:
     if n == 0:
         return np.empty(0, np.int64)
     first = r.svarint()
+    g = r.uvarint()
+    if not -(2**63) <= first < 2**63 or not 1 <= g < 2**64:
+        raise ValueError("bad int section header")
+    out = np.empty(n, np.uint64)
+    out[0] = first & _MASK
+    if n == 1:
+        return out.view(np.int64)
     (packed,) = r.unpack("B")
     order, width = packed >> 4, packed & 0xF
-    bias = r.svarint()
-    if order not in (1, 2) or width > 8 or not -(2**63) <= first < 2**63:
+    base = r.svarint()
+    if order not in (1, 2) or width > 8 or (order == 2 and n < 3):
         raise ValueError("bad int section header")
-    z = _unshuffle(r.take((n - 1) * width), n - 1, width)
-    d = _unzigzag(z).view(np.uint64)
-    if order == 2 and len(d):
-        d = np.cumsum(d, dtype=np.uint64)
-    elif bias:
-        d = d + np.uint64(bias & 0xFFFFFFFFFFFFFFFF)
-    signed = np.empty(n, np.int64)
-    signed[0] = first
-    out = signed.view(np.uint64)
-    np.cumsum(d, dtype=np.uint64, out=out[1:])
-    out[1:] += out[0]
-    return signed
+    if order == 1:
+        body = out[1:]
+    else:
+        out[1] = r.svarint() & _MASK
+        body = out[2:]
+    m = len(body)
+    _unshuffle_into(body, r.take(m * width), m, width)
+    # Undo the zigzag, then add the base back (all modulo 2**64).
+    sign = body & np.uint64(1)
+    body >>= np.uint64(1)
+    body ^= np.uint64(0) - sign
+    if base:
+        body += np.uint64(base & _MASK)
+    if order == 2:
+        np.cumsum(out[1:], out=out[1:])
+    if g != 1:
+        out[1:] *= np.uint64(g)
+    np.cumsum(out, out=out)
+    return out.view(np.int64)
 
 
 def _decimal_fit(v: np.ndarray) -> tuple[int, np.ndarray, np.ndarray] | None:
@@ -264,22 +302,12 @@ def _put_floats(w: _Writer, v: np.ndarray) -> None:
         np.maximum.accumulate(idx, out=idx)
         idx[idx < 0] = int(np.argmax(ok))
         ints = ints[idx]
-    d = np.diff(ints)
-    g = int(np.gcd.reduce(np.abs(d))) if len(d) else 0
-    g = g or 1
     w.pack("B", _MODE_DEC | k << 1)
-    w.uvarint(n)
-    w.uvarint(g)
     w.uvarint(len(bad))
     if len(bad):
         w.raw(bad.astype("<u4").tobytes())
         w.raw(v.view(np.uint64)[bad].astype("<u8").tobytes())
-    # Store ints[0] and the differences divided by g, as an int section.
-    base = np.empty(n, np.int64)
-    base[0] = ints[0]
-    if n > 1:
-        base[1:] = d // g
-    _put_ints(w, np.cumsum(base, dtype=np.int64) if n > 1 else base)
+    _put_ints(w, ints, scale=True)
 
 
 def _get_floats(r: _Reader) -> np.ndarray:
@@ -287,23 +315,17 @@ def _get_floats(r: _Reader) -> np.ndarray:
     mode, k = mode & 1, mode >> 1
     if mode == _MODE_XOR:
         n = r.uvarint()
-        x = _unshuffle(r.take(n * 8), n, 8 if n else 0)
+        x = np.empty(n, np.uint64)
+        _unshuffle_into(x, r.take(n * 8), n, 8)
         return np.bitwise_xor.accumulate(x).view(np.float64) if n else np.empty(0, np.float64)
-    n, g, nbad = r.uvarint(), r.uvarint(), r.uvarint()
-    if k > _MAX_SCALE or g >= 2**64 or nbad > n:
+    nbad = r.uvarint()
+    if k > _MAX_SCALE or nbad >= 2**32:
         raise ValueError("bad float section header")
     bad = np.frombuffer(r.take(nbad * 4), dtype="<u4").astype(np.int64)
     raw = np.frombuffer(r.take(nbad * 8), dtype="<u8")
-    packed = _get_ints(r)
-    if len(packed) != n:
-        raise ValueError("value count mismatch")
-    if n > 1:
-        ints = np.empty(n, np.int64)
-        ints[0] = packed[0]
-        ints[1:] = np.diff(packed) * np.int64(g)
-        np.cumsum(ints, out=ints)
-    else:
-        ints = packed
+    ints = _get_ints(r)
+    if nbad and int(bad.max()) >= len(ints):
+        raise ValueError("exception position out of range")
     out = ints.astype(np.float64)
     if k:
         out /= 10.0**k
