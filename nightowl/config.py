@@ -153,6 +153,7 @@ HOST_COLLECTORS = (
     "conntrack",
     "arp",
     "udp_queues",
+    "timex",
 )
 
 #: Units a dashboard panel may declare (the same list as nightowl.tui.format.UNITS,
@@ -652,7 +653,7 @@ class HostConfig:
     collectors: tuple[str, ...] = HOST_COLLECTORS
     """Which collectors run: cpu, diskstats, filesystem, loadavg, meminfo, netdev, pressure,
     processes, stat, time, uname, vmstat, filefd, entropy, os, netclass, netstat, sockstat,
-    softnet, conntrack, arp, udp_queues."""
+    softnet, conntrack, arp, udp_queues, timex."""
 
 
 # --------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ filefd     node_filefd_allocated, node_filefd_maximum
 processes  node_processes_state{state}, node_processes_pids/threads, limits
 entropy    node_entropy_available_bits, node_entropy_pool_size_bits
 time       node_time_seconds, node_time_zone_offset_seconds, node_time_clocksource_*_info
+timex      node_timex_* (adjtimex(2): sync status, offset, max error, PPS counters)
 uname      node_uname_info{sysname,release,version,machine,nodename,domainname}
 os         node_os_info{id,name,pretty_name,version,...}, node_os_version
 ========== ===============================================================
@@ -50,6 +51,8 @@ markers like any target; its series carry `job="host"` and
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import functools
 import os
 import re
 import socket
@@ -92,6 +95,7 @@ COLLECTORS = (
     "entropy",
     "processes",
     "time",
+    "timex",
     "uname",
     "os",
 )
@@ -401,6 +405,91 @@ class HostOptions:
 def _read(path: str) -> str:
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()
+
+
+class _Timeval(ctypes.Structure):
+    _fields_ = (("sec", ctypes.c_long), ("usec", ctypes.c_long))
+
+
+class _Timex(ctypes.Structure):
+    """Linux `struct timex` (adjtimex(2)); natural alignment gives the kernel's padding."""
+
+    _fields_ = (
+        ("modes", ctypes.c_uint),
+        ("offset", ctypes.c_long),
+        ("freq", ctypes.c_long),
+        ("maxerror", ctypes.c_long),
+        ("esterror", ctypes.c_long),
+        ("status", ctypes.c_int),
+        ("constant", ctypes.c_long),
+        ("precision", ctypes.c_long),
+        ("tolerance", ctypes.c_long),
+        ("time", _Timeval),
+        ("tick", ctypes.c_long),
+        ("ppsfreq", ctypes.c_long),
+        ("jitter", ctypes.c_long),
+        ("shift", ctypes.c_int),
+        ("stabil", ctypes.c_long),
+        ("jitcnt", ctypes.c_long),
+        ("calcnt", ctypes.c_long),
+        ("errcnt", ctypes.c_long),
+        ("stbcnt", ctypes.c_long),
+        ("tai", ctypes.c_int),
+        ("_reserved", ctypes.c_int * 11),
+    )
+
+
+_TIME_ERROR = 5  # adjtimex's return value when the clock is not synchronised
+_STA_NANO = 0x2000  # offset and jitter are in ns rather than us
+_PPM16 = 1_000_000.0 * 65536.0  # freq, ppsfreq and stabil are ppm with a 16-bit fraction
+
+_TIMEX_META = {
+    "node_timex_sync_status": MetricMeta(
+        _G, "Is clock synchronized to a reliable server (1 = yes, 0 = no)."
+    ),
+    "node_timex_offset_seconds": MetricMeta(
+        _G, "Time offset in between local system and reference clock."
+    ),
+    "node_timex_frequency_adjustment_ratio": MetricMeta(_G, "Local clock frequency adjustment."),
+    "node_timex_maxerror_seconds": MetricMeta(_G, "Maximum error in seconds."),
+    "node_timex_estimated_error_seconds": MetricMeta(_G, "Estimated error in seconds."),
+    "node_timex_status": MetricMeta(_G, "Value of the status array bits."),
+    "node_timex_loop_time_constant": MetricMeta(_G, "Phase-locked loop time constant."),
+    "node_timex_tick_seconds": MetricMeta(_G, "Seconds between clock ticks."),
+    "node_timex_pps_frequency_hertz": MetricMeta(_G, "Pulse per second frequency."),
+    "node_timex_pps_jitter_seconds": MetricMeta(_G, "Pulse per second jitter."),
+    "node_timex_pps_shift_seconds": MetricMeta(_G, "Pulse per second interval duration."),
+    "node_timex_pps_stability_hertz": MetricMeta(
+        _G, "Pulse per second stability, average of recent frequency changes."
+    ),
+    "node_timex_pps_jitter_total": MetricMeta(
+        _C, "Pulse per second count of jitter limit exceeded events."
+    ),
+    "node_timex_pps_calibration_total": MetricMeta(
+        _C, "Pulse per second count of calibration intervals."
+    ),
+    "node_timex_pps_error_total": MetricMeta(_C, "Pulse per second count of calibration errors."),
+    "node_timex_pps_stability_exceeded_total": MetricMeta(
+        _C, "Pulse per second count of stability limit exceeded events."
+    ),
+    "node_timex_tai_offset_seconds": MetricMeta(_G, "International Atomic Time (TAI) offset."),
+}
+_STATIC_META.update(_TIMEX_META)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _adjtimex() -> tuple[int, _Timex]:
+    """Read the kernel clock discipline state (modes = 0: read only, no privileges)."""
+    tx = _Timex()
+    rc = _libc().adjtimex(ctypes.byref(tx))
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return rc, tx
 
 
 def _read_small(path: str) -> bytes:
@@ -820,6 +909,31 @@ class HostCollector:
                     1.0,
                 )
             )
+
+    def _collect_timex(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
+        rc, tx = _adjtimex()
+        divisor = 1e9 if tx.status & _STA_NANO else 1e6
+        values = (
+            ("node_timex_sync_status", 0.0 if rc == _TIME_ERROR else 1.0),
+            ("node_timex_offset_seconds", tx.offset / divisor),
+            ("node_timex_frequency_adjustment_ratio", 1 + tx.freq / _PPM16),
+            ("node_timex_maxerror_seconds", tx.maxerror / 1e6),
+            ("node_timex_estimated_error_seconds", tx.esterror / 1e6),
+            ("node_timex_status", float(tx.status)),
+            ("node_timex_loop_time_constant", float(tx.constant)),
+            ("node_timex_tick_seconds", tx.tick / 1e6),
+            ("node_timex_pps_frequency_hertz", tx.ppsfreq / _PPM16),
+            ("node_timex_pps_jitter_seconds", tx.jitter / divisor),
+            ("node_timex_pps_shift_seconds", float(tx.shift)),
+            ("node_timex_pps_stability_hertz", tx.stabil / _PPM16),
+            ("node_timex_pps_jitter_total", float(tx.jitcnt)),
+            ("node_timex_pps_calibration_total", float(tx.calcnt)),
+            ("node_timex_pps_error_total", float(tx.errcnt)),
+            ("node_timex_pps_stability_exceeded_total", float(tx.stbcnt)),
+            ("node_timex_tai_offset_seconds", float(tx.tai)),
+        )
+        for name, value in values:
+            out.append((self._lab(name), value))
 
     def _collect_uname(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
         u = os.uname()

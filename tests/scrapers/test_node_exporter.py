@@ -150,6 +150,11 @@ async def test_host_scraper_matches_node_exporter_series_for_series(node_exporte
         "node_filesystem_files",
         "node_filesystem_readonly",
         "node_network_mtu_bytes",
+        "node_timex_sync_status",
+        "node_timex_status",
+        "node_timex_loop_time_constant",
+        "node_timex_tick_seconds",
+        "node_timex_tai_offset_seconds",
     ):
         for labels, v in theirs[name].items():
             assert ours[name][labels] == pytest.approx(v, rel=1e-9), (name, labels)
