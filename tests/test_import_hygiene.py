@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-UI_PACKAGES = ("textual", "plotext", "textual_plotext", "rich")
+# `rich` is not listed: httpx imports it for its own CLI when it is installed.
+UI_PACKAGES = ("textual", "plotext", "textual_plotext")
 WEB_PACKAGES = ("starlette", "uvicorn")
 SQL_PACKAGES = ("sqlite3", "aiosqlite")
 
