@@ -34,6 +34,8 @@ time       node_time_seconds, node_time_zone_offset_seconds, node_time_clocksour
 timex      node_timex_* (adjtimex(2): sync status, offset, max error, PPS counters)
 uname      node_uname_info{sysname,release,version,machine,nodename,domainname}
 os         node_os_info{id,name,pretty_name,version,...}, node_os_version
+textfile   the samples of `[host] textfile_directory`/*.prom, node_textfile_scrape_error,
+           node_textfile_mtime_seconds{file} (node_exporter's textfile collector)
 ========== ===============================================================
 
 A collection costs a few milliseconds (file reads and string splits; label
@@ -63,11 +65,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from nightowl.scrapers import _procfs as procfs
+from nightowl.scrapers.exposition import parse as parse_exposition
 from nightowl.scrapers.loop import BaseLoop, Page, ScrapeError
 from nightowl.scrapers.target import ScrapeOptions, Target
 from nightowl.store.api import Appender
 
-from nightowl.errors import ConfigError
+from nightowl.errors import ConfigError, ParseError
 from nightowl.model import METRIC_NAME, Labels, MetricMeta, MetricType
 from nightowl.timeutil import now_ms, parse_duration
 
@@ -98,6 +101,7 @@ COLLECTORS = (
     "timex",
     "uname",
     "os",
+    "textfile",
 )
 
 # node_exporter's defaults (collector/diskstats_linux.go, filesystem_linux.go, vmstat_linux.go).
@@ -267,6 +271,10 @@ _STATIC_META: dict[str, MetricMeta] = {
     "node_processes_threads": MetricMeta(_G, "Allocated threads in system"),
     "node_processes_max_processes": MetricMeta(_G, "Number of max PIDs limit"),
     "node_processes_max_threads": MetricMeta(_G, "Limit of threads in the system"),
+    "node_textfile_scrape_error": MetricMeta(
+        _G, "1 if there was an error opening or reading a file, 0 otherwise"
+    ),
+    "node_textfile_mtime_seconds": MetricMeta(_G, "Unixtime mtime of textfiles successfully read."),
     "node_time_seconds": MetricMeta(_G, "System time in seconds since epoch (1970)."),
     "node_time_zone_offset_seconds": MetricMeta(_G, "System time zone offset in seconds."),
     "node_time_clocksource_available_info": MetricMeta(
@@ -366,6 +374,8 @@ class HostOptions:
     proc_path: str = "/proc"
     sys_path: str = "/sys"
     rootfs_path: str = "/"
+    textfile_directory: str = ""
+    """Directory of `*.prom` files (node_exporter's textfile collector); "" = none."""
 
     @classmethod
     def from_config(cls, cfg: Any) -> HostOptions:
@@ -399,6 +409,7 @@ class HostOptions:
             proc_path=str(_get(cfg, "proc_path", "/proc")),
             sys_path=str(_get(cfg, "sys_path", "/sys")),
             rootfs_path=str(_get(cfg, "rootfs_path", "/")),
+            textfile_directory=str(_get(cfg, "textfile_directory", "")),
         )
 
 
@@ -934,6 +945,42 @@ class HostCollector:
         )
         for name, value in values:
             out.append((self._lab(name), value))
+
+    def _collect_textfile(
+        self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]
+    ) -> None:
+        directory = self.options.textfile_directory
+        if not directory:
+            return
+        error = 0.0
+        try:
+            names = sorted(n for n in os.listdir(directory) if n.endswith(".prom"))
+        except OSError as exc:
+            names = []
+            error = 1.0
+            self.errors.append(f"textfile: {directory}: {exc.strerror or exc}")
+        lab = self._lab
+        for name in names:
+            path = os.path.join(directory, name)
+            try:
+                mtime = os.stat(path).st_mtime
+                with open(path, "rb") as f:
+                    parsed = parse_exposition(f.read(), openmetrics=False)
+            except (OSError, ParseError) as exc:
+                error = 1.0
+                self.errors.append(f"textfile: {path}: {exc}")
+                continue
+            if parsed.has_timestamp.any():
+                # As node_exporter: client-side timestamps are refused for the whole file.
+                error = 1.0
+                self.errors.append(f"textfile: {path}: samples with timestamps are not supported")
+                continue
+            for ref, value in zip(parsed.refs.tolist(), parsed.values.tolist(), strict=True):
+                out.append((parsed.series[ref], value))
+            for family, m in parsed.metadata.items():
+                meta.setdefault(family, m)
+            out.append((lab("node_textfile_mtime_seconds", "file", path), mtime))
+        out.append((lab("node_textfile_scrape_error"), error))
 
     def _collect_uname(self, out: list[tuple[Labels, float]], meta: dict[str, MetricMeta]) -> None:
         u = os.uname()

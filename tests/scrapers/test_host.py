@@ -321,3 +321,41 @@ def test_processes_collector_counts_this_machine(
     assert states.get("R", 0) >= 1
     threads = next(v for lab, v in values.items() if lab.name == "node_processes_threads")
     assert threads >= pids
+
+
+def test_textfile_directory(tmp_path: Path) -> None:
+    """*.prom files join the host's samples; a bad file sets node_textfile_scrape_error."""
+    (tmp_path / "backup.prom").write_text(
+        "# HELP backup_last_success_timestamp_seconds Last good backup.\n"
+        "# TYPE backup_last_success_timestamp_seconds gauge\n"
+        'backup_last_success_timestamp_seconds{set="db"} 1700000000\n'
+    )
+    (tmp_path / "notes.txt").write_text("ignored")
+    opts = HostOptions(instance="h", collectors=("textfile",), textfile_directory=str(tmp_path))
+    collector = HostCollector(opts)
+    page = collector.collect()
+    values = {str(s): v for s, v in zip(page.series, page.values.tolist(), strict=True)}
+    assert values['backup_last_success_timestamp_seconds{set="db"}'] == 1_700_000_000
+    assert values["node_textfile_scrape_error"] == 0.0
+    mtime = f'node_textfile_mtime_seconds{{file="{tmp_path / "backup.prom"}"}}'
+    assert values[mtime] == (tmp_path / "backup.prom").stat().st_mtime
+    assert page.metadata["backup_last_success_timestamp_seconds"].help == "Last good backup."
+
+    (tmp_path / "broken.prom").write_text("oops{ 1\n")
+    (tmp_path / "stamped.prom").write_text("x 1 1600000000000\n")
+    page = collector.collect()
+    values = {str(s): v for s, v in zip(page.series, page.values.tolist(), strict=True)}
+    assert values["node_textfile_scrape_error"] == 1.0
+    assert 'backup_last_success_timestamp_seconds{set="db"}' in values  # the good file still counts
+    assert "x" not in values
+    assert len(collector.errors) == 2
+    assert any("broken.prom" in e for e in collector.errors)
+
+    missing = HostCollector(
+        HostOptions(instance="h", collectors=("textfile",), textfile_directory=str(tmp_path / "no"))
+    ).collect()
+    assert dict(zip(missing.series, missing.values.tolist(), strict=True)) == {
+        Labels.of("node_textfile_scrape_error"): 1.0
+    }
+    # No directory configured: the collector emits nothing.
+    assert len(HostCollector(HostOptions(instance="h", collectors=("textfile",))).collect()) == 0
