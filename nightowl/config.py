@@ -154,6 +154,7 @@ HOST_COLLECTORS = (
     "arp",
     "udp_queues",
     "timex",
+    "textfile",
 )
 
 #: Units a dashboard panel may declare (the same list as nightowl.tui.format.UNITS,
@@ -206,6 +207,7 @@ def _m(
     default_doc: str | None = None,
     keys: str | None = None,
     hide: bool = False,
+    writes: bool = False,
 ) -> dict[str, Any]:
     """Field metadata understood by the loader, the writer and the docs generator.
 
@@ -221,6 +223,7 @@ def _m(
         default_doc: How the docs should describe a computed default.
         keys: Kind of the keys of a table-valued field (label_name).
         hide: Values may be secret: error messages name their type, never the value.
+        writes: A file nightowl creates (its absence is no warning).
     """
     meta: dict[str, Any] = {}
     for name, value in (
@@ -238,6 +241,7 @@ def _m(
         ("required", required),
         ("positive", positive),
         ("hide", hide),
+        ("writes", writes),
     ):
         if flag:
             meta[name] = True
@@ -557,7 +561,8 @@ class StorageConfig:
     """The local SQLite time-series database."""
 
     path: str = field(
-        default="", metadata=_m(kind="path", default_doc="$XDG_DATA_HOME/nightowl/nightowl.db")
+        default="",
+        metadata=_m(kind="path", writes=True, default_doc="$XDG_DATA_HOME/nightowl/nightowl.db"),
     )
     """Database file; `--db` overrides it."""
     retention_time: int = field(default=15 * 86_400_000, metadata=_m(kind="duration"))
@@ -653,7 +658,10 @@ class HostConfig:
     collectors: tuple[str, ...] = HOST_COLLECTORS
     """Which collectors run: cpu, diskstats, filesystem, loadavg, meminfo, netdev, pressure,
     processes, stat, time, uname, vmstat, filefd, entropy, os, netclass, netstat, sockstat,
-    softnet, conntrack, arp, udp_queues, timex."""
+    softnet, conntrack, arp, udp_queues, timex, textfile."""
+    textfile_directory: str = field(default="", metadata=_m(kind="path"))
+    """Directory of `*.prom` files whose samples are added to the host's (node_exporter's
+    textfile collector: cron jobs write metrics there); empty = none."""
 
 
 # --------------------------------------------------------------------------------------
@@ -698,7 +706,8 @@ class LogConfig:
     """Where to start in a file that exists at startup with no saved offset: "end" (like
     `tail -F`) or "beginning". A file appearing later is always read from its start."""
     state_file: str = field(
-        default="", metadata=_m(kind="path", default_doc="$XDG_STATE_HOME/nightowl/logs/")
+        default="",
+        metadata=_m(kind="path", writes=True, default_doc="$XDG_STATE_HOME/nightowl/logs/"),
     )
     """Where the read offset is kept across restarts (default under the XDG state dir; a
     glob `path` keeps one file per match there and takes no `state_file`)."""
@@ -817,7 +826,7 @@ class PushConfig:
     """Accept pushes at `/metrics/job/<job>`. Off by default (a write endpoint)."""
     default_ttl: int = field(default=0, metadata=_m(kind="duration"))
     """How long a pushed group lives when the push names no TTL; 0 keeps it until deleted."""
-    persistence_file: str = field(default="", metadata=_m(kind="path"))
+    persistence_file: str = field(default="", metadata=_m(kind="path", writes=True))
     """File the pushed groups are saved to after every change and loaded from at start
     (as the Pushgateway's `--persistence.file`); empty keeps them in memory only."""
 
@@ -2094,11 +2103,17 @@ def file_warnings(config: Config) -> list[str]:
         for f in _public_fields(type(obj)):
             value = getattr(obj, f.name)
             p = _join(path, _key(f))
-            if f.metadata.get("kind") == "path" and p != "rule_files":
+            if (
+                f.metadata.get("kind") == "path"
+                and p != "rule_files"
+                and not f.metadata.get("writes")
+            ):
                 values = value if isinstance(value, tuple) else (value,)
                 for v in values:
-                    if isinstance(v, str) and v and missing(v) and not p.startswith("storage."):
-                        warnings.append(f"{p}: {v} does not exist")
+                    if isinstance(v, str) and v and missing(v):
+                        glob_chars = any(ch in v for ch in "*?[")
+                        what = "matches no file" if glob_chars else "does not exist"
+                        warnings.append(f"{p}: {v} {what}")
             elif _is_section(type(value)):
                 walk(value, p)
             elif isinstance(value, tuple):

@@ -154,3 +154,23 @@ def test_check_config_several_files_fails_if_any_fails(tmp_path: Path) -> None:
     assert f"OK: {good}" in r.stdout
     assert f"FAILED: {bad} (3 problems)" in r.stderr
     assert run("check", "config", str(good), str(good)).returncode == 0
+
+
+def test_check_config_parses_file_sd_target_files(tmp_path: Path) -> None:
+    """Like promtool, existing file_sd target files must parse; bad ones fail the check."""
+    sd = tmp_path / "targets"
+    sd.mkdir()
+    (sd / "good.json").write_text('[{"targets": ["10.0.0.1:9100"], "labels": {"env": "a"}}]')
+    (sd / "bad.yml").write_text("- targets: ['10.0.0.2:9100']\n  labels: {'bad-name': x}\n")
+    f = tmp_path / "c.toml"
+    f.write_text(
+        '[[scrape_configs]]\njob_name = "j"\nfile_sd_configs = [{ files = ["targets/*"] }]\n'
+    )
+    r = run("check", "config", str(f))
+    assert r.returncode == 2
+    assert "scrape_configs[0].file_sd_configs[0]:" in r.stderr
+    assert "bad.yml" in r.stderr and "bad-name" in r.stderr and "good.json" not in r.stderr
+    assert "Traceback" not in r.stderr
+    (sd / "bad.yml").unlink()
+    r = run("check", "config", str(f))
+    assert r.returncode == 0, r.stderr

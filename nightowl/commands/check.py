@@ -14,6 +14,7 @@ Exit status: 0 when valid, 2 on any problem (a user error, never a traceback).
 from __future__ import annotations
 
 import argparse
+import glob
 import importlib
 import sys
 from pathlib import Path
@@ -24,7 +25,14 @@ from nightowl.errors import ConfigError
 from nightowl.paths import default_config_path
 from nightowl.timeutil import format_duration
 
-__all__ = ["CHECK_KINDS", "register", "register_check", "run_check_config", "summarize"]
+__all__ = [
+    "CHECK_KINDS",
+    "register",
+    "register_check",
+    "run_check_config",
+    "run_time_problems",
+    "summarize",
+]
 
 #: (kind, module, one-line help); each module has `register_check(kinds)`.
 CHECK_KINDS: list[tuple[str, str, str]] = [
@@ -94,9 +102,59 @@ def _check_one(path: Path) -> int:
         return 2
     for warning in file_warnings(config):
         print(f"warning: {path}: {warning}", file=sys.stderr)
+    problems = run_time_problems(config)
+    if problems:
+        for problem in problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        n = len(problems)
+        print(f"FAILED: {path} ({n} problem{'s' if n != 1 else ''})", file=sys.stderr)
+        return 2
     print(f"OK: {path}")
     print(summarize(config))
     return 0
+
+
+def run_time_problems(config: Config) -> list[str]:
+    """What would fail when nightowl starts, beyond the file itself (as promtool checks).
+
+    - `file_sd_configs` target files that exist but do not parse;
+    - relabel rules the scrapers' relabel engine refuses.
+    """
+    from nightowl.scrapers.file_sd import FileSDError, parse_target_file
+    from nightowl.scrapers.relabel import compile_rules
+
+    problems: list[str] = []
+    for i, job in enumerate(config.scrape_configs):
+        for j, sd in enumerate(job.file_sd_configs):
+            where = f"scrape_configs[{i}].file_sd_configs[{j}]"
+            for pattern in sd.files:
+                for name in sorted(glob.glob(pattern)):
+                    if not name.endswith((".json", ".yml", ".yaml")):
+                        problems.append(f"{where}: {name}: not a .json, .yml or .yaml file")
+                        continue
+                    try:
+                        parse_target_file(name, Path(name).read_text(encoding="utf-8"))
+                    except (OSError, UnicodeDecodeError) as exc:
+                        problems.append(f"{where}: cannot read {name}: {exc}")
+                    except FileSDError as exc:
+                        problems.append(f"{where}: {exc}")
+        for key in ("relabel_configs", "metric_relabel_configs"):
+            try:
+                compile_rules(getattr(job, key), where=f"scrape_configs[{i}].{key}")
+            except ConfigError as exc:
+                problems.append(str(exc))
+    for i, rw in enumerate(config.remote_write):
+        try:
+            compile_rules(
+                rw.write_relabel_configs, where=f"remote_write[{i}].write_relabel_configs"
+            )
+        except ConfigError as exc:
+            problems.append(str(exc))
+    try:
+        compile_rules(config.alerting.alert_relabel_configs, where="alerting.alert_relabel_configs")
+    except ConfigError as exc:
+        problems.append(str(exc))
+    return problems
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
