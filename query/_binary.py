@@ -184,7 +184,9 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
     many, one = (rhs, lhs) if swapped else (lhs, rhs)
     one_groups = _group(one, m.on, m.labels)
     one_to_one = m.card == "one-to-one"
-    # the 'one' side must be unique per signature at every step
+    # the 'one' side must be unique per signature at every step; Prometheus goes step
+    # by step, so of all the errors the earliest step's is raised (this one first)
+    errors: list[tuple[int, int, QueryError]] = []
     for sig, rows in one_groups.items():
         if len(rows) < 2:
             continue
@@ -194,12 +196,13 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
             k = int(np.argmax(bad))
             hits = [r for r in rows if one.present[r, k]]
             side = "left" if swapped else "right"
-            raise QueryError(
+            message = (
                 f"found duplicate series for the match group {_fmt_group(sig)} on the {side} "
                 f"hand-side of the operation: [{_fmt(one.labels[hits[0]])}, "
                 f"{_fmt(one.labels[hits[1]])}];many-to-many matching not allowed: "
                 "matching labels must be unique on one side"
             )
+            errors.append((k, 0, QueryError(message)))
     out_labels: list[Labels] = []
     out_vals: list[np.ndarray] = []
     out_pres: list[np.ndarray] = []
@@ -237,6 +240,8 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
             out_matched.append(rp)
             out_drop.append(return_bool or bool(many_drops[i]))
     if not out_labels:
+        if errors:
+            raise min(errors, key=lambda e: (e[0], e[1]))[2]
         return Block.empty(n_steps)
     values = np.array(out_vals, dtype=np.float64).reshape(len(out_vals), n_steps)
     present = np.array(out_pres, dtype=bool).reshape(len(out_pres), n_steps)
@@ -244,25 +249,22 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
     matched = np.array(out_matched, dtype=bool).reshape(len(out_pres), n_steps)
     # one-to-one: a signature may produce one result per step;
     # many-to-one: the result labels must be unique per signature and step
-    if one_to_one:
-        by_sig: dict[tuple, list[int]] = {}
-        for j, s in enumerate(out_sig):
-            by_sig.setdefault(s, []).append(j)
-        for rows in by_sig.values():
-            if len(rows) > 1 and (matched[rows].sum(axis=0) > 1).any():
-                raise QueryError(
-                    "multiple matches for labels: many-to-one matching must be explicit "
-                    "(group_left/group_right)"
-                )
-    else:
-        by_lab: dict[tuple, list[int]] = {}
-        for j, (s, lab) in enumerate(zip(out_sig, out_labels, strict=True)):
-            by_lab.setdefault((s, lab), []).append(j)
-        for rows in by_lab.values():
-            if len(rows) > 1 and (matched[rows].sum(axis=0) > 1).any():
-                raise QueryError(
-                    "multiple matches for labels: grouping labels must ensure unique matches"
-                )
+    groups: dict[tuple, list[int]] = {}
+    for j, (sig, lab) in enumerate(zip(out_sig, out_labels, strict=True)):
+        groups.setdefault(sig if one_to_one else (sig, lab), []).append(j)
+    message = (
+        "multiple matches for labels: many-to-one matching must be explicit "
+        "(group_left/group_right)"
+        if one_to_one
+        else "multiple matches for labels: grouping labels must ensure unique matches"
+    )
+    for rows in groups.values():
+        if len(rows) > 1:
+            bad = matched[rows].sum(axis=0) > 1
+            if bad.any():
+                errors.append((int(np.argmax(bad)), 1, QueryError(message)))
+    if errors:
+        raise min(errors, key=lambda e: (e[0], e[1]))[2]
     keep_rows = present.any(axis=1)
     idx = np.nonzero(keep_rows)[0]
     dn = np.array(out_drop, dtype=bool)[idx]
