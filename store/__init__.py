@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from nightowl.store.options import (
         CHUNK_WINDOW_MS,
         ROLLUP_RESOLUTIONS,
+        DatabaseStats,
         StoreOptions,
         StoreStats,
     )
@@ -35,6 +36,7 @@ __all__ = [
     "AppendResult",
     "Appender",
     "CompactionResult",
+    "DatabaseStats",
     "Querier",
     "RollupData",
     "SeriesData",
@@ -54,6 +56,7 @@ _WHERE = {
     "CompactionResult": "compact",
     "CHUNK_WINDOW_MS": "options",
     "ROLLUP_RESOLUTIONS": "options",
+    "DatabaseStats": "options",
     "StoreOptions": "options",
     "StoreStats": "options",
     "Store": "store",

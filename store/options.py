@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["CHUNK_WINDOW_MS", "ROLLUP_RESOLUTIONS", "StoreOptions", "StoreStats"]
+__all__ = [
+    "CHUNK_WINDOW_MS",
+    "ROLLUP_RESOLUTIONS",
+    "DatabaseStats",
+    "StoreOptions",
+    "StoreStats",
+]
 
 #: Samples of one series are sealed into one chunk per aligned window of this length.
 CHUNK_WINDOW_MS = 4 * 3_600_000
@@ -83,3 +89,39 @@ class StoreStats:
     def as_dict(self) -> dict[str, int | None]:
         """The fields as a plain dict (for self-metrics and JSON)."""
         return asdict(self)
+
+
+@dataclass(slots=True)
+class DatabaseStats:
+    """What `nightowl db stats` shows about one database file."""
+
+    path: str
+    schema_version: int
+    series: int
+    samples: int
+    head_samples: int
+    chunks: int
+    rollup_rows: int
+    oldest_ms: int | None
+    newest_ms: int | None
+    file_sizes: dict[str, int]
+    top_metrics: list[tuple[str, int]]
+    """(metric name, series count), largest first."""
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of every file SQLite keeps for the database."""
+        return sum(self.file_sizes.values())
+
+    @property
+    def bytes_per_sample(self) -> float | None:
+        """Total bytes over samples (None for an empty database)."""
+        return self.total_bytes / self.samples if self.samples else None
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready dict."""
+        d = asdict(self)
+        d["top_metrics"] = [{"metric": m, "series": n} for m, n in self.top_metrics]
+        d["total_bytes"] = self.total_bytes
+        d["bytes_per_sample"] = self.bytes_per_sample
+        return d

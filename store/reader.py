@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from nightowl.store.api import RollupData, SeriesData
 from nightowl.store.codec import decode_chunk, decode_columns
-from nightowl.store.options import CHUNK_WINDOW_MS, ROLLUP_RESOLUTIONS
-from nightowl.store.sqlite import connect_reader
+from nightowl.store.options import CHUNK_WINDOW_MS, ROLLUP_RESOLUTIONS, DatabaseStats
+from nightowl.store.sqlite import connect_reader, db_files
 from nightowl.store.writer import decode_labels
 
 from nightowl.model import Labels, Matcher, MatchOp, MetricMeta, MetricType
@@ -359,6 +359,41 @@ class Reader:
                 mtype = MetricType.UNKNOWN
             out[m] = MetricMeta(mtype, help_, unit)
         return out
+
+    def database_stats(self, top: int = 10) -> DatabaseStats:
+        """Counts and sizes for `nightowl db stats` (one read transaction)."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            series = conn.execute("SELECT count(*) FROM series").fetchone()[0]
+            chunks, chunk_samples, cmin, cmax = conn.execute(
+                "SELECT count(*), total(n), min(mint), max(maxt) FROM chunks"
+            ).fetchone()
+            head, hmin, hmax = conn.execute("SELECT count(*), min(t), max(t) FROM head").fetchone()
+            rollup_rows = conn.execute("SELECT count(*) FROM rollups").fetchone()[0]
+            top_rows = conn.execute(
+                "SELECT metric, count(*) AS c FROM series GROUP BY metric "
+                "ORDER BY c DESC, metric LIMIT ?",
+                (top,),
+            ).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        lows = [x for x in (cmin, hmin) if x is not None]
+        highs = [x for x in (cmax, hmax) if x is not None]
+        return DatabaseStats(
+            path=str(self.path),
+            schema_version=int(version),
+            series=int(series),
+            samples=int(chunk_samples) + int(head),
+            head_samples=int(head),
+            chunks=int(chunks),
+            rollup_rows=int(rollup_rows),
+            oldest_ms=min(lows) if lows else None,
+            newest_ms=max(highs) if highs else None,
+            file_sizes={p.name: p.stat().st_size for p in db_files(self.path)},
+            top_metrics=[(m, int(c)) for m, c in top_rows],
+        )
 
     def rollups(
         self, matchers: Sequence[Matcher], mint: int, maxt: int, resolution_ms: int

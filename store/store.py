@@ -30,7 +30,7 @@ from types import TracebackType
 
 from nightowl.store.api import AppendResult, RollupData, SeriesData
 from nightowl.store.compact import CompactionResult, compaction_steps
-from nightowl.store.options import StoreOptions, StoreStats
+from nightowl.store.options import DatabaseStats, StoreOptions, StoreStats
 from nightowl.store.reader import Reader
 from nightowl.store.schema import check_schema, migrate
 from nightowl.store.sqlite import (
@@ -273,11 +273,17 @@ class Store:
             return StoreStats()
         return self._core.stats
 
+    def database_stats(self, top: int = 10) -> DatabaseStats:
+        """Series, samples, time range, file sizes and the `top` metrics by cardinality."""
+        if self._closed:
+            raise StoreError("the store is closed", where=str(self.path))
+        return self._reader.database_stats(top)
+
     def file_sizes(self) -> dict[str, int]:
         """Size in bytes of each file SQLite keeps for this database."""
         return {p.name: p.stat().st_size for p in db_files(self.path)}
 
-    def reader_connection_check(self) -> str:
+    def integrity_check(self) -> str:
         """`PRAGMA integrity_check` over a fresh read-only connection ("ok" when sound)."""
         conn = connect_reader(self.path)
         try:
