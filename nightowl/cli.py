@@ -29,6 +29,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("ui", "ui", "open the terminal UI (the default with no command)"),
     ("import", "importer", "import an OpenMetrics / Prometheus text file with timestamps"),
     ("export", "exporter", "write series as OpenMetrics text with timestamps"),
+    ("db", "db", "database statistics and compaction"),
 ]
 
 
