@@ -514,19 +514,28 @@ def _named_position(text: str, msg: str) -> int | None:
     return None
 
 
-def _prefix_position(text: str) -> int:
-    """Start of the first token after the longest token-prefix that parses."""
-    toks = _tokens(text)
-    last_ok = -1
-    for i, (_kind, _start, end) in enumerate(toks):
+_COMPLETIONS = (
+    "", " 1", " x", ")", " 1)", " x)", "])", "]", "1m]", "1m:]", "}", '""}', '=""}', '""})',
+    " 1m", " 1m)", " (a)", " (x)", ") (x)", " (a) (x)", " x]", ":]", "[1m])", " x[1m])", "1m])",
+)  # fmt: skip
+
+
+def _viable(prefix: str) -> bool:
+    """Whether some short completion turns `prefix` into a valid query."""
+    for tail in _COMPLETIONS:
         try:
-            _pp.parse(text[:end])
+            _pp.parse(prefix + tail)
         except BaseException:  # the Rust side may panic on odd input
             continue
-        last_ok = i
-    nxt = last_ok + 1
-    if nxt < len(toks):
-        return toks[nxt][1]
+        return True
+    return False
+
+
+def _prefix_position(text: str) -> int:
+    """Start of the first token that no completion can save; the end if the input is cut short."""
+    for _kind, start, end in _tokens(text):
+        if not _viable(text[:end]):
+            return start
     return len(text.rstrip())
 
 
@@ -542,9 +551,49 @@ def _position(text: str, msg: str) -> int:
     return _prefix_position(text)
 
 
+_TYPE_NAMES = {"matrix": "range vector", "vector": "instant vector"}
+_KEYWORDS = frozenset(
+    {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
+     "and", "or", "unless", "atan2"}
+)  # fmt: skip
+
+
+def _prometheus_wording(text: str, msg: str, pos: int) -> str:
+    """promql_parser's message in Prometheus's words (quotes, type names, tokens)."""
+    msg = re.sub(r"(function (?:with name )?|call to )'([^']*)'", r'\1"\2"', msg)
+    msg = re.sub(
+        r"(expected type |got )(matrix|vector)\b",
+        lambda m: m.group(1) + _TYPE_NAMES[m.group(2)],
+        msg,
+    )
+    if msg != "invalid promql query":
+        return msg
+    if pos >= len(text.rstrip()):
+        return "unexpected end of input"
+    tok = next(((k, a, b) for k, a, b in _tokens(text) if a == pos), None)
+    if tok is None:
+        return msg
+    kind, a, b = tok
+    word = text[a:b]
+    if kind == "ident":
+        return (
+            f"unexpected <{word}>"
+            if word.lower() in _KEYWORDS
+            else (f'unexpected identifier "{word}"')
+        )
+    if kind == "number":
+        return f'unexpected number "{word}"'
+    if kind == "string":
+        return f"unexpected string {word!r}" if word[0] != '"' else f"unexpected string {word}"
+    if kind == "op":
+        return f"unexpected <op:{word}>" if word not in (",", ":", "@") else f'unexpected "{word}"'
+    return f'unexpected "{word}"'
+
+
 def _error(text: str, msg: str, position: int | None = None) -> ParseError:
     pos = _position(text, msg) if position is None else position
     pos = max(0, min(pos, len(text)))
+    msg = _prometheus_wording(text, msg, pos)
     line = text.count("\n", 0, pos) + 1
     col = pos - (text.rfind("\n", 0, pos) + 1) + 1
     return ParseError(f"{line}:{col}: parse error: {msg}", line=line, column=col, position=pos)
