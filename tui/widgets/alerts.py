@@ -39,7 +39,9 @@ class AlertPane(Widget, can_focus=True):
     def watch_alerts(self, alerts: tuple[AlertInfo, ...]) -> None:
         """Count firing alerts in the title and flag the pane."""
         firing = sum(1 for a in alerts if a.state == "firing")
-        self.border_title = f"Alerts ({firing} firing)" if alerts else "Alerts"
+        title = f"Alerts ({firing} firing)" if alerts else "Alerts"
+        if title != self.border_title:
+            self.border_title = title  # setting it repaints the whole pane
         self.set_class(firing > 0, "-firing")
 
     def render(self) -> Text:

@@ -94,7 +94,9 @@ class Panel(Widget, can_focus=True):
 
     def watch_state(self, state: PanelState) -> None:
         """Show an error in the border's subtitle; repaint the lines that changed."""
-        self.border_subtitle = f"error: {state.error}" if state.error else ""
+        subtitle = f"error: {state.error}" if state.error else ""
+        if subtitle != (self.border_subtitle or ""):
+            self.border_subtitle = subtitle  # setting it repaints the whole panel
         self.set_class(bool(state.error), "-error")
         if not self.is_mounted:
             return
