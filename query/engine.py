@@ -321,7 +321,11 @@ class _Evaluator:
             base = np.full(self.ctx.n_steps, t, dtype=np.int64)
         return base - offset_ms
 
-    def vector_selector(self, vs: ast.VectorSelector) -> Block:
+    def vector_selector(self, vs: ast.VectorSelector, keep_ts: bool = False) -> Block:
+        """The sample in effect at every step (lookback, staleness) for each matching series.
+
+        `keep_ts` keeps the samples' own times (only `timestamp(selector)` needs them).
+        """
         te = self._times(vs.at, vs.offset_ms)
         n = len(te)
         lb = self.ctx.lookback_ms
@@ -361,7 +365,7 @@ class _Evaluator:
             [data[i].labels for i in rows.tolist()],
             vv,
             ok,
-            tt,
+            tt if keep_ts else None,
             list(vs.matchers),
             np.zeros(len(rows), dtype=bool),
         )
@@ -500,7 +504,7 @@ class _Evaluator:
                 done = rollup_call(self.querier, node.func, arg, we, self.count_samples)
                 if done is not None:
                     return done
-        args = [self.eval(a) for a in node.args]
+        args = [self._arg(node.func, a) for a in node.args]
         ctx = self.ctx
         known = bool(self.text) and node.pos >= 0
         ctx.call_position = line_col(self.text, node.pos) if known else ""
@@ -511,6 +515,16 @@ class _Evaluator:
             res = self._name_flags(res, args, fd.keeps_name)
             res = merge_rows(res)
         return res  # type: ignore[return-value]
+
+    def _arg(self, func: str, arg: ast.Expr) -> Block | ScalarBlock | StringBlock | RangeBlock:
+        if func == "timestamp":
+            inner = arg
+            while isinstance(inner, ast.ParenExpr):
+                inner = inner.expr
+            if isinstance(inner, ast.VectorSelector):
+                self.check_time()
+                return self.vector_selector(inner, keep_ts=True)
+        return self.eval(arg)
 
     def _name_flags(self, res: Block, args: list, keeps_name: bool) -> Block:
         n = len(res.labels)

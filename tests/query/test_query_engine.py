@@ -566,6 +566,15 @@ eval instant at 10m b > bool a
   {job="x"} 1
 
 eval instant at 10m last_over_time(b[5m]) unless a
+
+eval instant at 10m30s timestamp(a)
+  {job="x"} 600
+
+eval instant at 10m30s timestamp(((a)))
+  {job="x"} 600
+
+eval instant at 10m30s timestamp(-a)
+  {job="x"} 630
 """
 
 
