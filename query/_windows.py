@@ -183,7 +183,8 @@ def kahan_inc(inc: np.ndarray, s: np.ndarray, c: np.ndarray) -> tuple[np.ndarray
     hi -= t
     hi += lo
     hi += c
-    c = np.where(np.isinf(t), 0.0, hi)
+    hi[np.isinf(t)] = 0.0
+    c = hi
     return t, c
 
 
