@@ -14,6 +14,9 @@ builds one object per sample::
     parsed.errors        # [ParseError] (only with skip_errors=True)
     parsed.to_batch(default_timestamp_ms)  # -> nightowl.model.SampleBatch
 
+A scraper passes the same :class:`SeriesCache` (``cache=``) to every parse of
+one target, so series seen in an earlier scrape skip label parsing.
+
 For streams, :class:`ExpositionParser` keeps state between chunks
 (``feed(chunk) -> ParsedExposition`` for the complete lines so far, then
 ``close()``); line numbers continue across chunks.
@@ -74,6 +77,7 @@ __all__ = [
     "NO_TIMESTAMP",
     "ExpositionParser",
     "ParsedExposition",
+    "SeriesCache",
     "content_type_is_openmetrics",
     "detect_openmetrics",
     "parse",
@@ -94,6 +98,8 @@ _MAX_SHARED = 1 << 17
 _SHARED_BRACE: tuple[dict[bytes, tuple[str, Labels]], dict[bytes, tuple[str, Labels]]] = ({}, {})
 _SHARED_BARE: tuple[dict[bytes, tuple[str, Labels]], dict[bytes, tuple[str, Labels]]] = ({}, {})
 _NOSAMPLE = -2  # gids entry: comment, blank or rejected line
+_PENDING_META = MetricMeta()  # placeholder until _meta_snapshot() builds the real one
+_COMMENT_BASE = -10  # gids entry <= this: cached comment line number (_COMMENT_BASE - n)
 
 _SHARED_COMMENTS: tuple[
     dict[bytes, tuple[str, str, object] | None], dict[bytes, tuple[str, str, object] | None]
@@ -239,6 +245,7 @@ def parse(
     default_timestamp_ms: int | None = None,
     skip_errors: bool = False,
     skip_created: bool = False,
+    cache: SeriesCache | None = None,
 ) -> ParsedExposition:
     """Parse one complete exposition.
 
@@ -251,6 +258,8 @@ def parse(
         skip_errors: Drop bad lines and collect their errors instead of raising.
         skip_created: Drop OpenMetrics `_created` samples of counters,
             histograms and summaries.
+        cache: A :class:`SeriesCache` kept between parses of the same source
+            (a scrape target) to skip label parsing of series seen before.
 
     Raises:
         ParseError: malformed input (never any other exception).
@@ -264,6 +273,7 @@ def parse(
         default_timestamp_ms=default_timestamp_ms,
         skip_errors=skip_errors,
         skip_created=skip_created,
+        cache=cache,
     )
     first = p.feed(data)
     last = p.close()
@@ -282,6 +292,40 @@ class _LineError(Exception):
         self.column = column
 
 
+class SeriesCache:
+    """Parsed series text kept from one exposition to the next of the same source.
+
+    A scraper keeps one per target and passes it to :func:`parse` (`cache=`):
+    lines whose series text was seen in an earlier scrape then skip label
+    parsing entirely, as Prometheus's per-target scrape cache does. It holds
+    at most about a million keys (then starts over). Not thread-safe: one
+    parse at a time per cache.
+    """
+
+    __slots__ = ("bare", "brace", "by_labels", "comment_keys", "labels", "meanings", "mode")
+
+    def __init__(self) -> None:
+        self.brace: dict[bytes, int] = {}  # text before "} " of `name{...} value` -> id
+        self.bare: dict[bytes, int] = {}  # `name` of `name value` -> id
+        self.by_labels: dict[Labels, int] = {}
+        self.labels: list[Labels] = []  # id -> Labels; id -1 means "dropped"
+        self.comment_keys: list[bytes] = []  # comment lines cached within one exposition
+        self.meanings: list[tuple[str, str, object] | None] = []  # cached comment lines
+        self.mode: tuple[bool, bool] | None = None  # (openmetrics, skip_created)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self.brace.clear()
+        self.bare.clear()
+        self.by_labels.clear()
+        self.labels.clear()
+        self.comment_keys.clear()
+        self.meanings.clear()
+
+
 class ExpositionParser:
     """Incremental parser: `feed()` chunks, then `close()`.
 
@@ -295,6 +339,7 @@ class ExpositionParser:
         default_timestamp_ms: See :func:`parse`.
         skip_errors: See :func:`parse`.
         skip_created: See :func:`parse`.
+        cache: See :func:`parse`.
     """
 
     def __init__(
@@ -304,6 +349,7 @@ class ExpositionParser:
         default_timestamp_ms: int | None = None,
         skip_errors: bool = False,
         skip_created: bool = False,
+        cache: SeriesCache | None = None,
     ) -> None:
         self.openmetrics = openmetrics
         self.default_timestamp_ms = default_timestamp_ms
@@ -313,20 +359,25 @@ class ExpositionParser:
         self._lineno = 0  # lines consumed so far
         self._eof_line = 0  # line number of "# EOF" (OpenMetrics), 0 = not seen
         self._closed = False
-        # raw series text -> global series id (index into _labels); -1 = dropped
-        self._brace: dict[bytes, int] = {}  # text before "} " of `name{...} value`
-        self._bare: dict[bytes, int] = {}  # `name` of `name value`
-        self._by_labels: dict[Labels, int] = {}
-        self._labels: list[Labels] = []
+        c = self._series_cache = cache if cache is not None else SeriesCache()
+        # Comment lines cached by the previous exposition must be read again.
+        for key in c.comment_keys:
+            c.brace.pop(key, None)
+        c.comment_keys.clear()
+        self._brace = c.brace
+        self._bare = c.bare
+        self._by_labels = c.by_labels
+        self._labels = c.labels
         self._meta: dict[str, list] = {}  # family -> [MetricType, help, unit]
         self._metadata: dict[str, MetricMeta] = {}
+        self._dirty: set[str] = set()  # families whose MetricMeta must be rebuilt
 
     # -- public -------------------------------------------------------------
 
     @property
     def metadata(self) -> dict[str, MetricMeta]:
         """Metadata of the families seen so far."""
-        return dict(self._metadata)
+        return self._meta_snapshot()
 
     @property
     def lines_consumed(self) -> int:
@@ -391,7 +442,7 @@ class ExpositionParser:
             np.empty(0, np.int64),
             np.empty(0, np.int64),
             np.empty(0, np.float64),
-            dict(self._metadata),
+            self._meta_snapshot(),
             errors,
             lines,
             bool(self.openmetrics),
@@ -406,6 +457,11 @@ class ExpositionParser:
         base = self._lineno
         self._lineno = base + n
         errors: list[ParseError] = []
+        mode = (bool(self.openmetrics), self.skip_created)
+        if self._series_cache.mode != mode:
+            # Keys checked under the other format's rules (or _created decisions) differ.
+            self._series_cache.clear()
+            self._series_cache.mode = mode
         if self._eof_line:
             # Nothing may follow "# EOF".
             err = self._error("unexpected data after # EOF", base + 1, 1)
@@ -420,6 +476,7 @@ class ExpositionParser:
         fixed: dict[int, tuple[float, int | None]] = {}  # line index -> parsed (v, ts)
         ctx = (lines, base, gids, rests, fixed, errors)
         get = self._brace.get
+        bget = self._bare.get
         ga = gids.append
         ra = rests.append
         resolve = self._resolve
@@ -427,9 +484,25 @@ class ExpositionParser:
             k, sep, rest = line.partition(b"} ")
             g = get(k)
             if g is None:
+                if not sep:  # `name value`?
+                    k2, sep2, rest2 = line.partition(b" ")
+                    if sep2:
+                        g = bget(k2)
+                        if g is not None:
+                            ga(g)
+                            ra(rest2)
+                            continue
                 g, rest = resolve(ctx, line, k, sep, rest)
             ga(g)
             ra(rest)
+        if self._series_cache.meanings and gids and min(gids) <= _COMMENT_BASE:
+            meanings = self._series_cache.meanings
+            garr = np.array(gids, np.int64)
+            for i in np.flatnonzero(garr <= _COMMENT_BASE).tolist():
+                meaning = meanings[_COMMENT_BASE - gids[i]]
+                if meaning is not None:
+                    self._apply_meta(*meaning)
+                gids[i] = _NOSAMPLE
         if self._eof_line and self._eof_line < base + n:
             # Lines after "# EOF" that took the cached path.
             e = self._eof_line - base - 1
@@ -460,12 +533,9 @@ class ExpositionParser:
         if len(errors) > 1:
             errors.sort(key=lambda e: e.line or 0)
         if len(self._brace) + len(self._bare) > _MAX_CACHE:
-            self._brace.clear()
-            self._bare.clear()
-            self._by_labels.clear()
-            self._labels = []
+            self._series_cache.clear()
         return ParsedExposition(
-            series, refs, ts, vals, dict(self._metadata), errors, n, bool(self.openmetrics)
+            series, refs, ts, vals, self._meta_snapshot(), errors, n, bool(self.openmetrics)
         )
 
     def _resolve(
@@ -498,8 +568,17 @@ class ExpositionParser:
             if meaning is not None:
                 self._apply_meta(*meaning)
             if not sep:
-                # The same comment again in this text means the same: skip it then.
-                self._brace[line] = _NOSAMPLE
+                # Next time (in this text or a later one of the same cache) the
+                # line is found by the main loop; its meaning is applied after it.
+                c = self._series_cache
+                if self.skip_created:
+                    # `_created` decisions need metadata in line order: only skip
+                    # repeats within this text.
+                    self._brace[line] = _NOSAMPLE
+                    c.comment_keys.append(line)
+                else:
+                    self._brace[line] = _COMMENT_BASE - len(c.meanings)
+                    c.meanings.append(meaning)
             return _NOSAMPLE, b""
         i = len(gids)
         try:
@@ -804,6 +883,14 @@ class ExpositionParser:
         value = text[j:].lstrip(" \t")
         return _meta_meaning(mn.group(), kw, value, om, lead + len(text) - len(value))
 
+    def _meta_snapshot(self) -> dict[str, MetricMeta]:
+        if self._dirty:
+            for name in self._dirty:
+                entry = self._meta[name]
+                self._metadata[name] = MetricMeta(entry[0], entry[1], entry[2])
+            self._dirty.clear()
+        return dict(self._metadata)
+
     def _apply_meta(self, name: str, kw: str, value: object) -> None:
         entry = self._meta.get(name)
         if entry is None:
@@ -811,15 +898,16 @@ class ExpositionParser:
         i = 0 if kw == "TYPE" else 1 if kw == "HELP" else 2
         if entry[i] != value or name not in self._metadata:
             entry[i] = value
-            self._metadata[name] = MetricMeta(entry[0], entry[1], entry[2])
+            self._dirty.add(name)
+            self._metadata[name] = _PENDING_META
 
     def _add_series(
         self, cache: dict[bytes, int], key: bytes, name: str, labels: Labels, om: bool
     ) -> int:
         """Give a (checked) series a global id in this parser and cache its key."""
         if self.skip_created and om and name.endswith("_created"):
-            meta = self._metadata.get(name[: -len("_created")])
-            if meta is not None and meta.type in _CREATED_TYPES:
+            entry = self._meta.get(name[: -len("_created")])
+            if entry is not None and entry[0] in _CREATED_TYPES:
                 cache[key] = -1
                 return -1
         g = self._by_labels.get(labels)

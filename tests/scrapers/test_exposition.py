@@ -12,6 +12,7 @@ from nightowl.scrapers.exposition import (
     NO_TIMESTAMP,
     ExpositionParser,
     ParsedExposition,
+    SeriesCache,
     content_type_is_openmetrics,
     detect_openmetrics,
     parse,
@@ -379,3 +380,27 @@ def test_exposition_repeated_parse_uses_cache_consistently() -> None:
     assert first == second
     bits = struct.pack("<d", second[0][2])
     assert bits == struct.pack("<d", 1.0)
+
+
+def test_exposition_series_cache_across_scrapes() -> None:
+    """A SeriesCache reused across parses gives the same results, metadata included."""
+    cache = SeriesCache()
+    page1 = b'# HELP x X.\n# TYPE x gauge\nx{a="1"} 1\nx{a="2"} 2\ny 3\n'
+    page2 = b'# HELP x X.\n# TYPE x gauge\nx{a="2"} 5\nx{a="3"} 6\ny 7\n'
+    r1 = parse(page1, openmetrics=False, cache=cache)
+    r2 = parse(page2, openmetrics=False, cache=cache)
+    assert r2.metadata == {"x": MetricMeta(MetricType.GAUGE, "X.", "")}
+    assert [(str(lab), v) for lab, _, v in r2.samples()] == [
+        ('x{a="2"}', 5.0),
+        ('x{a="3"}', 6.0),
+        ("y", 7.0),
+    ]
+    assert sorted(r2.series) == [Labels.of("x", a="2"), Labels.of("x", a="3"), Labels.of("y")]
+    assert list(parse(page1, openmetrics=False).samples()) == list(r1.samples())
+    assert len(cache) == 4
+    # The same cache under the other format's rules starts over: spaces are not allowed.
+    with pytest.raises(ParseError):
+        parse(b'x{ a="1" } 1\n# EOF\n', openmetrics=True, cache=cache)
+    parse(b'x{ a="1" } 1\n', openmetrics=False, cache=cache)
+    with pytest.raises(ParseError):
+        parse(b'x{ a="1" } 1\n# EOF\n', openmetrics=True, cache=cache)
