@@ -713,7 +713,7 @@ def _close(store: Any) -> None:
 _AT_UNSAFE = frozenset(
     {
         "days_in_month", "day_of_month", "day_of_week", "day_of_year", "hour",
-        "minute", "month", "year", "predict_linear", "time",
+        "minute", "month", "year", "predict_linear", "time", "timestamp",
         "start", "end", "range", "step",
     }
 )  # fmt: skip
