@@ -8,7 +8,7 @@ import struct
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from nightowl.scrapers.exposition import ExpositionParser, ParsedExposition, parse
+from nightowl.scrapers.exposition import ExpositionParser, ParsedExposition, SeriesCache, parse
 from nightowl.scrapers.expowriter import format_labels, format_timestamp, format_value
 
 from nightowl.errors import ParseError
@@ -109,6 +109,27 @@ def test_exposition_fuzz_chunking_is_invisible(data: bytes, steps: list[int]) ->
         assert not isinstance(whole, ParseError), whole
         merged = ParsedExposition.concat(parts)
         assert _key(merged) == _key(whole)
+
+
+@SETTINGS
+@given(st.lists(_mutated(), min_size=2, max_size=4), st.booleans())
+def test_exposition_fuzz_series_cache_is_invisible(texts: list[bytes], created: bool) -> None:
+    """Parsing several texts through one SeriesCache gives what fresh parses give."""
+    cache = SeriesCache()
+    for data in texts:
+        for om in (False, True):
+            try:
+                fresh: object = parse(data, openmetrics=om, skip_created=created)
+            except ParseError as exc:
+                fresh = exc
+            try:
+                cached: object = parse(data, openmetrics=om, skip_created=created, cache=cache)
+            except ParseError as exc:
+                assert isinstance(fresh, ParseError) and exc.line == fresh.line
+                continue
+            assert isinstance(fresh, ParsedExposition) and isinstance(cached, ParsedExposition)
+            assert _key(cached) == _key(fresh)
+            assert cached.metadata == fresh.metadata
 
 
 def _key(r: ParsedExposition) -> list[tuple[Labels, int | None, bytes]]:
