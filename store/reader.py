@@ -19,10 +19,13 @@ rows of the same range.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import threading
 import weakref
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +37,7 @@ from nightowl.store.writer import decode_labels
 
 from nightowl.model import Labels, Matcher, MatchOp, MetricMeta, MetricType
 
-__all__ = ["ROLLUP_KINDS", "LabelIndex", "Reader", "rollup_block_ms"]
+__all__ = ["ROLLUP_KINDS", "ChunkCache", "LabelIndex", "Reader", "rollup_block_ms"]
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -45,6 +48,52 @@ ROLLUP_KINDS = "iffffii"
 def rollup_block_ms(resolution_ms: int) -> int:
     """Length of time one stored rollup row covers at `resolution_ms`."""
     return 86_400_000 if resolution_ms < 3_600_000 else 7 * 86_400_000
+
+
+@contextlib.contextmanager
+def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction: every query inside sees the same commit (WAL snapshot)."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
+class ChunkCache:
+    """Decoded chunks by chunk id, least recently used first out, bounded in bytes.
+
+    Chunk ids are never reused (AUTOINCREMENT) and a chunk's data never changes
+    in place (a merge writes a new row), so an id identifies its samples.
+    Decoded arrays are shared read-only between callers.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, cid: int, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """The decoded chunk `cid`, decoding `data` on a miss."""
+        with self._lock:
+            hit = self._items.get(cid)
+            if hit is not None:
+                self._items.move_to_end(cid)
+                return hit
+        ts, vs = decode_chunk(data)
+        ts.flags.writeable = False
+        vs.flags.writeable = False
+        size = ts.nbytes + vs.nbytes
+        if size <= self.max_bytes:
+            with self._lock:
+                if cid not in self._items:
+                    self._items[cid] = (ts, vs)
+                    self.bytes += size
+                while self.bytes > self.max_bytes:
+                    _, (ot, ov) = self._items.popitem(last=False)
+                    self.bytes -= ot.nbytes + ov.nbytes
+        return ts, vs
 
 
 class LabelIndex:
@@ -148,8 +197,9 @@ class LabelIndex:
 class Reader:
     """The synchronous `Querier` over one database file (read-only connections)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, cache_bytes: int = 48 << 20) -> None:
         self.path = path
+        self._cache = ChunkCache(cache_bytes)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._conns: list = []
@@ -217,19 +267,22 @@ class Reader:
         id_json = json.dumps(ids.tolist())
         lo = max(_INT64_MIN, (mint // CHUNK_WINDOW_MS) * CHUNK_WINDOW_MS)
         parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-        rows = conn.execute(
-            "SELECT series_id, data FROM chunks "
-            "WHERE series_id IN (SELECT value FROM json_each(?)) "
-            "AND mint >= ? AND mint <= ? AND maxt >= ? ORDER BY series_id, mint",
-            (id_json, lo, maxt, mint),
-        ).fetchall()
-        head = conn.execute(
-            "SELECT series_id, t, v FROM head WHERE series_id IN (SELECT value FROM json_each(?)) "
-            "AND t >= ? AND t <= ? ORDER BY series_id, t",
-            (id_json, mint, maxt),
-        ).fetchall()
-        for sid, data in rows:
-            ts, vs = decode_chunk(data)
+        with _snapshot(conn):  # chunks and head from the same commit
+            rows = conn.execute(
+                "SELECT id, series_id, data FROM chunks "
+                "WHERE series_id IN (SELECT value FROM json_each(?)) "
+                "AND mint >= ? AND mint <= ? AND maxt >= ? ORDER BY series_id, mint",
+                (id_json, lo, maxt, mint),
+            ).fetchall()
+            head = conn.execute(
+                "SELECT series_id, t, v FROM head "
+                "WHERE series_id IN (SELECT value FROM json_each(?)) "
+                "AND t >= ? AND t <= ? ORDER BY series_id, t",
+                (id_json, mint, maxt),
+            ).fetchall()
+        cache = self._cache
+        for cid, sid, data in rows:
+            ts, vs = cache.get(cid, data)
             if ts[0] < mint or ts[-1] > maxt:
                 a = int(np.searchsorted(ts, mint, "left"))
                 b = int(np.searchsorted(ts, maxt, "right"))
@@ -279,24 +332,25 @@ class Reader:
         conn = self._conn()
         id_json = json.dumps(ids.tolist())
         wlo = max(_INT64_MIN, (lo // CHUNK_WINDOW_MS) * CHUNK_WINDOW_MS)
-        found = {
-            r[0]
-            for r in conn.execute(
-                "SELECT DISTINCT series_id FROM chunks WHERE series_id IN "
-                "(SELECT value FROM json_each(?)) AND mint >= ? AND mint <= ? AND maxt >= ?",
-                (id_json, wlo, hi, lo),
-            )
-        }
-        rest = [i for i in ids.tolist() if i not in found]
-        if rest:
-            found.update(
+        with _snapshot(conn):
+            found = {
                 r[0]
                 for r in conn.execute(
-                    "SELECT DISTINCT series_id FROM head WHERE series_id IN "
-                    "(SELECT value FROM json_each(?)) AND t >= ? AND t <= ?",
-                    (json.dumps(rest), lo, hi),
+                    "SELECT DISTINCT series_id FROM chunks WHERE series_id IN "
+                    "(SELECT value FROM json_each(?)) AND mint >= ? AND mint <= ? AND maxt >= ?",
+                    (id_json, wlo, hi, lo),
                 )
-            )
+            }
+            rest = [i for i in ids.tolist() if i not in found]
+            if rest:
+                found.update(
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT DISTINCT series_id FROM head WHERE series_id IN "
+                        "(SELECT value FROM json_each(?)) AND t >= ? AND t <= ?",
+                        (json.dumps(rest), lo, hi),
+                    )
+                )
         return found
 
     def series(
@@ -410,28 +464,29 @@ class Reader:
         conn = self._conn()
         id_json = json.dumps(ids.tolist())
         wlo = max(_INT64_MIN, (mint // CHUNK_WINDOW_MS) * CHUNK_WINDOW_MS)
-        unrolled = conn.execute(
-            "SELECT 1 FROM chunks WHERE series_id IN (SELECT value FROM json_each(?)) "
-            "AND mint >= ? AND mint <= ? AND maxt >= ? AND (rolled & ?) = 0 LIMIT 1",
-            (id_json, wlo, maxt, mint, bit),
-        ).fetchone()
-        if unrolled is not None:
-            return None
-        in_head = conn.execute(
-            "SELECT 1 FROM head WHERE series_id IN (SELECT value FROM json_each(?)) "
-            "AND t >= ? AND t <= ? LIMIT 1",
-            (id_json, mint, maxt),
-        ).fetchone()
-        if in_head is not None:
-            return None
-        block = rollup_block_ms(resolution_ms)
-        blo = max(_INT64_MIN, (mint // block) * block)
-        rows = conn.execute(
-            "SELECT series_id, data FROM rollups WHERE series_id IN "
-            "(SELECT value FROM json_each(?)) AND res = ? AND start >= ? AND start <= ? "
-            "ORDER BY series_id, start",
-            (id_json, resolution_ms, blo, maxt),
-        ).fetchall()
+        with _snapshot(conn):
+            unrolled = conn.execute(
+                "SELECT 1 FROM chunks WHERE series_id IN (SELECT value FROM json_each(?)) "
+                "AND mint >= ? AND mint <= ? AND maxt >= ? AND (rolled & ?) = 0 LIMIT 1",
+                (id_json, wlo, maxt, mint, bit),
+            ).fetchone()
+            if unrolled is not None:
+                return None
+            in_head = conn.execute(
+                "SELECT 1 FROM head WHERE series_id IN (SELECT value FROM json_each(?)) "
+                "AND t >= ? AND t <= ? LIMIT 1",
+                (id_json, mint, maxt),
+            ).fetchone()
+            if in_head is not None:
+                return None
+            block = rollup_block_ms(resolution_ms)
+            blo = max(_INT64_MIN, (mint // block) * block)
+            rows = conn.execute(
+                "SELECT series_id, data FROM rollups WHERE series_id IN "
+                "(SELECT value FROM json_each(?)) AND res = ? AND start >= ? AND start <= ? "
+                "ORDER BY series_id, start",
+                (id_json, resolution_ms, blo, maxt),
+            ).fetchall()
         per: dict[int, list[list[np.ndarray]]] = {}
         for sid, data in rows:
             cols = decode_columns(ROLLUP_KINDS, data)

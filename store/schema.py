@@ -14,6 +14,8 @@ Tables (version 2)::
 `chunks` and `rollups` are rowid tables with a unique index rather than WITHOUT
 ROWID tables: their rows (0.1-4 KB blobs) would spill into overflow pages of an
 index b-tree, while a rowid table packs them densely (measured: 25% smaller).
+Chunk ids are AUTOINCREMENT, never reused, so readers may cache decoded chunks
+by id (a chunk is never changed in place; a merge writes a new row).
 Values travel as the float64's bit pattern in an INTEGER column because SQLite
 turns NaN into NULL; the bits keep NaN payloads and the staleness marker exact.
 
@@ -69,7 +71,7 @@ def _v1(conn: sqlite3.Connection) -> None:
             PRIMARY KEY (series_id, t)
         ) WITHOUT ROWID;
         CREATE TABLE chunks (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             series_id INTEGER NOT NULL,
             mint INTEGER NOT NULL,
             maxt INTEGER NOT NULL,

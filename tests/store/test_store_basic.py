@@ -237,3 +237,37 @@ def test_bad_refs_are_rejected_without_damage(store: Store, grid) -> None:
     with pytest.raises(StoreError):
         store.append_sync(bad)
     assert store.append_sync(grid([UP], 0, 3)).accepted == 3
+
+
+def test_concurrent_readers_in_threads_while_appending(db_path: Path, grid) -> None:
+    """Querier calls from several threads during ingest and compaction never fail."""
+    import threading
+
+    opts = StoreOptions(compaction_interval_ms=10, retention_time_ms=0)
+    series = [Labels.of("t", i=str(i)) for i in range(50)]
+    errors: list[BaseException] = []
+    counts: list[int] = []
+    stop = threading.Event()
+    with Store.open(db_path, options=opts) as s:
+        s.append_sync(grid(series, 0, 10))
+
+        def reader() -> None:
+            try:
+                while not stop.is_set():
+                    got = s.select([_eq("__name__", "t")], 0, 10**12)
+                    counts.append(sum(len(x.timestamps) for x in got))
+                    s.label_values("i")
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=reader) for _ in range(4)]
+        for th in threads:
+            th.start()
+        for k in range(1, 60):
+            s.append_sync(grid(series, k * 600_000, 10, step=60_000))
+        stop.set()
+        for th in threads:
+            th.join()
+        assert not errors
+        assert counts and max(counts) <= 50 * 600
+        assert sum(len(x.timestamps) for x in s.select([], 0, 10**12)) == 50 * 600
