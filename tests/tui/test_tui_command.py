@@ -1,0 +1,66 @@
+"""The `ui` command: argument and config errors exit 2 with a message before any UI starts;
+NO_COLOR is honoured; the daemon side never loads Textual."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nightowl.cli import main
+
+
+def test_source_and_db_together_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """--source reads a remote API; combining it with --db is refused."""
+    assert main(["--source", "http://127.0.0.1:9", "--db", "x.db"]) == 2
+    assert "cannot be combined with --db" in capsys.readouterr().err
+
+
+def test_bad_refresh_and_missing_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad duration or a missing explicit config file is a clean exit 2."""
+    assert main(["ui", "--refresh", "soon"]) == 2
+    assert "invalid duration 'soon'" in capsys.readouterr().err
+    assert main(["--config", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml" in capsys.readouterr().err
+
+
+def test_bad_config_names_file_and_key(tmp_path: Path) -> None:
+    """A config with a bad dashboard panel exits 2 naming the key, without a traceback."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[[dashboards]]\nname = "x"\n[[dashboards.panels]]\nexpr = "up"\nkind = "pie"\n')
+    out = subprocess.run(
+        [sys.executable, "-m", "nightowl", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "dashboards[0].panels[0].kind" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+async def test_no_color_is_honoured(
+    source, clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With NO_COLOR set the app renders without colour."""
+    from nightowl.tui.app import NightowlApp
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = NightowlApp(source, clock=clock, history_path=tmp_path / "h")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.no_color
+
+
+def test_ui_help_lists_the_flags() -> None:
+    """`nightowl ui --help` documents every flag."""
+    out = subprocess.run(
+        [sys.executable, "-m", "nightowl", "ui", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    for flag in ("--source", "--db", "--config", "--low-bandwidth", "--theme", "--refresh"):
+        assert flag in out.stdout
