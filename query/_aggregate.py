@@ -331,6 +331,8 @@ def _aggregate_k(
                     rank, order, np.arange(len(rows))[:, None].repeat(n_steps, 1), axis=0
                 )
             sel = p & (rank < k[np.newaxis, :])
+            if op != "limitk" and len(rows) > 1:
+                _break_ties(op, v, p, order, key_val, key_nan, k, sel)
             selected[rows] = sel
             rank_out[rows] = rank
     keep = selected.any(axis=1)
@@ -350,6 +352,81 @@ def _aggregate_k(
         drops(block)[idx],
     )
     return out, warnings
+
+
+def _break_ties(
+    op: str,
+    v: np.ndarray,
+    p: np.ndarray,
+    order: np.ndarray,
+    key_val: np.ndarray,
+    key_nan: np.ndarray,
+    k: np.ndarray,
+    sel: np.ndarray,
+) -> None:
+    """Where equal values straddle the k-th place, pick the series Prometheus's heap keeps."""
+    m = v.shape[0]
+    cnt = p.sum(axis=0)
+    kk = np.minimum(k, m).astype(np.int64)
+    cand = np.nonzero((kk > 0) & (kk < cnt))[0]
+    if not len(cand):
+        return
+    cols = cand
+    a = order[kk[cols] - 1, cols]
+    b = order[kk[cols], cols]
+    tie = (key_nan[a, cols] == key_nan[b, cols]) & (key_val[a, cols] == key_val[b, cols])
+    for col in cols[tie].tolist():
+        present_rows = np.nonzero(p[:, col])[0].tolist()
+        keep = _heap_select([float(v[r, col]) for r in present_rows], int(kk[col]), op == "topk")
+        sel[:, col] = False
+        sel[[present_rows[i] for i in keep], col] = True
+
+
+def _heap_select(vals: list[float], k: int, top: bool) -> list[int]:
+    """Indices Prometheus's `aggregationK` keeps: Go's container/heap, input order."""
+
+    def less(x: float, y: float) -> bool:
+        if x != x:
+            return True
+        return x < y if top else x > y
+
+    heap: list[int] = []
+
+    def up(j: int) -> None:
+        while j > 0:
+            i = (j - 1) // 2
+            if not less(vals[heap[j]], vals[heap[i]]):
+                break
+            heap[i], heap[j] = heap[j], heap[i]
+            j = i
+
+    def down(i0: int) -> bool:
+        i, n = i0, len(heap)
+        while True:
+            j1 = 2 * i + 1
+            if j1 >= n:
+                break
+            j = j1
+            if j1 + 1 < n and less(vals[heap[j1 + 1]], vals[heap[j1]]):
+                j = j1 + 1
+            if not less(vals[heap[j]], vals[heap[i]]):
+                break
+            heap[i], heap[j] = heap[j], heap[i]
+            i = j
+        return i > i0
+
+    for idx, f in enumerate(vals):
+        if len(heap) < k:
+            heap.append(idx)
+            up(len(heap) - 1)
+            continue
+        cur = vals[heap[0]]
+        better = cur < f if top else cur > f
+        if better or (cur != cur and f == f):
+            heap[0] = idx
+            if k > 1 and not down(0):
+                up(0)
+    return heap
 
 
 def count_values(block: Block, label: str, grouping: tuple[str, ...], without: bool) -> Block:

@@ -299,6 +299,29 @@ eval instant at 0 sum by (__name__) (req)
 
 eval instant at 0 topk(0, req)
 
+clear
+
+load 1m
+  t{i="a"} 1
+  t{i="b"} 1
+  t{i="c"} 1
+  t{i="d"} 0
+
+eval_ordered instant at 0 bottomk(2, t)
+  t{i="d"} 0
+  t{i="b"} 1
+
+eval instant at 0 topk(2, t)
+  t{i="a"} 1
+  t{i="b"} 1
+
+clear
+
+load 1m
+  req{job="a", inst="1"} 10
+  req{job="a", inst="2"} 20
+  req{job="b", inst="1"} 30
+
 eval instant at 0 topk(NaN, req)
   expect fail msg: Parameter value is NaN
 
