@@ -271,3 +271,25 @@ def test_concurrent_readers_in_threads_while_appending(db_path: Path, grid) -> N
         assert not errors
         assert counts and max(counts) <= 50 * 600
         assert sum(len(x.timestamps) for x in s.select([], 0, 10**12)) == 50 * 600
+
+
+async def test_async_lifecycle(db_path: Path, grid) -> None:
+    """`async with`, await append/compact, and the async close work together."""
+    async with Store.open(db_path, options=QUIET) as s:
+        res = await s.append(grid([UP], 0, 50, step=1000))
+        assert res.accepted == 50
+        done = await s.compact(force=True)
+        assert done.head_samples_sealed == 0  # bulk batches go straight to chunks
+        assert len(s.select([], 0, 10**9)[0].timestamps) == 50
+    with pytest.raises(StoreError, match="closed"):
+        await s.append(grid([UP], 0, 1))
+
+
+def test_public_names_resolve() -> None:
+    """Every name in nightowl.store.__all__ is importable."""
+    import nightowl.store as pkg
+
+    for name in pkg.__all__:
+        assert getattr(pkg, name) is not None
+    with pytest.raises(AttributeError):
+        _ = pkg.NoSuchName
