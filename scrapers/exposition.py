@@ -495,14 +495,6 @@ class ExpositionParser:
                 g, rest = resolve(ctx, line, k, sep, rest)
             ga(g)
             ra(rest)
-        if self._series_cache.meanings and gids and min(gids) <= _COMMENT_BASE:
-            meanings = self._series_cache.meanings
-            garr = np.array(gids, np.int64)
-            for i in np.flatnonzero(garr <= _COMMENT_BASE).tolist():
-                meaning = meanings[_COMMENT_BASE - gids[i]]
-                if meaning is not None:
-                    self._apply_meta(*meaning)
-                gids[i] = _NOSAMPLE
         if self._eof_line and self._eof_line < base + n:
             # Lines after "# EOF" that took the cached path.
             e = self._eof_line - base - 1
@@ -514,6 +506,18 @@ class ExpositionParser:
             for j in range(e + 1, n):
                 gids[j] = _NOSAMPLE
                 fixed.pop(j, None)
+        if self._series_cache.meanings and gids and min(gids) <= _COMMENT_BASE:
+            # Cached comment lines (they stay non-sample entries in gids): apply
+            # each distinct one once, in the order of its last occurrence.
+            meanings = self._series_cache.meanings
+            garr = np.array(gids, np.int64)
+            pos = np.flatnonzero(garr <= _COMMENT_BASE)
+            ids = _COMMENT_BASE - garr[pos]
+            _, last = np.unique(ids[::-1], return_index=True)
+            for j in np.sort(len(ids) - 1 - last).tolist():
+                meaning = meanings[int(ids[j])]
+                if meaning is not None:
+                    self._apply_meta(*meaning)
         refs, ts, vals = self._bulk(lines, base, gids, rests, fixed, errors, n)
         # Compact global series ids to this result's own series list.
         keep = refs >= 0
