@@ -153,6 +153,21 @@ def test_cli_import_malformed_exit_2_and_skip_errors(tmp_path: Path) -> None:
     assert res.returncode == 2 and b"Traceback" not in res.stderr
 
 
+def test_cli_import_1970_history_and_retention_warning(tmp_path: Path) -> None:
+    """1970 samples import; a retention window that would drop them is named on stderr."""
+    src = tmp_path / "old.om"
+    src.write_text("up 1 0.000\nup 2 86400.000\nup 3 1700000000.000\n# EOF\n")
+    res = run("import", "--db", str(tmp_path / "a.db"), str(src))
+    assert res.returncode == 0, res.stderr.decode()
+    assert b"retention window" in res.stderr and b"retention_time" in res.stderr
+    assert all_samples(tmp_path / "a.db")[Labels.of("up")][0] == [0, 86_400_000, 1_700_000_000_000]
+    cfg = tmp_path / "keep.toml"
+    cfg.write_text('[storage]\nretention_time = "0s"\n')
+    res = run("import", "--db", str(tmp_path / "b.db"), "--config", str(cfg), str(src))
+    assert res.returncode == 0, res.stderr.decode()
+    assert res.stderr == b""
+
+
 def test_cli_import_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     """With stderr on a terminal a progress bar is drawn there; piped, stderr stays quiet."""
     import pty

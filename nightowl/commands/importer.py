@@ -24,6 +24,9 @@ retention (the background compactor is off while it runs), so nothing
 imported is deleted by the import itself; retention in nightowl is measured
 back from the newest sample in the database, so history imported into an
 empty database is kept (`[storage] retention_time`, docs/configuration.md).
+When imported samples reach back before `newest sample - retention_time`, the
+import says so on stderr (the next compaction would delete them) and names
+the setting that keeps them.
 """
 
 from __future__ import annotations
@@ -99,6 +102,8 @@ class ImportSummary:
         self.batches = 0
         self.seconds = 0.0
         self.series: set = set()
+        self.min_ts: int | None = None
+        self.max_ts: int | None = None
 
     def line(self) -> str:
         """The one-line summary."""
@@ -274,6 +279,10 @@ def import_stream(
         batch = merged.to_batch()
         summary.series.update(batch.series)
         summary.samples += len(batch)
+        if len(batch):
+            lo, hi = int(batch.timestamps.min()), int(batch.timestamps.max())
+            summary.min_ts = lo if summary.min_ts is None else min(summary.min_ts, lo)
+            summary.max_ts = hi if summary.max_ts is None else max(summary.max_ts, hi)
         settle()
         in_flight = pool.submit(store.append_sync, batch)
         in_flight_n = len(batch)
@@ -354,6 +363,7 @@ def run_import(args: argparse.Namespace) -> int:
                 verbose=args.verbose,
                 progress=progress,
             )
+            warning = _retention_warning(store, summary)
         finally:
             store.close()
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
@@ -362,4 +372,30 @@ def run_import(args: argparse.Namespace) -> int:
         if stream is not sys.stdin.buffer:
             stream.close()
     print(summary.line())
+    if warning:
+        print(f"nightowl: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _retention_warning(store: Any, summary: ImportSummary) -> str | None:
+    """Say so when imported samples fall outside the retention window.
+
+    Retention is measured back from the newest sample in the database, so an
+    import into an empty database keeps all its history; samples older than
+    `newest - retention_time` would be deleted by the next compaction.
+    """
+    from nightowl.timeutil import format_duration
+
+    keep_ms = store.options.retention_time_ms
+    newest = store.stats().newest_sample_ms
+    if not keep_ms or newest is None or summary.min_ts is None:
+        return None
+    horizon = newest - keep_ms
+    if summary.min_ts >= horizon:
+        return None
+    return (
+        f"imported samples reach back before the retention window "
+        f"({format_duration(keep_ms)} before the newest sample); the next compaction "
+        'deletes them. Keep them with [storage] retention_time = "0s" (no time '
+        "limit) or a longer retention_time in the config passed with --config."
+    )
