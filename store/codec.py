@@ -56,9 +56,14 @@ _VERSION = 1
 _MODE_XOR = 0
 _MODE_DEC = 1
 _MAX_SCALE = 6
+_POW10 = [10.0**k for k in range(_MAX_SCALE + 1)]
 _EXACT = float(2**53)
 _U64 = np.uint64
 _MASK = 0xFFFFFFFFFFFFFFFF
+#: Zigzag decoding of every 16-bit number, as uint64 (two's complement).
+_Z16 = np.arange(65536, dtype=np.uint64)
+_UNZIGZAG16 = (_Z16 >> np.uint64(1)) ^ (np.uint64(0) - (_Z16 & np.uint64(1)))
+del _Z16
 _LEVEL = 9
 
 
@@ -243,13 +248,28 @@ def _get_ints(r: _Reader) -> np.ndarray:
         out[1] = r.svarint() & _MASK
         body = out[2:]
     m = len(body)
-    _unshuffle_into(body, r.take(m * width), m, width)
-    # Undo the zigzag, then add the base back (all modulo 2**64).
-    sign = body & np.uint64(1)
-    body >>= np.uint64(1)
-    body ^= np.uint64(0) - sign
-    if base:
-        body += np.uint64(base & _MASK)
+    raw = r.take(m * width)
+    if width == 0:
+        body.fill(base & _MASK)
+    elif width <= 2:
+        # Small numbers: undo byte planes and zigzag with one table lookup.
+        planes = np.frombuffer(raw, dtype=np.uint8, count=m * width).reshape(width, m)
+        if width == 1:
+            np.take(_UNZIGZAG16, planes[0], out=body)
+        else:
+            idx = planes[1].astype(np.intp) << 8
+            idx |= planes[0]
+            np.take(_UNZIGZAG16, idx, out=body)
+        if base:
+            body += np.uint64(base & _MASK)
+    else:
+        _unshuffle_into(body, raw, m, width)
+        # Undo the zigzag, then add the base back (all modulo 2**64).
+        sign = body & np.uint64(1)
+        body >>= np.uint64(1)
+        body ^= np.uint64(0) - sign
+        if base:
+            body += np.uint64(base & _MASK)
     if order == 2:
         np.cumsum(out[1:], out=out[1:])
     if g != 1:
@@ -321,15 +341,16 @@ def _get_floats(r: _Reader) -> np.ndarray:
     nbad = r.uvarint()
     if k > _MAX_SCALE or nbad >= 2**32:
         raise ValueError("bad float section header")
-    bad = np.frombuffer(r.take(nbad * 4), dtype="<u4").astype(np.int64)
-    raw = np.frombuffer(r.take(nbad * 8), dtype="<u8")
+    if nbad:
+        bad = np.frombuffer(r.take(nbad * 4), dtype="<u4").astype(np.int64)
+        raw = np.frombuffer(r.take(nbad * 8), dtype="<u8")
     ints = _get_ints(r)
-    if nbad and int(bad.max()) >= len(ints):
-        raise ValueError("exception position out of range")
     out = ints.astype(np.float64)
     if k:
-        out /= 10.0**k
+        out /= _POW10[k]
     if nbad:
+        if int(bad.max()) >= len(ints):
+            raise ValueError("exception position out of range")
         out.view(np.uint64)[bad] = raw
     return out
 
