@@ -204,9 +204,44 @@ def _unsort(order: np.ndarray, *sorted_arrays: np.ndarray) -> list[np.ndarray]:
     return outs
 
 
+#: Below this, sums of integers are exact in float64 (with a margin of one bit).
+_EXACT_INT = float(2**52)
+
+
+def _exact_integer_sums(
+    v: np.ndarray, lo: np.ndarray, cnt: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Windows whose samples are all integers with a small total, and their sums.
+
+    Every partial sum of such a window is exact, so a compensated sum equals the
+    plain one (the compensation stays 0): those windows need no sample-by-sample
+    walk. Counters, byte counts and most gauges are of this kind.
+    """
+    integral = np.isfinite(v) & (v == np.floor(v))
+    padded = np.append(np.where(integral, v, 0.0), 0.0)
+    bounds = np.empty(2 * len(lo), dtype=np.int64)
+    bounds[0::2] = lo
+    bounds[1::2] = lo + cnt
+    n_integral = np.add.reduceat(np.append(integral, False).astype(np.int64), bounds)[0::2]
+    abs_total = np.add.reduceat(np.abs(padded), bounds)[0::2]
+    exact = (n_integral == cnt) & (abs_total < _EXACT_INT)
+    # x + 0.0 turns -0.0 into 0.0, as adding the (zero) compensation does
+    return exact, np.add.reduceat(padded, bounds)[0::2] + 0.0
+
+
 @np.errstate(all="ignore")
 def window_sum(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
     """Kahan-compensated sums in sample order (Prometheus's `sum_over_time`)."""
+    if not len(lo):
+        return np.zeros(0)
+    exact, res = _exact_integer_sums(v, lo, cnt)
+    rest = np.flatnonzero(~exact)
+    if len(rest):
+        res[rest] = _kahan_sums(v, lo[rest], cnt[rest])
+    return res
+
+
+def _kahan_sums(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
     order, steps = positions(lo, cnt)
     los = lo[order]
     s = np.zeros(len(lo))
@@ -223,9 +258,21 @@ def window_avg(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
 
     A Kahan-compensated direct sum while it stays finite; a window whose running
     sum would overflow switches to the incremental mean from that sample on.
-    Windows whose running sum never reaches ±Inf (nearly all) take a plain
-    compensated-sum pass; only the others replay the full algorithm.
+    Windows of small integers are summed in one pass (exact, see
+    _exact_integer_sums); windows whose running sum never reaches ±Inf take a
+    compensated-sum walk; only the others replay the full algorithm.
     """
+    if not len(lo):
+        return np.zeros(0)
+    exact, sums = _exact_integer_sums(v, lo, cnt)
+    res = sums / cnt.astype(np.float64) + 0.0
+    rest = np.flatnonzero(~exact)
+    if len(rest):
+        res[rest] = _kahan_avgs(v, lo[rest], cnt[rest])
+    return res
+
+
+def _kahan_avgs(v: np.ndarray, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
     order, steps = positions(lo, cnt)
     los = lo[order]
     n = len(lo)

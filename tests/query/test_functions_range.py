@@ -594,3 +594,29 @@ def test_chunked_evaluation_is_seamless(name: str, monkeypatch: pytest.MonkeyPat
     assert whole.labels == parts.labels
     np.testing.assert_array_equal(whole.present, parts.present)
     np.testing.assert_array_equal(whole.values[whole.present], parts.values[parts.present])
+
+
+def test_integer_windows_sum_exactly_and_others_compensate() -> None:
+    """Small-integer windows take the one-pass sum; the others the compensated walk."""
+    big = float(2**52)
+    rb = _rb(
+        [
+            (LAB, [1, 2, 3], [3.0, 4.0, -0.0]),  # exact integers
+            (LAB2, [1, 2, 3], [big, 1.0, -big]),  # too large for the fast path
+            (Labels.of("z"), [1, 2, 3], [0.1, 0.2, 0.3]),  # fractions
+            (Labels.of("n"), [1], [-0.0]),
+        ],
+        [10],
+        100,
+    )
+    out, _ = _call("sum_over_time", [rb], [10])
+    got = dict(zip(out.labels, out.values[:, 0].tolist(), strict=True))
+    assert got[LAB] == 7.0
+    assert got[LAB2] == ref_sum([], [big, 1.0, -big]) == 1.0
+    assert got[Labels.of("z")] == ref_sum([], [0.1, 0.2, 0.3])
+    assert math.copysign(1.0, got[Labels.of("n")]) == 1.0  # -0.0 + compensation is +0.0
+    out, _ = _call("avg_over_time", [rb], [10])
+    got = dict(zip(out.labels, out.values[:, 0].tolist(), strict=True))
+    assert got[LAB] == 7.0 / 3
+    assert got[Labels.of("z")] == ref_avg([], [0.1, 0.2, 0.3])
+    assert math.copysign(1.0, got[Labels.of("n")]) == 1.0
