@@ -38,6 +38,7 @@ from nightowl.tui.timewindow import PRESETS, TimeWindow
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.widget import Widget
 
 from nightowl.timeutil import Clock, SystemClock
 
@@ -62,6 +63,8 @@ class NightowlApp(App[None]):
         user_theme_dir: Extra theme files.
         window: The initial time window.
         startup_notes: Warnings to show once the UI is up (config, themes, attach mode).
+        bell: Ring the terminal bell when a new alert fires.
+        flash: Flash the alert pane when a new alert fires.
     """
 
     CSS_PATH = "app.tcss"
@@ -108,6 +111,8 @@ class NightowlApp(App[None]):
         user_theme_dir: Path | None = None,
         window: TimeWindow | None = None,
         startup_notes: Sequence[str] = (),
+        bell: bool = False,
+        flash: bool = True,
     ) -> None:
         super().__init__()
         self.source = source
@@ -123,6 +128,8 @@ class NightowlApp(App[None]):
         self.history = QueryHistory(history_path)
         self.dashboards_path = dashboards_path
         self.animation_level = "none"
+        self.ring_bell = bell
+        self.flash = flash
         self._notes = list(startup_notes)
         loaded = load_themes(user_theme_dir)
         self._notes.extend(loaded.warnings)
@@ -198,6 +205,14 @@ class NightowlApp(App[None]):
         hook = getattr(self.screen, "refresh_now", None)
         if hook is not None:
             hook()
+
+    def alert_fired(self, pane: Widget) -> None:
+        """A new alert fires: ring the bell and/or flash the pane, as configured."""
+        if self.ring_bell:
+            self.bell()
+        if self.flash:
+            pane.add_class("-flash")
+            self.set_timer(1.5, lambda: pane.remove_class("-flash"))
 
     # -- dashboards ------------------------------------------------------------------
 

@@ -140,6 +140,8 @@ async def _main(
         dashboards_path=dashboards_path,
         user_theme_dir=default_config_path().parent / "themes",
         startup_notes=notes,
+        bell=config.tui.bell,
+        flash=config.tui.flash,
     )
     try:
         await app.run_async()

@@ -348,3 +348,50 @@ async def test_no_redraw_when_data_is_unchanged(source, clock, tmp_path) -> None
         app.screen.refresh_now()
         await settle(pilot)
         assert calls == []
+
+
+async def test_alert_pane_keys_open_history(source, clock, tmp_path) -> None:
+    """a focuses the alert pane; enter opens the chosen alert's ALERTS series as a query."""
+    app = make_app(source, clock, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        pane = app.screen.query_one(AlertPane)
+        assert pane.has_focus
+        await pilot.press("down", "up", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, QueryScreen)
+        assert app.screen.query_one(QueryBar).value == 'ALERTS{alertname="DiskAlmostFull"}'
+        chart = app.screen.query_one("#query-chart", Panel)
+        assert len(chart.state.series) == 1
+
+
+async def test_new_alert_rings_and_flashes(store_factory, clock, tmp_path) -> None:
+    """When a new alert starts firing the pane flashes and (if configured) the bell rings."""
+    from nightowl.query.engine import Engine
+
+    from nightowl.model import Labels
+    from nightowl.sources import LocalSource
+
+    store = store_factory(alerts=False)
+    src = LocalSource(Engine(store), store, clock=clock)
+    app = make_app(src, clock, tmp_path, bell=True)
+    rings = []
+    app.bell = lambda: rings.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        pane = app.screen.query_one(AlertPane)
+        assert not pane.has_class("-flash") and rings == []
+        store.add_series(
+            Labels.of("ALERTS", alertname="HighLoad", alertstate="firing", severity="warning"),
+            [clock.now - 15_000, clock.now],
+            [1.0, 1.0],
+        )
+        app.screen.tick()
+        await settle(pilot)
+        assert pane.has_class("-flash") and pane.has_class("-firing")
+        assert rings == [1]
+        app.screen.tick()
+        await settle(pilot)
+        assert rings == [1]  # the same alert does not ring again
+    await src.close()

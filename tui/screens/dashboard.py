@@ -39,10 +39,15 @@ VALUE_KINDS = frozenset({"stat", "gauge", "bar", "table"})
 class DashboardScreen(Screen[None]):
     """Panels of the current dashboard plus firing alerts."""
 
+    AUTO_FOCUS = "Panel"
+    """Nothing is focused at first: panels mount after compose, and the alert pane is
+    not auto-focused (tab focuses panels, `a` the alert pane)."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "next_dashboard", "Next dash"),
         Binding("p", "prev_dashboard", "Prev dash", show=False),
         Binding("s", "save_dashboard", "Save dash", show=False),
+        Binding("a", "focus_alerts", "Alerts", show=False),
         Binding("enter", "open_panel", "Open panel", show=False),
     ]
 
@@ -52,6 +57,7 @@ class DashboardScreen(Screen[None]):
         self._generation = 0
         self._settle = False
         self._has_data: dict[int, bool] = {}
+        self._firing: set[tuple[str, tuple]] | None = None
 
     @property
     def dashboard(self) -> DashboardSpec:
@@ -209,6 +215,21 @@ class DashboardScreen(Screen[None]):
         pane = self.query_one("#alerts", AlertPane)
         pane.alerts = tuple(message.alerts)
         pane.error = message.error
+        firing = {(a.name, tuple(a.labels)) for a in message.alerts if a.state == "firing"}
+        new = firing - self._firing if self._firing is not None else set()
+        self._firing = firing if message.error is None else self._firing
+        if new:
+            self.app.alert_fired(pane)  # type: ignore[attr-defined]
+
+    @on(AlertPane.OpenHistory)
+    async def on_alert_pane_open_history(self, message: AlertPane.OpenHistory) -> None:
+        """Open the chosen alert's `ALERTS` series over the window in the query view."""
+        a = message.alert
+        await self.app.open_query(f'ALERTS{{alertname="{a.name}"}}')  # type: ignore[attr-defined]
+
+    def action_focus_alerts(self) -> None:
+        """Move the focus to the alert pane (up/down choose, enter opens the history)."""
+        self.query_one("#alerts", AlertPane).focus()
 
     async def action_next_dashboard(self) -> None:
         """Show the next dashboard."""

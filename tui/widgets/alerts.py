@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 from nightowl.query.source import AlertInfo
 from nightowl.tui.format import format_age, format_value
 from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -14,7 +19,31 @@ __all__ = ["AlertPane"]
 
 
 class AlertPane(Widget, can_focus=True):
-    """Lists alerts; says "no alerts" honestly when there are none."""
+    """Lists alerts; says "no alerts" honestly when there are none.
+
+    Focused (key `a` on the dashboard), up/down choose an alert and enter posts
+    :class:`AlertPane.OpenHistory` for it.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1)", "Previous alert", show=False),
+        Binding("down", "move(1)", "Next alert", show=False),
+        Binding("enter", "open", "Alert history"),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "alerts--firing",
+        "alerts--pending",
+        "alerts--dim",
+        "alerts--cursor",
+    }
+    """Colours: firing and pending rows, dim label text, the chosen row when focused."""
+
+    @dataclass
+    class OpenHistory(Message):
+        """Open an alert's history. Handled by `DashboardScreen.on_alert_pane_open_history`."""
+
+        alert: AlertInfo
 
     DEFAULT_CSS = """
     AlertPane { height: auto; max-height: 8; }
@@ -24,8 +53,8 @@ class AlertPane(Widget, can_focus=True):
     """The alerts shown, in order."""
     error: reactive[str | None] = reactive(None)
     """Why alerts could not be read, if they could not."""
-    minute: reactive[int] = reactive(0)
-    """The current minute; ages are shown to the minute so the pane repaints rarely."""
+    cursor: reactive[int] = reactive(0)
+    """Index of the chosen alert (shown when the pane has focus)."""
 
     def __init__(self, clock: Clock | None = None, *, id: str | None = None) -> None:
         """Args:
@@ -44,6 +73,16 @@ class AlertPane(Widget, can_focus=True):
             self.border_title = title  # setting it repaints the whole pane
         self.set_class(firing > 0, "-firing")
 
+    def action_move(self, delta: int) -> None:
+        """Choose the previous or next alert."""
+        if self.alerts:
+            self.cursor = max(0, min(len(self.alerts) - 1, self.cursor + delta))
+
+    def action_open(self) -> None:
+        """Ask for the chosen alert's history."""
+        if self.alerts:
+            self.post_message(self.OpenHistory(self.alerts[min(self.cursor, len(self.alerts) - 1)]))
+
     def render(self) -> Text:
         """One line per alert."""
         if self.error:
@@ -51,15 +90,20 @@ class AlertPane(Widget, can_focus=True):
         if not self.alerts:
             return Text("no alerts", style="italic")
         now = self.clock.now_ms()
+        dim = self.get_component_rich_style("alerts--dim", partial=True)
+        cursor = self.get_component_rich_style("alerts--cursor", partial=True)
         text = Text(no_wrap=True, overflow="ellipsis")
         for i, a in enumerate(self.alerts):
             if i:
                 text.append("\n")
-            style = "bold" if a.state == "firing" else ""
-            text.append("● " if a.state == "firing" else "○ ", style=f"{style}")
+            start = len(text)
+            style = self.get_component_rich_style(
+                "alerts--firing" if a.state == "firing" else "alerts--pending", partial=True
+            )
+            text.append("● " if a.state == "firing" else "○ ", style=style)
             text.append(f"{a.state.upper():7} ", style=style)
             text.append(f"{a.severity:9} ")
-            text.append(a.name, style="bold")
+            text.append(a.name, style=style)
             if a.active_since_ms is not None:
                 age = max(now - a.active_since_ms, 0)
                 text.append(f"  for {format_age(age - age % 60_000 if age >= 60_000 else age)}")
@@ -67,9 +111,19 @@ class AlertPane(Widget, can_focus=True):
                 text.append(f"  value {format_value(a.value)}")
             extra = ", ".join(f"{k}={v}" for k, v in a.labels if k not in ("alertname", "severity"))
             if extra:
-                text.append(f"  {extra}", style="dim")
+                text.append(f"  {extra}", style=dim)
             if a.summary:
                 text.append(f"  {a.summary}")
             if a.runbook:
                 text.append(f"  runbook: {a.runbook}", style="underline")
+            if self.has_focus and i == self.cursor:
+                text.stylize(cursor, start, len(text))
         return text
+
+    def on_focus(self) -> None:
+        """Show the cursor."""
+        self.refresh()
+
+    def on_blur(self) -> None:
+        """Hide the cursor."""
+        self.refresh()
