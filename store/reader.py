@@ -20,13 +20,15 @@ rows of the same range.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from nightowl.store.api import RollupData, SeriesData
@@ -35,9 +37,12 @@ from nightowl.store.options import CHUNK_WINDOW_MS, ROLLUP_RESOLUTIONS, Database
 from nightowl.store.sqlite import connect_reader, db_files
 from nightowl.store.writer import decode_labels
 
+from nightowl.errors import CorruptDatabaseError, StoreError
 from nightowl.model import Labels, Matcher, MatchOp, MetricMeta, MetricType
 
 __all__ = ["ROLLUP_KINDS", "ChunkCache", "LabelIndex", "Reader", "rollup_block_ms"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -194,6 +199,23 @@ class LabelIndex:
         return np.flatnonzero(mask)
 
 
+def _sqlite_errors(fn: F) -> F:
+    """Report SQLite failures of a read as StoreError naming the file."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Reader, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise CorruptDatabaseError(
+                f"reading the database failed ({exc})", where=str(self.path)
+            ) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"reading the database failed ({exc})", where=str(self.path)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
 class Reader:
     """The synchronous `Querier` over one database file (read-only connections)."""
 
@@ -202,20 +224,18 @@ class Reader:
         self._cache = ChunkCache(cache_bytes)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._conns: list = []
+        self._conns: list[sqlite3.Connection] = []
         self._closed = False
         self._index = LabelIndex()
         weakref.finalize(self, Reader._close_all, self._conns)
 
     # -- connections and index -------------------------------------------------------------
 
-    def _conn(self):
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError("the store is closed", where=str(self.path))
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            if self._closed:
-                from nightowl.errors import StoreError
-
-                raise StoreError("the store is closed", where=str(self.path))
             conn = connect_reader(self.path)
             self._local.conn = conn
             with self._lock:
@@ -223,7 +243,7 @@ class Reader:
         return conn
 
     @staticmethod
-    def _close_all(conns: list) -> None:
+    def _close_all(conns: list[sqlite3.Connection]) -> None:
         for conn in conns:
             conn.close()
         conns.clear()
@@ -313,6 +333,7 @@ class Reader:
             out[sid] = (t, v)
         return out
 
+    @_sqlite_errors
     def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[SeriesData]:
         """Series matching all `matchers` with their samples in [mint, maxt] (inclusive)."""
         ids, labels = self._select_ids(matchers)
@@ -353,6 +374,7 @@ class Reader:
                 )
         return found
 
+    @_sqlite_errors
     def series(
         self, matchers: Sequence[Matcher], mint: int | None = None, maxt: int | None = None
     ) -> list[Labels]:
@@ -361,6 +383,7 @@ class Reader:
         have = self._ids_with_data(ids, mint, maxt)
         return sorted(lab for sid, lab in zip(ids.tolist(), labels, strict=True) if sid in have)
 
+    @_sqlite_errors
     def label_names(
         self,
         matchers: Sequence[Matcher] = (),
@@ -376,6 +399,7 @@ class Reader:
             names.update(k for k, _ in labels)
         return sorted(names)
 
+    @_sqlite_errors
     def label_values(
         self,
         name: str,
@@ -396,6 +420,7 @@ class Reader:
         out.discard("")
         return sorted(out)
 
+    @_sqlite_errors
     def metadata(self, metric: str | None = None) -> dict[str, MetricMeta]:
         """Metadata by metric family name (one family when `metric` is given)."""
         conn = self._conn()
@@ -414,6 +439,7 @@ class Reader:
             out[m] = MetricMeta(mtype, help_, unit)
         return out
 
+    @_sqlite_errors
     def database_stats(self, top: int = 10) -> DatabaseStats:
         """Counts and sizes for `nightowl db stats` (one read transaction)."""
         conn = self._conn()
@@ -449,6 +475,7 @@ class Reader:
             top_metrics=[(m, int(c)) for m, c in top_rows],
         )
 
+    @_sqlite_errors
     def rollups(
         self, matchers: Sequence[Matcher], mint: int, maxt: int, resolution_ms: int
     ) -> list[RollupData] | None:

@@ -142,13 +142,18 @@ class WriterCore:
         res = AppendResult()
         pend = _Pending()
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            self._append(batch, res, pend)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._append(batch, res, pend)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"writing a batch of {len(batch)} samples failed ({exc})", where=str(self.path)
+            ) from exc
         # Apply the in-memory changes only now that the data is durable.
         self.ids.update(pend.ids)
         self.metric_counts.update(pend.metric_counts)
