@@ -842,3 +842,35 @@ def run_file(path: str | Path, **kwargs: Any) -> list[CaseResult]:
     """Run one `.test` file (see :func:`run_script` for the factories)."""
     p = Path(path)
     return run_script(p.read_text(encoding="utf-8"), name=p.name, **kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m nightowl.query.promqltest FILE...`: run test files, print failures and totals.
+
+    Exit status 0 when nothing failed, 1 otherwise (skips are not failures).
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Run PromQL .test files against nightowl's engine.")
+    ap.add_argument("files", nargs="+", type=Path)
+    ap.add_argument("-v", "--verbose", action="store_true", help="also list passes and skips")
+    args = ap.parse_args(argv)
+    totals = {"pass": 0, "fail": 0, "skip": 0}
+    for path in args.files:
+        try:
+            results = run_file(path)
+        except ScriptError as exc:
+            print(f"{path}: {exc}")
+            totals["fail"] += 1
+            continue
+        for r in results:
+            totals[r.status] += 1
+            if r.status == "fail" or args.verbose:
+                tail = f": {r.message}" if r.message else ""
+                print(f"{r.where}: {r.status.upper()} {r.expr}{tail}")
+    print(f"{totals['pass']} passed, {totals['fail']} failed, {totals['skip']} skipped")
+    return 1 if totals["fail"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

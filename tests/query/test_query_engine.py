@@ -632,3 +632,18 @@ eval range from 0 to 2m step 1m count_values by (i) ("i", z)
 def test_count_values_formats_like_go() -> None:
     """Values become label values as Go's FormatFloat(v, 'f', -1) writes them."""
     _run(COUNT_VALUES)
+
+
+def test_runner_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m nightowl.query.promqltest` prints failures with file:line and sets the status."""
+    from nightowl.query.promqltest import main
+
+    good = tmp_path / "good.test"
+    good.write_text("load 1m\n  x 1\n\neval instant at 0 x\n  x 1\n")
+    bad = tmp_path / "bad.test"
+    bad.write_text("load 1m\n  x 1\n\neval instant at 0 x\n  x 2\n")
+    assert main([str(good)]) == 0
+    assert "1 passed, 0 failed, 0 skipped" in capsys.readouterr().out
+    assert main([str(good), str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "bad.test:4: FAIL x" in out and "1 passed, 1 failed" in out
