@@ -39,9 +39,8 @@ VALUE_KINDS = frozenset({"stat", "gauge", "bar", "table"})
 class DashboardScreen(Screen[None]):
     """Panels of the current dashboard plus firing alerts."""
 
-    AUTO_FOCUS = "Panel"
-    """Nothing is focused at first: panels mount after compose, and the alert pane is
-    not auto-focused (tab focuses panels, `a` the alert pane)."""
+    AUTO_FOCUS = ""
+    """Nothing is focused at first (tab focuses panels, `a` the alert pane)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "next_dashboard", "Next dash"),
