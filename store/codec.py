@@ -182,12 +182,13 @@ def _put_ints(w: _Writer, x: np.ndarray, *, scale: bool = False) -> None:
     w.uvarint(g)
     if n == 1:
         return
-    order, body = 1, d
+    order = 1
+    z, base = _offsets(d)
     if n > 2:
         dd = np.diff(d.view(np.uint64)).view(np.int64)
-        if _int_cost(_offsets(dd)[0]) < _int_cost(_offsets(d)[0]):
-            order, body = 2, dd
-    z, base = _offsets(body)
+        z2, base2 = _offsets(dd)
+        if _int_cost(z2) < _int_cost(z):
+            order, z, base = 2, z2, base2
     width = _width(z)
     w.pack("B", order << 4 | width)
     w.svarint(base)
@@ -203,8 +204,8 @@ def _offsets(a: np.ndarray) -> tuple[np.ndarray, int]:
     the lowest byte plane carries most of the information and the others
     are nearly constant.
     """
-    med = float(np.median(a.astype(np.float64)))
-    base = int(med) if abs(med) < 2.0**62 else 0
+    k = len(a) // 2
+    base = int(np.partition(a, k)[k])  # the median (upper one for even lengths)
     x = (a.view(np.uint64) - np.uint64(base & _MASK)).view(np.int64)
     return ((x << 1) ^ (x >> 63)).view(np.uint64), base
 
