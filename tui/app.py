@@ -65,6 +65,7 @@ class NightowlApp(App[None]):
         startup_notes: Warnings to show once the UI is up (config, themes, attach mode).
         bell: Ring the terminal bell when a new alert fires.
         flash: Flash the alert pane when a new alert fires.
+        history_size: How many queries the query bar remembers.
     """
 
     CSS_PATH = "app.tcss"
@@ -113,6 +114,7 @@ class NightowlApp(App[None]):
         startup_notes: Sequence[str] = (),
         bell: bool = False,
         flash: bool = True,
+        history_size: int = 1000,
     ) -> None:
         super().__init__()
         self.source = source
@@ -125,7 +127,7 @@ class NightowlApp(App[None]):
         self.dashboards: list[DashboardSpec] = dashes
         self.dashboard_index = 0
         self.window = window or TimeWindow()
-        self.history = QueryHistory(history_path)
+        self.history = QueryHistory(history_path, history_size)
         self.dashboards_path = dashboards_path
         self.animation_level = "none"
         self.ring_bell = bell

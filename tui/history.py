@@ -20,10 +20,12 @@ class QueryHistory:
 
     Args:
         path: The history file, or None to keep history in memory only.
+        max_entries: How many queries are kept (`[tui] history_size`).
     """
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, max_entries: int = MAX_ENTRIES) -> None:
         self.path = path
+        self.max_entries = max(max_entries, 1)
         self.entries: list[str] = []
         self.error: str | None = None
         if path is not None and path.exists():
@@ -44,7 +46,7 @@ class QueryHistory:
         if query in self.entries:
             self.entries.remove(query)
         self.entries.append(query)
-        del self.entries[:-MAX_ENTRIES]
+        del self.entries[: -self.max_entries]
 
     def add(self, query: str) -> None:
         """Remember `query` as the newest entry (moving an older duplicate) and persist."""

@@ -142,6 +142,7 @@ async def _main(
         startup_notes=notes,
         bell=config.tui.bell,
         flash=config.tui.flash,
+        history_size=config.tui.history_size or 1,
     )
     try:
         await app.run_async()

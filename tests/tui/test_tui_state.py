@@ -114,6 +114,14 @@ def test_history_skips_bad_lines_and_caps(tmp_path: Path) -> None:
     assert json.loads(path.read_text().splitlines()[-1]) == f"q{MAX_ENTRIES + 4}"
 
 
+def test_history_size_is_configurable(tmp_path: Path) -> None:
+    """`[tui] history_size` caps the list."""
+    h = QueryHistory(tmp_path / "h.jsonl", max_entries=2)
+    for q in ("a", "b", "c"):
+        h.add(q)
+    assert h.entries == ["b", "c"]
+
+
 def test_history_unwritable_is_not_fatal(tmp_path: Path) -> None:
     """If the history cannot be saved, the UI keeps it in memory and says why."""
     blocker = tmp_path / "file"
