@@ -38,6 +38,7 @@ import os
 import sys
 import time
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -84,6 +85,7 @@ def register(subparsers: Any) -> None:
         "-v", "--verbose", action="store_true", help="print each committed batch on stderr"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
     parser.set_defaults(func=run_import)
 
 
@@ -225,20 +227,21 @@ def import_stream(
     one batch in flight). Raises ParseError (where = `name:line:col`) on
     malformed input unless `skip_errors`.
     """
-    from nightowl.scrapers.exposition import ExpositionParser, ParsedExposition
+    from nightowl.scrapers.exposition import ParsedExposition
     from nightowl.timeutil import now_ms
 
     summary = ImportSummary()
     t0 = time.perf_counter()
-    parser = ExpositionParser(
-        openmetrics=openmetrics,
-        default_timestamp_ms=now_ms() if default_timestamp_ms is None else default_timestamp_ms,
-        skip_errors=skip_errors,
+    options = (
+        openmetrics,
+        now_ms() if default_timestamp_ms is None else default_timestamp_ms,
+        skip_errors,
     )
+    reader = _Reader(stream)
+    parts = _parts(reader, *options)
     shown = 0
     pending: list[ParsedExposition] = []
     pending_n = 0
-    read_bytes = 0
     in_flight: Future | None = None
     in_flight_n = 0
 
@@ -299,15 +302,13 @@ def import_stream(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nightowl-import") as pool:
         try:
             while True:
-                chunk = stream.read(_CHUNK)
-                if not chunk:
-                    break
-                read_bytes += len(chunk)
                 try:
-                    part = parser.feed(chunk)
+                    part = next(parts, None)
                 except ParseError as exc:
                     settle()
                     raise relabel(exc) from None
+                if part is None:
+                    break
                 note_errors(part)
                 summary.lines += part.lines
                 if len(part):
@@ -316,26 +317,45 @@ def import_stream(
                 if pending_n >= batch_size:
                     flush(pool)
                 if progress is not None:
-                    progress.update(read_bytes, summary.samples)
-            try:
-                part = parser.close()
-            except ParseError as exc:
-                settle()
-                raise relabel(exc) from None
-            note_errors(part)
-            summary.lines += part.lines
-            if len(part):
-                pending.append(part)
+                    progress.update(reader.bytes_read, summary.samples)
             flush(pool)
             settle()
         finally:
+            parts.close()
             if in_flight is not None:
                 in_flight.result()
     summary.seconds = time.perf_counter() - t0
     if progress is not None:
-        progress.update(read_bytes, summary.samples, force=True)
+        progress.update(reader.bytes_read, summary.samples, force=True)
         progress.finish()
     return summary
+
+
+class _Reader:
+    """Reads the input in chunks and counts the bytes (for the progress bar)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.bytes_read = 0
+
+    def read(self) -> bytes:
+        chunk = self.stream.read(_CHUNK)
+        self.bytes_read += len(chunk)
+        return chunk
+
+
+def _parts(
+    reader: _Reader, openmetrics: bool | None, default_ts: int, skip_errors: bool
+) -> Iterator[Any]:
+    """The parsed chunks of the input."""
+    from nightowl.scrapers.exposition import ExpositionParser
+
+    parser = ExpositionParser(
+        openmetrics=openmetrics, default_timestamp_ms=default_ts, skip_errors=skip_errors
+    )
+    while chunk := reader.read():
+        yield parser.feed(chunk)
+    yield parser.close()
 
 
 def run_import(args: argparse.Namespace) -> int:
