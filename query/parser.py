@@ -20,7 +20,6 @@ Only this module imports `promql_parser`. It
 from __future__ import annotations
 
 import functools
-import math
 import re
 import threading
 from collections.abc import Iterator
@@ -642,11 +641,10 @@ def _parse_cached(text: str) -> ast.Expr:
 
 
 def _check_values(expr: ast.Expr, text: str) -> None:
+    """Checks Prometheus makes that promql_parser leaves to us."""
     for node in ast.walk(expr):
         if isinstance(node, ast.VectorSelector) and all(m.matches_empty() for m in node.matchers):
             raise _error(text, "vector selector must contain at least one non-empty matcher")
-        if isinstance(node, ast.NumberLiteral) and math.isnan(node.value):
-            continue
 
 
 _AT_VALUE = re.compile(r"@\s*([-+]?\s*[0-9.eE+-]+)")
