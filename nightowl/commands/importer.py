@@ -165,7 +165,8 @@ def _open_input(name: str) -> tuple[BinaryIO, int | None, bool | None]:
     head = f.read(2)
     f.seek(0)
     if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=f), size, None  # type: ignore[return-value]
+        f.close()
+        return gzip.open(name, "rb"), size, None  # type: ignore[return-value]
     guess = None
     if size:
         f.seek(max(0, size - 256))
