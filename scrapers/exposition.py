@@ -94,7 +94,7 @@ _GUESS_BYTES = 1 << 16  # an undecided stream's format is guessed from this much
 # again and again), one per format: raw series text -> (metric name, Labels),
 # and raw comment line -> its parsed meaning. Both are pure functions of the
 # text; they are cleared when they grow past _MAX_SHARED entries.
-_MAX_SHARED = 1 << 17
+_MAX_SHARED = 1 << 16
 _SHARED_BRACE: tuple[dict[bytes, tuple[str, Labels]], dict[bytes, tuple[str, Labels]]] = ({}, {})
 _SHARED_BARE: tuple[dict[bytes, tuple[str, Labels]], dict[bytes, tuple[str, Labels]]] = ({}, {})
 _NOSAMPLE = -2  # gids entry: comment, blank or rejected line
