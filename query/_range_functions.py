@@ -89,6 +89,11 @@ def over_time(
 
     def impl(args: list[Arg], ctx: EvalContext) -> Result:
         rb = matrix_arg(args[0])
+        if reduce in _COUNTING:  # needs window sizes only: no copies of the samples
+            counts = _windows.window_counts(rb)
+            present = counts >= min_count
+            values = _COUNTING[reduce](counts)
+            return _range_result(rb, values, present, keep_name)
         values, present = _per_window(rb, min_count, lambda w, k, lo, c: reduce(w, lo, c))
         return _range_result(rb, values, present, keep_name)
 
@@ -101,6 +106,13 @@ def _count_reduce(w: _windows.Windows, lo: np.ndarray, cnt: np.ndarray) -> np.nd
 
 def _ones_reduce(w: _windows.Windows, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
     return np.ones(len(lo))
+
+
+#: Reductions that depend on window sizes only, as functions of the counts.
+_COUNTING: dict[Callable[..., np.ndarray], Callable[[np.ndarray], np.ndarray]] = {
+    _count_reduce: lambda c: c.astype(np.float64),
+    _ones_reduce: lambda c: np.ones(c.shape),
+}
 
 
 def _first_reduce(w: _windows.Windows, lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
