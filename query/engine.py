@@ -527,25 +527,38 @@ class _Evaluator:
         return self.eval(arg)
 
     def _name_flags(self, res: Block, args: list, keeps_name: bool) -> Block:
+        """Set the delayed-name-removal flags of a function's result.
+
+        Functions that drop the name flag every row. Those that keep it carry each
+        row's flag from the input row it came from: the row with the same labels
+        (`sort`, `last_over_time`) or, when the labels changed (`label_replace`), the
+        row at the same position; a row whose `__name__` was set anew keeps it.
+        """
         n = len(res.labels)
         if not keeps_name:
-            flags = np.ones(n, dtype=bool)
-        elif res.drop_name is not None:
+            res.drop_name = np.ones(n, dtype=bool)
             return res
+        if res.drop_name is not None:
+            return res
+        src_labels: list[Labels] = []
+        src_flags: list[bool] = []
+        src = next((a for a in args if isinstance(a, Block)), None)
+        if src is not None:
+            src_labels, src_flags = list(src.labels), drops(src).tolist()
         else:
-            flags = np.zeros(n, dtype=bool)
-            src = next((a for a in args if isinstance(a, Block)), None)
-            if src is not None and src.drop_name is not None and src.drop_name.any():
-                by_labels = dict(zip(src.labels, src.drop_name.tolist(), strict=True))
-                flags = np.array([by_labels.get(lab, False) for lab in res.labels], dtype=bool)
-            elif src is None:
-                rb = next((a for a in args if isinstance(a, RangeBlock)), None)
-                kept = None if rb is None else rb.drop_name
-                if kept is not None and kept.any():
-                    by_labels = dict(
-                        zip((s.labels for s in rb.series), kept.tolist(), strict=True)  # type: ignore[union-attr]
-                    )
-                    flags = np.array([by_labels.get(lab, False) for lab in res.labels], dtype=bool)
+            rb = next((a for a in args if isinstance(a, RangeBlock)), None)
+            if rb is not None and rb.drop_name is not None:
+                src_labels = [s.labels for s in rb.series]
+                src_flags = rb.drop_name.tolist()
+        flags = np.zeros(n, dtype=bool)
+        if any(src_flags):
+            by_labels = dict(zip(src_labels, src_flags, strict=True))
+            same_rows = len(src_labels) == n
+            for i, lab in enumerate(res.labels):
+                flag = by_labels.get(lab)
+                if flag is None and same_rows and lab.name == src_labels[i].name:
+                    flag = src_flags[i]
+                flags[i] = bool(flag)
         res.drop_name = flags
         return res
 

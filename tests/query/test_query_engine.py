@@ -590,6 +590,15 @@ eval instant at 10m b > bool a
 
 eval instant at 10m last_over_time(b[5m]) unless a
 
+eval instant at 10m label_replace(rate(b[5m]), "foo", "bar", "", "")
+  {job="x", foo="bar"} 0.03333333333333333
+
+eval instant at 10m label_replace(rate(b[5m]), "__name__", "renamed", "", "")
+  renamed{job="x"} 0.03333333333333333
+
+eval instant at 10m sort_desc(rate(b[5m]))
+  {job="x"} 0.03333333333333333
+
 eval instant at 10m30s timestamp(a)
   {job="x"} 600
 
