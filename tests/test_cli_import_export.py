@@ -85,6 +85,9 @@ def test_cli_import_export_roundtrip_exact(tmp_path: Path) -> None:
     assert temp[0] == [1700000000123, 1700000015123, 1700000030999]
     assert temp[1][0] == struct.pack("<d", -0.0)
     assert one[Labels.of("req_total", code="200", path="/a b")][0] == [0, 15000, 30001]
+    gz = tmp_path / "out.om.gz"
+    assert run("export", "--db", str(db2), "-o", str(gz)).returncode == 0
+    assert gzip.decompress(gz.read_bytes()) == out1.read_bytes()
     text = out1.read_text()
     assert text.endswith("# EOF\n") and "# TYPE req counter" in text
     assert "# UNIT temp_celsius celsius" in text
