@@ -195,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
             ts = np.full(len(series), 1_700_000_000_000 + 15_000 * k)
             s.append_sync(SampleBatch(series, refs, ts, np.full(len(series), float(k))))
         dt = time.perf_counter() - t0
+        last = 1_700_000_000_000 + 15_000 * (rounds - 1)
+        head_first, head_warm = _timed(
+            lambda: s.select([Matcher("__name__", "=~", ".+")], last - 3_600_000 + 1, last),
+            args.runs,
+        )
         t1 = time.perf_counter()
         s.compact_sync(force=True)
         dc = time.perf_counter() - t1
@@ -202,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         f"scrape-shaped ingest: {rounds} batches x {len(series)} series = "
         f"{rounds * len(series) / dt:,.0f} samples/s, {dt / rounds * 1000:.2f} ms per batch; "
         f"sealing them took {dc * 1000:.0f} ms"
+    )
+    print(
+        f"read {len(series)} series x 1 h from the head (unsealed rows): "
+        f"first {head_first:.1f} ms, median {head_warm:.1f} ms"
     )
 
     # Label index at 100,000 series.
