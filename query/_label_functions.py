@@ -30,6 +30,7 @@ __all__ = [
     "label_join",
     "label_replace",
     "natural_less",
+    "re2_compat",
     "sort_by_label",
     "sort_by_value",
 ]
@@ -192,10 +193,61 @@ def expand_template(template: str, match: re.Match[str]) -> str:
     return "".join(out)
 
 
+_RE2_UNSUPPORTED = ("(?=", "(?!", "(?<=", "(?<!", "(?>")
+
+
+def re2_compat(pattern: str) -> str:
+    """Make an RE2 (Go) pattern mean the same to Python's `re`, or raise ValueError.
+
+    Go accepts `(?<name>...)` groups (Python wants `(?P<name>...)`) and rejects
+    what RE2 cannot do: lookaround, atomic groups and backreferences (`\\1`);
+    Go's octal escapes (`\\12`) become code points.
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            nxt = pattern[i + 1]
+            if nxt in "1234567":  # Go: octal if more octal digits follow, else a backreference
+                j = i + 2
+                while j < min(n, i + 4) and pattern[j] in "01234567":
+                    j += 1
+                if j == i + 2:
+                    raise ValueError(f"invalid escape sequence: \\{nxt}")
+                out.append(f"\\u{int(pattern[i + 1 : j], 8):04x}")
+                i = j
+                continue
+            if nxt in "89":
+                raise ValueError(f"invalid escape sequence: \\{nxt}")
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern.startswith("]", i + 1) or pattern.startswith("^]", i + 1):
+                out.append(pattern[i : i + 2 + pattern.startswith("^]", i + 1)])
+                i += 2 + pattern.startswith("^]", i + 1)
+                continue
+        elif c == "(":
+            if pattern.startswith(_RE2_UNSUPPORTED, i):
+                raise ValueError(f"invalid or unsupported Perl syntax at {i}")
+            if pattern.startswith("(?<", i):
+                out.append("(?P<")
+                i += 3
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def _compile_regex(pattern: str) -> re.Pattern[str]:
     from nightowl.query.parser import translate_regex
 
-    return re.compile(f"(?s:{translate_regex(pattern)})")
+    return re.compile(f"(?s:{translate_regex(re2_compat(pattern))})")
 
 
 def label_replace(args: list[Arg], ctx: EvalContext) -> Result:

@@ -502,3 +502,24 @@ def test_label_join() -> None:
 def test_format_go_float(x: float, want: str) -> None:
     """Floats in annotations are formatted as Go's %g."""
     assert format_go_float(x) == want
+
+
+@pytest.mark.parametrize(
+    ("regex", "value", "want"),
+    [("(?<d>[0-9]+)-x", "42-x", "42"), (r"\101(.)", "AB", "B"), ("[]a](.)", "]z", "z")],
+)
+def test_label_replace_speaks_re2(regex: str, value: str, want: str) -> None:
+    """Go-only syntax works: `(?<name>…)` groups, octal escapes, `]` first in a class."""
+    b = _block({Labels.of("m", src=value): [1.0]})
+    args = [StringBlock("dst"), StringBlock("$1"), StringBlock("src"), StringBlock(regex)]
+    out = _call("label_replace", [b, *args], _ctx([0]))
+    assert out.labels[0].get("dst") == want
+
+
+@pytest.mark.parametrize("regex", [r"(a)\1", "(?=a)", "(?<!a)b", "(?>a)", r"a\8", "a("])
+def test_label_replace_rejects_what_re2_rejects(regex: str) -> None:
+    """Backreferences and lookaround are errors, as in Prometheus."""
+    b = _block({A: [1.0]})
+    args = [StringBlock("dst"), StringBlock("$1"), StringBlock("job"), StringBlock(regex)]
+    with pytest.raises(QueryError, match="invalid regular expression in label_replace"):
+        _call("label_replace", [b, *args], _ctx([0]))
