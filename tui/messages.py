@@ -19,6 +19,7 @@ from nightowl.model import TargetStatus
 __all__ = [
     "AlertsChanged",
     "CompletionsReady",
+    "EventsChanged",
     "MetricSummaryReady",
     "MetricsListed",
     "PanelData",
@@ -59,6 +60,18 @@ class AlertsChanged(Message):
     def can_replace(self, message: Message) -> bool:
         """Only the newest alert list matters."""
         return isinstance(message, AlertsChanged)
+
+
+@dataclass
+class EventsChanged(Message):
+    """Alert firings and resolutions. Handled by `DashboardScreen.on_events_changed`."""
+
+    events: list[tuple[int, str]]
+    """(time ms, "fired" | "resolved")."""
+
+    def can_replace(self, message: Message) -> bool:
+        """Only the newest events matter."""
+        return isinstance(message, EventsChanged)
 
 
 @dataclass

@@ -32,6 +32,7 @@ from nightowl.tui.format import (
 from nightowl.model import stale_mask
 
 __all__ = [
+    "EVENT_MARKS",
     "KINDS",
     "SERIES_STYLES",
     "PlotSeries",
@@ -219,8 +220,13 @@ def chart_rows(
     stacked: bool = False,
     x_axis: bool = True,
     gap_factor: float = 2.5,
+    events: Sequence[tuple[int, str]] = (),
 ) -> list[Row]:
-    """A line chart (or stacked area) with a y axis on the left and local times below."""
+    """A line chart (or stacked area) with a y axis on the left and local times below.
+
+    `events` are (time ms, kind) markers drawn on the time axis where they happened:
+    kind "fired" is drawn as a red ▲, "resolved" as a green △ (see :data:`EVENT_MARKS`).
+    """
     if width < 8 or height < 1:
         return blank_rows(max(width, 0), max(height, 0))
     x_axis = x_axis and height >= 3
@@ -290,15 +296,22 @@ def chart_rows(
         )
         rows[-1].extend(canvas.row(r))
     if x_axis:
-        rows.append(_x_axis(start_ms, end_ms, axis_w, plot_w))
+        rows.append(_x_axis(start_ms, end_ms, axis_w, plot_w, events))
     return [_pad(r, width) for r in rows]
 
 
-def _x_axis(start_ms: int, end_ms: int, axis_w: int, plot_w: int) -> Row:
+#: How event kinds are drawn on a chart's time axis: (mark, style key).
+EVENT_MARKS = {"fired": ("▲", "critical"), "resolved": ("△", "ok")}
+
+
+def _x_axis(
+    start_ms: int, end_ms: int, axis_w: int, plot_w: int, events: Sequence[tuple[int, str]] = ()
+) -> Row:
     span = end_ms - start_ms
     left = format_clock(start_ms, span)
     right = format_clock(end_ms, span)
     line = [" "] * plot_w
+    styles: list[str | None] = ["axis"] * plot_w
     placed = [(0, left), (plot_w - len(right), right)]
     if plot_w >= 3 * len(left) + 6:
         mid = format_clock(start_ms + span // 2, span)
@@ -309,7 +322,19 @@ def _x_axis(start_ms: int, end_ms: int, axis_w: int, plot_w: int) -> Row:
         for i, ch in enumerate(text):
             if pos + i < plot_w:
                 line[pos + i] = ch
-    return [(" " * (axis_w - 1) + "└", "axis"), ("".join(line), "axis")]
+    for t, kind in events:
+        mark = EVENT_MARKS.get(kind)
+        if mark is None or not start_ms <= t <= end_ms or span <= 0:
+            continue
+        x = round((t - start_ms) / span * (plot_w * 2 - 1)) // 2
+        line[x], styles[x] = mark
+    row: Row = [(" " * (axis_w - 1) + "└", "axis")]
+    for ch, style in zip(line, styles, strict=True):
+        if row[-1][1] == style:
+            row[-1] = (row[-1][0] + ch, style)
+        else:
+            row.append((ch, style))
+    return row
 
 
 def legend_rows(series: Sequence[PlotSeries], width: int, max_rows: int, unit: str) -> list[Row]:
@@ -598,8 +623,10 @@ def render_panel(
     thresholds: Sequence[tuple[float, str]] = (),
     legend: bool = True,
     max_value: float | None = None,
+    events: Sequence[tuple[int, str]] = (),
 ) -> list[Row]:
-    """Draw one panel body of `kind` (one of :data:`KINDS`) in exactly width x height."""
+    """Draw one panel body of `kind` (one of :data:`KINDS`) in exactly width x height;
+    line and area charts mark `events` on their time axis."""
     if width <= 0 or height <= 0:
         return []
     if kind in ("line", "area"):
@@ -617,6 +644,7 @@ def render_panel(
             height - leg_h,
             unit=unit,
             stacked=kind == "area",
+            events=events,
         )
         rows = body + legend_rows(series, width, leg_h, unit)
         return rows + blank_rows(width, height - len(rows))

@@ -7,7 +7,7 @@ from nightowl.query.values import Matrix, QueryResult, Scalar, String, Vector
 from nightowl.tui.dashboards import legend_name
 from nightowl.tui.plot import PlotSeries
 
-__all__ = ["series_from_result"]
+__all__ = ["alert_events", "series_from_result"]
 
 
 def series_from_result(
@@ -43,3 +43,32 @@ def series_from_result(
     for i, s in enumerate(out):
         s.style = i
     return out
+
+
+def alert_events(
+    result: QueryResult, start_ms: int, end_ms: int, step_ms: int
+) -> list[tuple[int, str]]:
+    """Firings and resolutions from a range query of `ALERTS{alertstate="firing"}`.
+
+    Each run of consecutive steps of one alert is a firing: it "fired" at its first
+    step (unless it was already firing when the window starts) and was "resolved" one
+    step after its last (unless it is still firing at the window's end).
+    """
+    value = result.value
+    if not isinstance(value, Matrix):
+        return []
+    out: list[tuple[int, str]] = []
+    gap = step_ms * 1.5
+    for s in value:
+        ts = s.timestamps[np.isfinite(s.values)]
+        if not len(ts):
+            continue
+        breaks = np.flatnonzero(np.diff(ts) > gap)
+        firsts = np.concatenate([ts[:1], ts[breaks + 1]])
+        lasts = np.concatenate([ts[breaks], ts[-1:]])
+        for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
+            if first > start_ms + step_ms:
+                out.append((first, "fired"))
+            if last < end_ms - step_ms:
+                out.append((last + step_ms, "resolved"))
+    return sorted(out)

@@ -131,3 +131,24 @@ def test_stat_table_and_messages() -> None:
     assert "no data" in "".join(text(render_panel("line", [], 0, H, 1, 40, 5)))
     with pytest.raises(ValueError, match="unknown panel kind"):
         render_panel("pie", [], 0, H, 1, 10, 2)
+
+
+def test_event_markers_on_the_time_axis() -> None:
+    """Alert firings and resolutions are marked where they happened, in their level's style."""
+    rows = render_panel(
+        "line",
+        series(),
+        0,
+        H,
+        30_000,
+        60,
+        8,
+        events=[(H // 2, "fired"), (H, "resolved"), (2 * H, "fired")],
+    )
+    axis = rows[-2]  # the last row is the legend
+    text_ = "".join(t for t, _ in axis)
+    assert text_.count("▲") == 1 and text_.count("△") == 1
+    styles = {t: s for t, s in axis}
+    assert styles.get("▲") == "critical" and styles.get("△") == "ok"
+    middle = text_.index("▲")
+    assert abs(middle - (5 + 55 // 2)) <= 2

@@ -129,3 +129,24 @@ def test_history_unwritable_is_not_fatal(tmp_path: Path) -> None:
     h = QueryHistory(blocker / "sub" / "h.jsonl")
     h.add("up")
     assert h.entries == ["up"] and h.error and "not saved" in h.error
+
+
+def test_alert_events_from_alerts_series() -> None:
+    """Runs of firing steps become fired/resolved events; edges of the window are not events."""
+    import numpy as np
+    from nightowl.query.values import Matrix, QueryResult, RangeSeries
+    from nightowl.tui.results import alert_events
+
+    from nightowl.model import Labels
+
+    step = 60_000
+    t = np.array([10, 11, 12, 20, 21, 59, 60], dtype=np.int64) * step
+    m = Matrix([RangeSeries(Labels.of("ALERTS", alertname="X"), t, np.ones(len(t)))])
+    got = alert_events(QueryResult(m), 0, 60 * step, step)
+    assert got == [
+        (10 * step, "fired"),
+        (13 * step, "resolved"),
+        (20 * step, "fired"),
+        (22 * step, "resolved"),
+        (59 * step, "fired"),
+    ]

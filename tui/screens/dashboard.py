@@ -14,8 +14,8 @@ from typing import ClassVar
 
 from nightowl.tui.dashboards import DashboardSpec, PanelSpec
 from nightowl.tui.format import format_clock
-from nightowl.tui.messages import AlertsChanged, PanelData
-from nightowl.tui.results import series_from_result
+from nightowl.tui.messages import AlertsChanged, EventsChanged, PanelData
+from nightowl.tui.results import alert_events, series_from_result
 from nightowl.tui.widgets.alerts import AlertPane
 from nightowl.tui.widgets.panel import Panel, PanelState
 from nightowl.tui.widgets.status import StatusBar
@@ -158,6 +158,8 @@ class DashboardScreen(Screen[None]):
                 exit_on_error=False,
                 description=f"panel {spec.title}",
             )
+        if every:
+            self._fetch_events(start, end, step)
         self._fetch_alerts()
 
     async def _fetch_panel(
@@ -183,6 +185,23 @@ class DashboardScreen(Screen[None]):
             self.post_message(AlertsChanged([], error=exc.message))
             return
         self.post_message(AlertsChanged(alerts))
+
+    @work(exclusive=True, group="events", exit_on_error=False, description="alert events")
+    async def _fetch_events(self, start: int, end: int, step: int) -> None:
+        source = self.app.source  # type: ignore[attr-defined]
+        try:
+            result = await source.range('ALERTS{alertstate="firing"}', start, end, step)
+        except NightowlError:
+            return  # markers are an extra; the alert pane reports alert errors
+        self.post_message(EventsChanged(alert_events(result, start, end, step)))
+
+    @on(EventsChanged)
+    def on_events_changed(self, message: EventsChanged) -> None:
+        """Mark alert firings and resolutions on every chart's time axis."""
+        events = tuple(message.events)
+        for panel in self.query(Panel):
+            if panel.spec.kind in ("line", "area"):
+                panel.events = events
 
     @on(PanelData)
     def on_panel_data(self, message: PanelData) -> None:

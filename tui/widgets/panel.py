@@ -78,6 +78,9 @@ class Panel(Widget, can_focus=True):
     """The data drawn; setting an equal state does nothing, and a new state repaints
     only the lines that changed."""
 
+    events: reactive[tuple[tuple[int, str], ...]] = reactive(tuple, repaint=False)
+    """(time ms, kind) markers for the time axis of line and area charts."""
+
     def __init__(self, spec: PanelSpec, *, id: str | None = None) -> None:
         """Args:
         spec: What to draw and how.
@@ -89,7 +92,7 @@ class Panel(Widget, can_focus=True):
         if spec.height > 1:
             self.styles.row_span = spec.height
         self._rows: list[Row] = []
-        self._rows_key: tuple[bytes, int, int] | None = None
+        self._rows_key: tuple | None = None
         self._styles: dict[str, Style] = {}
 
     def watch_state(self, state: PanelState) -> None:
@@ -98,6 +101,14 @@ class Panel(Widget, can_focus=True):
         if subtitle != (self.border_subtitle or ""):
             self.border_subtitle = subtitle  # setting it repaints the whole panel
         self.set_class(bool(state.error), "-error")
+        self._repaint_changed()
+
+    def watch_events(self, events: tuple[tuple[int, str], ...]) -> None:
+        """Redraw the time axis with the new markers."""
+        self._repaint_changed()
+
+    def _repaint_changed(self) -> None:
+        """Recompute the body and repaint only the lines whose text or style changed."""
         if not self.is_mounted:
             return
         old = self._rows if self._rows_key is not None else None
@@ -132,7 +143,7 @@ class Panel(Widget, can_focus=True):
 
     def _body(self) -> list[Row]:
         width, height = self.content_size
-        key = (self.state.digest, width, height)
+        key = (self.state.digest, width, height, self.events)
         if key != self._rows_key:
             st = self.state
             if st.error:
@@ -153,6 +164,7 @@ class Panel(Widget, can_focus=True):
                     unit=self.spec.unit,
                     thresholds=self.spec.thresholds,
                     max_value=self.spec.max,
+                    events=self.events,
                 )
             self._rows_key = key
         return self._rows
