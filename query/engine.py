@@ -255,10 +255,12 @@ class _Evaluator:
     # bookkeeping
 
     def check_time(self) -> None:
+        """Raise the timeout error once the query's deadline has passed."""
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise QueryError("query timed out in expression evaluation", kind="timeout")
 
     def count_samples(self, n: int) -> None:
+        """Charge `n` samples held in memory against `max_samples`."""
         self.samples += n
         if self.samples > self.opts.max_samples:
             raise QueryError(
@@ -281,7 +283,6 @@ class _Evaluator:
         child.engine, child.querier, child.opts = self.engine, self.querier, self.opts
         child.ctx, child.text, child.deadline = ctx, self.text, self.deadline
         child.samples = self.samples
-        child.parent = self  # type: ignore[attr-defined]
         return child
 
     # dispatch
