@@ -112,6 +112,9 @@ _ESCAPE_RE = re.compile(r"\\(.)")
 _WS_RE = re.compile(r"[ \t]*")
 _INT_RE = re.compile(rb"-?[0-9]+\Z")
 _PROM_META_RE = re.compile(r"#[ \t]+(HELP|TYPE)[ \t]+")
+_PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
+_FAST_SERIES_RE = re.compile(rf"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{{((?:{_PAIR}(?:,{_PAIR})*,?)?)\}})?")
+_PAIR_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _PLAIN_COMMENT_RE = re.compile(rb"[ \t]*#(?![ \t]+(?:HELP|TYPE)[ \t])")
 
 _PROM_TYPES = {
@@ -712,12 +715,16 @@ class ExpositionParser:
                 vals[nan] = _NORMAL_NAN
             refs = garr if sidx is None else garr[sidx]
             if fixed:
-                for li, (v, t) in fixed.items():
-                    if li >= upto:
-                        continue
-                    j = li if sidx is None else int(np.searchsorted(sidx, li))
-                    vals[j] = v
-                    ts[j] = NO_TIMESTAMP if t is None else t
+                items = [
+                    (li, v, NO_TIMESTAMP if t is None else t)
+                    for li, (v, t) in fixed.items()
+                    if li < upto
+                ]
+                if items:
+                    li_a = np.array([it[0] for it in items], np.int64)
+                    j = li_a if sidx is None else np.searchsorted(sidx, li_a)
+                    vals[j] = np.array([it[1] for it in items], np.float64)
+                    ts[j] = np.array([it[2] for it in items], np.int64)
             return refs, ts, vals
         raise AssertionError("bulk conversion did not settle")  # pragma: no cover
 
@@ -923,7 +930,20 @@ class ExpositionParser:
 
     def _sample(self, text: str, om: bool, start: int) -> tuple[int, float, int | None]:
         n = len(text)
-        i, name, pairs = _scan_series(text, start, om)
+        m = _FAST_SERIES_RE.match(text, start)
+        i = m.end() if m else start
+        if (
+            m
+            and i < n
+            and text[i] == " "
+            and (om or _WS_RE.match(text, i).end() >= n or text[_WS_RE.match(text, i).end()] != "{")
+        ):
+            # The common spelling: name{a="1",b="2"} and a space.
+            name = m.group(1)
+            block = m.group(2)
+            pairs = [(k, _unescape(v)) for k, v in _PAIR_RE.findall(block)] if block else []
+        else:
+            i, name, pairs = _scan_series(text, start, om)
         series_end = i
         if om:
             if i >= n or text[i] != " ":
