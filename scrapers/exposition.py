@@ -42,6 +42,16 @@ Semantics, as Prometheus's own parsers (model/textparse):
   `_created` samples of counters, histograms and summaries. Same here:
   ``skip_created=False`` by default, ``True`` drops them (OpenMetrics only).
 
+Known differences from Prometheus: a value glued to the closing brace
+(``up{a="1"}1``) is refused (Prometheus' lexer takes it); negative millisecond
+timestamps are accepted in Prometheus text; a label value may not hold a raw
+newline (the text is split into lines first).
+
+Format detection (``openmetrics=None``): a complete text is OpenMetrics when it
+ends with ``# EOF``; a stream shorter than 64 KiB waits for its end to decide,
+a longer one is guessed from its first 64 KiB (`# EOF`/`# UNIT`, OpenMetrics-only
+types, fractional timestamps mean OpenMetrics; integer timestamps Prometheus text).
+
 Every malformed input raises :class:`nightowl.errors.ParseError` naming the
 line (1-based) and column; with ``skip_errors=True`` bad lines are dropped and
 their errors collected in ``parsed.errors`` instead (a missing `# EOF` is then
