@@ -42,10 +42,9 @@ Semantics, as Prometheus's own parsers (model/textparse):
   `_created` samples of counters, histograms and summaries. Same here:
   ``skip_created=False`` by default, ``True`` drops them (OpenMetrics only).
 
-Known differences from Prometheus: a value glued to the closing brace
-(``up{a="1"}1``) is refused (Prometheus' lexer takes it); negative millisecond
-timestamps are accepted in Prometheus text; a label value may not hold a raw
-newline (the text is split into lines first).
+Known differences from Prometheus: negative millisecond timestamps are
+accepted in Prometheus text; a label value may not hold a raw newline (the
+text is split into lines first).
 
 Format detection (``openmetrics=None``): a complete text is OpenMetrics when it
 ends with ``# EOF``; a stream shorter than 64 KiB waits for its end to decide,
@@ -982,7 +981,8 @@ class ExpositionParser:
                         _scan_exemplar(text, i + 3)
         else:
             m = _WS_RE.match(text, i)
-            if m.end() == i:
+            if m.end() == i and text[i - 1 : i] != "}":
+                # (Prometheus' lexer lets a value follow the closing brace directly.)
                 raise _LineError("expected whitespace and a value after the series", i)
             i = m.end()
             j = i

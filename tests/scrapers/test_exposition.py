@@ -39,6 +39,7 @@ VALID_PROM = [
     ("tabs and spaces", b'up\t{ a = "1" ,}  2 \t 3 \n', [('up{a="1"}', 3, 2.0)]),
     ("leading space", b"  up 1\n", [("up", None, 1.0)]),
     ("space before brace", b'up {a="1"} 1\n', [('up{a="1"}', None, 1.0)]),
+    ("value glued to brace", b'up{a="1"}1 5\n', [('up{a="1"}', 5, 1.0)]),
     ("trailing comma", b'up{a="1",} 1\n', [('up{a="1"}', None, 1.0)]),
     ("empty braces", b"up{} 1\n", [("up", None, 1.0)]),
     ("empty value dropped", b'up{a=""} 1\n', [("up", None, 1.0)]),
