@@ -7,7 +7,11 @@ steps: ingest waits at most one step, and readers (WAL) never wait.
 
 - **Seal**: head rows of windows that closed before `newest - out_of_order
   window` move into compressed chunks, merged with any chunk already holding
-  that window (late out-of-order samples). `force=True` seals everything.
+  that window (late out-of-order samples). Every :data:`PARTIAL_SEAL_MS` of
+  sample time the head is also sealed up to `newest - out_of_order window`
+  inside the open window, so the head (one row per sample) stays small and
+  recent reads come mostly from compressed chunks. `force=True` seals
+  everything.
 - **Rollups**: chunks not yet rolled up whose newest sample is old enough
   (`rollup_5m_after_ms`, `rollup_1h_after_ms`, as Thanos downsamples only
   blocks older than 40 h and 10 d) get 5 m and 1 h buckets (min, max, sum,
@@ -40,6 +44,8 @@ from nightowl.model import stale_mask
 __all__ = ["CompactionResult", "compaction_steps", "rollup_buckets"]
 
 SERIES_PER_STEP = 200
+#: How often (in sample time) the head is sealed up to its newest samples.
+PARTIAL_SEAL_MS = 30 * 60_000
 _INT64_MAX = 2**63 - 1
 
 
@@ -197,6 +203,8 @@ def _retention_time(core: WriterCore, res: CompactionResult) -> None:
     if not keep_ms or core.newest is None:
         return
     cutoff = core.newest - keep_ms
+    if core.oldest is None or core.oldest >= cutoff:
+        return  # nothing that old: skip the table scans
     conn = core.conn
     cur = conn.execute("DELETE FROM chunks WHERE maxt < ?", (cutoff,))
     res.chunks_deleted += cur.rowcount
@@ -208,6 +216,7 @@ def _retention_time(core: WriterCore, res: CompactionResult) -> None:
             "DELETE FROM rollups WHERE res = ? AND start + ? <= ?", (resolution, block, cutoff)
         )
     _drop_empty_series(core, res)
+    core.oldest = core.scan_oldest()
 
 
 def live_bytes(core: WriterCore) -> int:
@@ -238,6 +247,7 @@ def _retention_size_step(core: WriterCore, res: CompactionResult) -> bool:
     for resolution in ROLLUP_RESOLUTIONS:
         conn.execute("DELETE FROM rollups WHERE res = ? AND start < ?", (resolution, end))
     _drop_empty_series(core, res)
+    core.oldest = core.scan_oldest()
     return True
 
 
@@ -254,28 +264,45 @@ def compaction_steps(
     def vacuum() -> None:
         conn.execute("PRAGMA incremental_vacuum").fetchall()
 
-    # 1. Seal the head.
+    # 1. Seal the head: closed windows always; everything but the newest samples
+    #    every PARTIAL_SEAL_MS (merged into the window's chunk), so the head stays small.
     if core.newest is not None:
-        cutoff = _INT64_MAX if force else window_start(core.newest - opts.out_of_order_window_ms)
+        if force:
+            cutoff = _INT64_MAX
+        elif core.newest - core.last_partial_seal >= PARTIAL_SEAL_MS:
+            cutoff = core.newest - opts.out_of_order_window_ms
+            core.last_partial_seal = core.newest
+        else:
+            cutoff = window_start(core.newest - opts.out_of_order_window_ms)
         sids = [
             r[0] for r in conn.execute("SELECT DISTINCT series_id FROM head WHERE t < ?", (cutoff,))
         ]
         for i in range(0, len(sids), SERIES_PER_STEP):
             group = sids[i : i + SERIES_PER_STEP]
             yield lambda group=group: _step(core, lambda: _seal_series(core, group, cutoff, res))
-    # 2. Rollups.
+    # 2. Rollups: all series when a limit entered a new window, else those whose
+    #    chunks were rewritten since the last pass.
     if core.newest is not None:
         limits = {
             ROLLUP_RESOLUTIONS[0]: core.newest - opts.rollup_5m_after_ms,
             ROLLUP_RESOLUTIONS[1]: core.newest - opts.rollup_1h_after_ms,
         }
-        sids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT DISTINCT series_id FROM chunks WHERE rolled != 3 AND maxt <= ?",
-                (max(limits.values()),),
-            )
-        ]
+        key = (
+            window_start(limits[ROLLUP_RESOLUTIONS[0]]),
+            window_start(limits[ROLLUP_RESOLUTIONS[1]]),
+        )
+        if key != core.rollup_key or force:
+            sids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT series_id FROM chunks WHERE rolled != 3 AND maxt <= ?",
+                    (max(limits.values()),),
+                )
+            ]
+        else:
+            sids = sorted(core.rollup_dirty)
+        core.rollup_key = key
+        core.rollup_dirty = set()
         for i in range(0, len(sids), SERIES_PER_STEP):
             group = sids[i : i + SERIES_PER_STEP]
             yield lambda group=group: _step(core, lambda: _rollup_series(core, group, limits, res))

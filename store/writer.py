@@ -99,6 +99,14 @@ class WriterCore:
         self.meta: dict[str, MetricMeta] = {}
         self.next_id = 1
         self.newest: int | None = None
+        #: A lower bound of the oldest stored timestamp (None: nothing stored).
+        self.oldest: int | None = None
+        #: Newest sample when the head was last sealed up to the present (partial seal).
+        self.last_partial_seal = _INT64_MIN
+        #: Rollup limits (window starts) of the last rollup pass, and series whose
+        #: chunks were rewritten since (None: scan every series next time).
+        self.rollup_key: tuple[int, int] | None = None
+        self.rollup_dirty: set[int] = set()
         self._load()
 
     # -- state ---------------------------------------------------------------------------
@@ -120,8 +128,18 @@ class WriterCore:
         ):
             self.meta[metric] = MetricMeta(typ, help_, unit)
         self.newest = max(self.maxt.values()) if self.maxt else None
+        self.oldest = self.scan_oldest()
         self.stats.series = len(self.ids)
         self.stats.newest_sample_ms = self.newest
+
+    def scan_oldest(self) -> int | None:
+        """The oldest stored timestamp (full scans of the chunk and head tables)."""
+        lows = [
+            self.conn.execute("SELECT min(mint) FROM chunks").fetchone()[0],
+            self.conn.execute("SELECT min(t) FROM head").fetchone()[0],
+        ]
+        known = [x for x in lows if x is not None]
+        return min(known) if known else None
 
     def forget_series(self, sids: set[int]) -> None:
         """Drop deleted series from the in-memory state (after retention)."""
@@ -163,6 +181,10 @@ class WriterCore:
             top = max(pend.maxt.values())
             if self.newest is None or top > self.newest:
                 self.newest = top
+        if res.accepted and len(batch):
+            low = int(batch.timestamps.min())
+            if self.oldest is None or low < self.oldest:
+                self.oldest = low
         st = self.stats
         st.batches_appended += 1
         st.samples_appended += res.accepted
@@ -362,6 +384,7 @@ class WriterCore:
             "INSERT INTO chunks (series_id, mint, maxt, n, rolled, data) VALUES (?, ?, ?, ?, 0, ?)",
             rows,
         )
+        self.rollup_dirty.add(sid)
         self.stats.chunks_written += len(rows)
 
 

@@ -37,24 +37,40 @@ def _scrape(store: Store, series: list[Labels], t: int, values: list[float]) -> 
     )
 
 
-def test_compaction_seals_closed_windows_only(tmp_path: Path) -> None:
-    """A normal run seals windows that have closed; force seals the rest; data is unchanged."""
+def test_compaction_seals_the_head_in_steps(tmp_path: Path) -> None:
+    """Closed windows are sealed on every run, the open window every 30 min of sample
+    time (all but the newest sample), everything on force; the data never changes."""
     path = tmp_path / "x.db"
+    minute = 60_000
     with Store.open(path, options=_opts()) as s:
-        per_window = CHUNK_WINDOW_MS // 60_000
-        for i in range(0, per_window * 3 // 2):  # 1.5 windows of one-minute scrapes
-            _scrape(s, [M], i * 60_000, [float(i)])
+        per_window = CHUNK_WINDOW_MS // minute
+        k = 0
+
+        def scrape(minutes: int) -> None:
+            nonlocal k
+            for _ in range(minutes):
+                _scrape(s, [M], k * minute, [float(k)])
+                k += 1
+
+        scrape(per_window * 3 // 2)  # 1.5 windows of one-minute scrapes
         before = s.select([], 0, 10 * CHUNK_WINDOW_MS)[0]
         res = s.compact_sync()
-        assert res.head_samples_sealed == per_window  # the first window only
-        assert _count(path, "head") == per_window // 2
+        assert res.head_samples_sealed == k - 1  # all but the newest sample
+        assert _count(path, "head") == 1
+        scrape(10)
+        assert s.compact_sync().head_samples_sealed == 0  # < 30 min since the last seal
+        assert _count(path, "head") == 11
+        scrape(per_window)  # crosses a window boundary and 30 min
+        assert s.compact_sync().head_samples_sealed == 10 + per_window
+        assert _count(path, "head") == 1
         res = s.compact_sync(force=True)
-        assert res.head_samples_sealed == per_window // 2
+        assert res.head_samples_sealed == 1
         assert _count(path, "head") == 0
         after = s.select([], 0, 10 * CHUNK_WINDOW_MS)[0]
-        np.testing.assert_array_equal(after.timestamps, before.timestamps)
-        np.testing.assert_array_equal(after.values, before.values)
-        assert s.stats().compactions == 2
+        assert len(after.timestamps) == k
+        np.testing.assert_array_equal(after.timestamps[: len(before.timestamps)], before.timestamps)
+        np.testing.assert_array_equal(after.values, np.arange(k, dtype=np.float64))
+        assert s.stats().compactions == 4
 
 
 def test_compaction_interleaves_with_ingest(tmp_path: Path) -> None:
