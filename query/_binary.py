@@ -175,13 +175,20 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
     n_steps = lhs.values.shape[1] if len(lhs) else rhs.values.shape[1]
     if op in ("and", "or", "unless"):
         return _set_op(op, lhs, rhs, m)
-    if not len(lhs) or not len(rhs):
+    fill_lhs, fill_rhs = m.fill_lhs, m.fill_rhs
+    has_fill = fill_lhs is not None or fill_rhs is not None
+    if not has_fill and (not len(lhs) or not len(rhs)):
         return Block.empty(n_steps)
-    lhs_any = lhs.present.any(axis=0)
-    rhs_any = rhs.present.any(axis=0)
-    both = lhs_any & rhs_any  # Prometheus short-circuits steps where a side is empty
+    lhs_any = lhs.present.any(axis=0) if len(lhs) else np.zeros(n_steps, dtype=bool)
+    rhs_any = rhs.present.any(axis=0) if len(rhs) else np.zeros(n_steps, dtype=bool)
+    # Prometheus short-circuits steps where a side is empty (unless a fill value applies)
+    both = lhs_any & rhs_any
+    if has_fill:
+        both = lhs_any | rhs_any
     swapped = m.card == "one-to-many"
     many, one = (rhs, lhs) if swapped else (lhs, rhs)
+    # fill values stand for the missing sample of the side they name, in written order
+    fill_one, fill_many = (fill_lhs, fill_rhs) if swapped else (fill_rhs, fill_lhs)
     one_groups = _group(one, m.on, m.labels)
     one_to_one = m.card == "one-to-one"
     # the 'one' side must be unique per signature at every step; Prometheus goes step
@@ -212,33 +219,60 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
     # would (e.g. `rate(a[5m]) > rate(b[5m])`), and always with `bool`
     out_drop: list[bool] = []
     many_drops = drops(many)
+
+    def emit(
+        lab: Labels, sig: tuple, fl: np.ndarray, fr: np.ndarray, rp: np.ndarray, dn: bool
+    ) -> None:
+        v, keep = apply_op(op, fl, fr)
+        if return_bool:
+            v = keep.astype(np.float64)
+            pres = rp
+        else:
+            pres = rp & keep
+        out_labels.append(lab)
+        out_vals.append(np.broadcast_to(v, (n_steps,)))
+        out_pres.append(pres)
+        out_sig.append(sig)
+        out_matched.append(rp)
+        out_drop.append(return_bool or dn)
+
+    one_any = {sig: one.present[rows].any(axis=0) for sig, rows in one_groups.items()}
+    many_any: dict[tuple, np.ndarray] = {}
     for i, lab in enumerate(many.labels):
         sig = signature(lab, m.on, m.labels)
-        rows = one_groups.get(sig)
-        if not rows:
-            continue
         mp = many.present[i] & both
+        cur = many_any.get(sig)
+        many_any[sig] = mp if cur is None else (cur | mp)
         if not mp.any():
             continue
-        for r in rows:
+        for r in one_groups.get(sig, ()):
             rp = one.present[r] & mp
             if not rp.any():
                 continue
             fl, fr = many.values[i], one.values[r]
             if swapped:
                 fl, fr = fr, fl
-            v, keep = apply_op(op, fl, fr)
-            if return_bool:
-                v = keep.astype(np.float64)
-                pres = rp
-            else:
-                pres = rp & keep
-            out_labels.append(_result_labels(lab, one.labels[r], op, m, one_to_one))
-            out_vals.append(v)
-            out_pres.append(pres)
-            out_sig.append(sig)
-            out_matched.append(rp)
-            out_drop.append(return_bool or bool(many_drops[i]))
+            rlab = _result_labels(lab, one.labels[r], op, m, one_to_one)
+            emit(rlab, sig, fl, fr, rp, bool(many_drops[i]))
+        if fill_one is not None:
+            # no sample on the 'one' side: the fill value, with only the matching labels
+            alone = mp & ~one_any.get(sig, np.zeros(n_steps, dtype=bool))
+            if alone.any():
+                filler = np.full(n_steps, fill_one)
+                fl, fr = (filler, many.values[i]) if swapped else (many.values[i], filler)
+                rlab = _result_labels(lab, Labels(sig), op, m, one_to_one)
+                emit(rlab, sig, fl, fr, alone, bool(many_drops[i]))
+    if fill_many is not None:
+        for sig, rows in one_groups.items():
+            unmatched = ~many_any.get(sig, np.zeros(n_steps, dtype=bool))
+            for r in rows:
+                rp = one.present[r] & both & unmatched
+                if not rp.any():
+                    continue
+                filler = np.full(n_steps, fill_many)
+                fl, fr = (one.values[r], filler) if swapped else (filler, one.values[r])
+                rlab = _result_labels(Labels(sig), one.labels[r], op, m, one_to_one)
+                emit(rlab, sig, fl, fr, rp, False)
     if not out_labels:
         if errors:
             raise min(errors, key=lambda e: (e[0], e[1]))[2]

@@ -202,12 +202,17 @@ class VectorMatching:
         on: True for `on(...)`, False for `ignoring(...)` (or no clause).
         labels: the labels of `on`/`ignoring`.
         include: the extra labels of `group_left(...)`/`group_right(...)`.
+        fill_lhs: `fill(v)`/`fill_left(v)`: the value standing in for a missing
+            left-hand sample (None: no fill; Prometheus 3's experimental modifiers).
+        fill_rhs: `fill(v)`/`fill_right(v)`: the same for the right-hand side.
     """
 
     card: str = "one-to-one"
     on: bool = False
     labels: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
+    fill_lhs: float | None = None
+    fill_rhs: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

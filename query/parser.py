@@ -263,8 +263,6 @@ def _binary(node: object) -> ast.BinaryExpr:
     matching = None
     if mod is not None:
         fill = mod.fill_values
-        if fill.lhs is not None or fill.rhs is not None:
-            raise ParseError("fill() modifiers of binary operators are not supported")
         return_bool = bool(mod.return_bool)
         card = _CARD[str(mod.card).rsplit(".", 1)[-1].split("(")[0]]
         on = False
@@ -276,7 +274,7 @@ def _binary(node: object) -> ast.BinaryExpr:
         if lhs.type != ArgType.SCALAR and rhs.type != ArgType.SCALAR:
             if op in ast.SET_OPS:
                 card = "many-to-many"
-            matching = ast.VectorMatching(card, on, labels, include)
+            matching = ast.VectorMatching(card, on, labels, include, fill.lhs, fill.rhs)
     elif lhs.type != ArgType.SCALAR and rhs.type != ArgType.SCALAR:
         card = "many-to-many" if op in ast.SET_OPS else "one-to-one"
         matching = ast.VectorMatching(card)

@@ -53,10 +53,12 @@ def _step(op: str, lhs: list[Sample], rhs: list[Sample], m: VectorMatching, rb: 
     if op == "or":
         left = {sig(lab) for lab, _ in lhs}
         return list(lhs) + [(lab, v) for lab, v in rhs if sig(lab) not in left]
-    if not lhs or not rhs:
+    fills = m.fill_lhs is not None or m.fill_rhs is not None
+    if (not lhs and not rhs) or ((not lhs or not rhs) and not fills):
         return []
     swapped = m.card == "one-to-many"
     many, one = (rhs, lhs) if swapped else (lhs, rhs)
+    fill_one, fill_many = (m.fill_lhs, m.fill_rhs) if swapped else (m.fill_rhs, m.fill_lhs)
     right: dict[tuple, Sample] = {}
     for lab, v in one:
         if sig(lab) in right:
@@ -64,19 +66,14 @@ def _step(op: str, lhs: list[Sample], rhs: list[Sample], m: VectorMatching, rb: 
         right[sig(lab)] = (lab, v)
     out = []
     matched: dict[tuple, set] = {}
-    for lab, v in many:
-        s = sig(lab)
-        if s not in right:
-            continue
-        rlab, rv = right[s]
+
+    def do(lab: Labels, v: float, rlab: Labels, rv: float, s: tuple) -> None:
         fl, fr = (rv, v) if swapped else (v, rv)
         val, keep = apply_op(op, np.array([fl]), np.array([fr]))
         metric = _result_metric(lab, rlab, op, m)
         if m.card == "one-to-one":
             if s in matched:
-                raise QueryError(
-                    "multiple matches for labels: many-to-one matching must be explicit"
-                )
+                raise QueryError("multiple matches for labels: many-to-one matching")
             matched[s] = set()
         else:
             seen = matched.setdefault(s, set())
@@ -87,6 +84,22 @@ def _step(op: str, lhs: list[Sample], rhs: list[Sample], m: VectorMatching, rb: 
             out.append((metric, float(keep[0])))
         elif keep[0]:
             out.append((metric, float(val[0])))
+
+    for lab, v in many:
+        s = sig(lab)
+        if s in right:
+            rlab, rv = right[s]
+        elif fill_one is not None:
+            rlab, rv = Labels(s), fill_one
+        else:
+            continue
+        do(lab, v, rlab, rv, s)
+    if fill_many is not None:
+        for rlab, rv in one:
+            s = sig(rlab)
+            if s in matched:
+                continue
+            do(Labels(s), fill_many, rlab, rv, s)
     return out
 
 

@@ -656,3 +656,38 @@ def test_runner_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main([str(good), str(bad)]) == 1
     out = capsys.readouterr().out
     assert "bad.test:4: FAIL x" in out and "1 passed, 1 failed" in out
+
+
+FILL = """
+load 1m
+  a{job="x"} 1
+  a{job="y"} 2
+  b{job="y"} 10
+  b{job="z"} 20
+
+eval instant at 0 a + fill(0) b
+  {job="x"} 1
+  {job="y"} 12
+  {job="z"} 20
+
+eval instant at 0 a + fill_left(100) b
+  {job="y"} 12
+  {job="z"} 120
+
+eval instant at 0 a + fill_right(5) b
+  {job="x"} 6
+  {job="y"} 12
+
+eval instant at 0 a > fill(0) b
+  a{job="x"} 1
+
+eval instant at 0 a - on(job) group_left fill(0) b
+  {job="x"} 1
+  {job="y"} -8
+  {job="z"} -20
+"""
+
+
+def test_fill_modifiers() -> None:
+    """Prometheus 3's experimental fill()/fill_left()/fill_right() stand in for missing sides."""
+    _run(FILL)
