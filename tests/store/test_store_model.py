@@ -24,7 +24,7 @@ sample = st.tuples(
     st.sampled_from(VALUE_BITS),
 )
 step = st.one_of(
-    st.lists(sample, min_size=1, max_size=40).map(lambda b: ("append", b)),
+    st.lists(sample, min_size=1, max_size=120).map(lambda b: ("append", b)),  # >= 32: bulk path
     st.booleans().map(lambda force: ("compact", force)),
 )
 
