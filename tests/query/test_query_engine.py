@@ -691,3 +691,29 @@ eval instant at 0 a - on(job) group_left fill(0) b
 def test_fill_modifiers() -> None:
     """Prometheus 3's experimental fill()/fill_left()/fill_right() stand in for missing sides."""
     _run(FILL)
+
+
+def test_one_engine_many_threads() -> None:
+    """Concurrent queries on one engine give the same answers as one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    eng = Engine(_store())
+    queries = [
+        "sum by (i) (rate(m[5m]))",
+        "m * on(i) group_left m",
+        "topk(2, m)",
+        'count_values("v", m)',
+        "max_over_time(m[10m:1m])",
+        "x $ y",
+        'm{i=~"1|2"} offset 5m',
+    ] * 6
+
+    def run(q: str) -> str:
+        try:
+            return repr(eng.range(q, 600_000, 3_000_000, 60_000).value)
+        except Exception as exc:  # errors must be the same too
+            return f"{type(exc).__name__}: {exc}"
+
+    expected = [run(q) for q in queries]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(run, queries)) == expected
