@@ -776,9 +776,9 @@ def _run_case(engine: Any, case: EvalCase, name: str, hist_series: set[Labels]) 
     problem = _evaluate(case, lambda: engine.instant(case.expr, case.start))
     if problem:
         return result("fail", problem)
-    if expect_fail:
-        return result("pass")
     runs: list[tuple[ast.Expr, int]] = [(expr, case.start)]
+    # as Prometheus's runner: the query pinned with `@` must give the same answer (or fail
+    # the same way) at other evaluation times
     if hasattr(engine, "instant_expr"):
         for pinned, t in _at_variants(expr, case.start):
             problem = _evaluate(
@@ -788,6 +788,8 @@ def _run_case(engine: Any, case: EvalCase, name: str, hist_series: set[Labels]) 
             if problem:
                 return result("fail", f"with @ {case.start / 1000:g} evaluated at {t}: {problem}")
             runs.append((pinned, t))
+    if expect_fail:
+        return result("pass")
     if (
         case.string is None
         and case.range_vector is None
