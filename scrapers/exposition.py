@@ -123,6 +123,9 @@ _INT_RE = re.compile(rb"-?[0-9]+\Z")
 _PROM_META_RE = re.compile(r"#[ \t]+(HELP|TYPE)[ \t]+")
 _PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
 _FAST_SERIES_RE = re.compile(rf"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{{((?:{_PAIR}(?:,{_PAIR})*,?)?)\}})?")
+_PROM_VALUE_RE = re.compile(r"[^ \t{]+")
+_PROM_TOKEN_RE = re.compile(r"[^ \t]+")
+_PROM_NOT_VALUE = ("", " ", "\t", "{")  # after "series ": these need the full scanner
 _PAIR_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _PLAIN_COMMENT_RE = re.compile(rb"[ \t]*#(?![ \t]+(?:HELP|TYPE)[ \t])")
 
@@ -941,12 +944,7 @@ class ExpositionParser:
         n = len(text)
         m = _FAST_SERIES_RE.match(text, start)
         i = m.end() if m else start
-        if (
-            m
-            and i < n
-            and text[i] == " "
-            and (om or _WS_RE.match(text, i).end() >= n or text[_WS_RE.match(text, i).end()] != "{")
-        ):
+        if m and i < n and text[i] == " " and (om or text[i + 1 : i + 2] not in _PROM_NOT_VALUE):
             # The common spelling: name{a="1",b="2"} and a space.
             name = m.group(1)
             block = m.group(2)
@@ -985,18 +983,16 @@ class ExpositionParser:
                 # (Prometheus' lexer lets a value follow the closing brace directly.)
                 raise _LineError("expected whitespace and a value after the series", i)
             i = m.end()
-            j = i
-            while j < n and text[j] not in " \t{":
-                j += 1
-            if j == i:
+            mv = _PROM_VALUE_RE.match(text, i)
+            if mv is None:
                 raise _LineError("expected value", i)
-            value = _parse_value(text[i:j], i)
+            j = mv.end()
+            value = _parse_value(mv.group(), i)
             i = _WS_RE.match(text, j).end()
             ts_ms = None
             if i < n:
-                j = i
-                while j < n and text[j] not in " \t":
-                    j += 1
+                mt = _PROM_TOKEN_RE.match(text, i)
+                j = mt.end() if mt else i
                 tok = text[i:j]
                 if not _INT_RE.match(tok.encode()):
                     raise _LineError(f"invalid timestamp {tok!r}", i)
