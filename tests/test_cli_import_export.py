@@ -93,6 +93,28 @@ def test_cli_import_export_roundtrip_exact(tmp_path: Path) -> None:
     assert "# UNIT temp_celsius celsius" in text
 
 
+def test_cli_export_leaves_out_staleness_markers(tmp_path: Path) -> None:
+    """Staleness markers in the store are not exported (OpenMetrics cannot say them)."""
+    from nightowl.store import Store
+
+    from nightowl.model import STALE_NAN, SampleBatch
+
+    db = tmp_path / "stale.db"
+    up = Labels.of("up", job="a")
+    with Store.open(db) as store:
+        store.append_sync(
+            SampleBatch([up], [0, 0, 0], [1000, 2000, 3000], [1.0, STALE_NAN, math.nan])
+        )
+    res = run("export", "--db", str(db))
+    assert res.returncode == 0, res.stderr.decode()
+    assert res.stdout.decode().splitlines() == [
+        'up{job="a"} 1 1.000',
+        'up{job="a"} NaN 3.000',
+        "# EOF",
+    ]
+    assert b"1 staleness markers left out" in res.stderr
+
+
 def test_cli_import_export_selectors_and_range(tmp_path: Path) -> None:
     """Export honours selectors (union) and --start/--end (inclusive)."""
     src = tmp_path / "in.om"
