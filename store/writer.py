@@ -64,10 +64,22 @@ def encode_labels(labels: Labels) -> str:
 
 
 def decode_labels(metric: str, text: str | bytes) -> Labels:
-    """Inverse of :func:`encode_labels`, with the `series.metric` column."""
-    pairs = list(json.loads(text).items())
-    pairs.append((METRIC_NAME, metric))
-    return Labels(pairs)
+    """Inverse of :func:`encode_labels`, with the `series.metric` column.
+
+    The JSON keys are stored sorted, so the name is slotted in without sorting
+    (this runs once per series when an index loads: 100,000 times at scale).
+    """
+    items = list(json.loads(text).items())
+    if metric:
+        pos = 0
+        for key, _ in items:
+            if key >= METRIC_NAME:
+                break
+            pos += 1
+        items.insert(pos, (METRIC_NAME, metric))
+    if any(items[i][0] >= items[i + 1][0] for i in range(len(items) - 1)):
+        return Labels(items)  # not written by us in sorted order: take the slow path
+    return tuple.__new__(Labels, items)
 
 
 def window_start(t: int) -> int:

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nightowl.store import Appender, Querier, Store, StoreOptions
 from nightowl.store.schema import SCHEMA_VERSION, _v1
+from nightowl.store.writer import decode_labels, encode_labels
 
 from nightowl.errors import (
     CorruptDatabaseError,
@@ -293,3 +296,20 @@ def test_public_names_resolve() -> None:
         assert getattr(pkg, name) is not None
     with pytest.raises(AttributeError):
         _ = pkg.NoSuchName
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(max_size=8),
+    st.dictionaries(
+        st.text(min_size=1, max_size=8).filter(lambda k: k != "__name__"),
+        st.text(max_size=8),
+        max_size=6,
+    ),
+)
+def test_labels_roundtrip_through_the_series_table(name: str, labels: dict[str, str]) -> None:
+    """Any label set (odd names, unicode, quotes) comes back equal from the stored form."""
+    original = Labels([*labels.items(), ("__name__", name)])
+    back = decode_labels(original.name, encode_labels(original))
+    assert back == original
+    assert type(back) is Labels
