@@ -65,6 +65,7 @@ line-by-line path.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -144,6 +145,7 @@ _CREATED_TYPES = {MetricType.COUNTER, MetricType.HISTOGRAM, MetricType.SUMMARY}
 _NUM_BYTES = b"0123456789.eE+- \n"
 _NANINF_BYTES = b"aAfFiInNtTyY"
 _ASCII_SPACE = 32
+_INF_WORDS = (b"inf", b"infinity")
 
 
 def content_type_is_openmetrics(content_type: str | None) -> bool:
@@ -722,6 +724,23 @@ class ExpositionParser:
                     ts = ms
                 else:
                     ts[ts_idx] = ms
+            inf_rows = np.flatnonzero(np.isinf(vals))
+            if len(inf_rows):
+                # "1e999" overflows: an error in Go's ParseFloat (and Prometheus).
+                if nsp == n:
+                    vtoks = [toks[2 * r] for r in inf_rows.tolist()]
+                elif nsp == 0:
+                    vtoks = [toks[r] for r in inf_rows.tolist()]
+                else:
+                    vtoks = [toks[i] for i in vpos[inf_rows].tolist()]
+                rows = [
+                    r
+                    for r, t in zip(inf_rows.tolist(), vtoks, strict=True)
+                    if t.lstrip(b"+-").lower() not in _INF_WORDS
+                ]
+                if rows:
+                    reparse(rows)
+                    continue
             nan = np.isnan(vals)
             if nan.any():
                 vals[nan] = _NORMAL_NAN
@@ -1162,6 +1181,8 @@ def _parse_value(tok: str, col: int) -> float:
         raise _LineError(f"invalid value {tok!r}", col) from None
     if v != v:
         return float(_NORMAL_NAN)
+    if v in (math.inf, -math.inf) and tok.lstrip("+-").lower() not in ("inf", "infinity"):
+        raise _LineError(f"value out of range {tok!r}", col)
     return v
 
 
@@ -1227,8 +1248,10 @@ def _rest_ok(rest: bytes, om: bool) -> bool:
     if not v or b"_" in v or v.strip() != v or b"{" in v:
         return False
     try:
-        float(v)
+        f = float(v)
     except ValueError:
+        return False
+    if f in (math.inf, -math.inf) and v.lstrip(b"+-").lower() not in _INF_WORDS:
         return False
     if len(parts) == 2:
         t = parts[1]

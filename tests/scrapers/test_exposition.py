@@ -108,6 +108,8 @@ INVALID_PROM = [
     (b'up{a="1"\n', 1, 9, "',' or '}'"),
     (b"up abc\n", 1, 4, "invalid value"),
     (b"up 1_000\n", 1, 4, "invalid value"),
+    (b"up 1\nup 2\nup 1e999\n", 3, 4, "out of range"),
+    (b"up -1e999 5\n", 1, 4, "out of range"),
     (b"up 1 2.5\n", 1, 6, "invalid timestamp"),
     (b"up 1 2 3\n", 1, 8, "end of line"),
     (b'up{a="1",a="2"} 1\n', 1, 1, "duplicate label"),
