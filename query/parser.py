@@ -64,33 +64,70 @@ def _arg_type(vt: object) -> ArgType:
 # -- regexes ----------------------------------------------------------------
 
 
-def translate_regex(pattern: str) -> str:
-    """Rewrite an RE2 pattern for Python's `re`.
+_POSIX_CLASSES = {
+    "alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7f", "blank": "\\t ",
+    "cntrl": "\\x00-\\x1f\\x7f", "digit": "0-9", "graph": "!-~", "lower": "a-z",
+    "print": " -~", "punct": "!-/:-@\\[-`{-~", "space": "\\t\\n\\v\\f\\r ", "upper": "A-Z",
+    "word": "0-9A-Za-z_", "xdigit": "0-9A-Fa-f",
+}  # fmt: skip
+# RE2's Perl classes are ASCII-only; Python's are Unicode-aware
+_PERL_CLASSES = {"d": "0-9", "w": "0-9A-Za-z_", "s": "\\t\\n\\f\\r "}
 
-    RE2 lets a flag group such as `(?i)` appear anywhere, applying to the rest of
-    the enclosing group; Python only accepts it at the very start. We rewrite a
-    mid-pattern `(?flags)` into a scoped `(?flags:` closed where its group ends.
-    `\\z` (end of text) becomes Python's `\\Z`.
+
+def translate_regex(pattern: str) -> str:
+    """Rewrite an RE2 pattern (Prometheus's regex dialect) for Python's `re`.
+
+    - A flag group such as `(?i)` applies to the rest of its enclosing group in
+      RE2, across `|`; Python only accepts it at the very start. It becomes a
+      scoped `(?i:` group, closed at the end of the enclosing group and re-opened
+      after each `|`.
+    - `\\d`, `\\w`, `\\s` (and negations) are ASCII classes, as in RE2.
+    - POSIX classes `[[:alpha:]]` (and `[[:^alpha:]]` as a whole class) are expanded.
+    - `\\z` (end of text) becomes Python's `\\Z`; `\\Q...\\E` quotes literally.
     """
     out: list[str] = []
-    # per open group: how many scoped-flag groups we opened inside it
-    opened: list[int] = [0]
+    # per open group: the scoped flag groups opened inside it
+    opened: list[list[str]] = [[]]
     i, n = 0, len(pattern)
     in_class = False
     while i < n:
         c = pattern[i]
         if c == "\\" and i + 1 < n:
             nxt = pattern[i + 1]
-            out.append("\\Z" if nxt == "z" and not in_class else c + nxt)
+            if nxt == "Q" and not in_class:
+                stop = pattern.find("\\E", i + 2)
+                stop = n if stop < 0 else stop
+                out.append(re.escape(pattern[i + 2 : stop]))
+                i = stop + 2
+                continue
+            if nxt in _PERL_CLASSES:
+                body = _PERL_CLASSES[nxt]
+                out.append(body if in_class else f"[{body}]")
+            elif nxt.lower() in _PERL_CLASSES and not in_class:
+                out.append(f"[^{_PERL_CLASSES[nxt.lower()]}]")
+            elif nxt == "z" and not in_class:
+                out.append("\\Z")
+            else:
+                out.append(c + nxt)
             i += 2
             continue
         if in_class:
+            m = re.match(r"\[:(\^?)([a-z]+):\]", pattern[i:])
+            if m and m.group(2) in _POSIX_CLASSES:
+                out.append(_POSIX_CLASSES[m.group(2)])
+                i += m.end()
+                continue
             if c == "]":
                 in_class = False
             out.append(c)
             i += 1
             continue
         if c == "[":
+            m = re.match(r"\[\[:\^([a-z]+):\]\]", pattern[i:])
+            if m and m.group(1) in _POSIX_CLASSES:
+                out.append(f"[^{_POSIX_CLASSES[m.group(1)]}]")
+                i += m.end()
+                continue
             in_class = True
             out.append(c)
             i += 1
@@ -103,37 +140,35 @@ def translate_regex(pattern: str) -> str:
             continue
         if c == "(":
             m = re.match(r"\(\?([a-zA-Z-]+)\)", pattern[i:])
-            if m and (i > 0 or len(opened) > 1):
+            if m:
                 out.append(f"(?{m.group(1)}:")
-                opened[-1] += 1
+                opened[-1].append(m.group(1))
                 i += m.end()
                 continue
-            if pattern.startswith("(?P<", i):
-                out.append("(?P<")
-                i += 4
-                opened.append(0)
+            if pattern.startswith("(?<", i) and re.match(r"\(\?<[A-Za-z_]", pattern[i:]):
+                out.append("(?P<")  # a named group in RE2's newer spelling
+                opened.append([])
+                i += 3
                 continue
-            opened.append(0)
+            opened.append([])
             out.append(c)
             i += 1
             continue
         if c == ")":
             if len(opened) > 1:
-                out.append(")" * opened.pop())
+                out.append(")" * len(opened.pop()))
             out.append(c)
             i += 1
             continue
         if c == "|" and opened[-1]:
-            # a scoped flag group ends at the alternation bar of its group in RE2
-            # only for the current branch: close it and keep flags for nothing else
-            out.append(")" * opened[-1])
-            opened[-1] = 0
-            out.append(c)
+            out.append(")" * len(opened[-1]))
+            out.append("|")
+            out.extend(f"(?{f}:" for f in opened[-1])
             i += 1
             continue
         out.append(c)
         i += 1
-    out.append(")" * opened[0])
+    out.append(")" * len(opened[0]))
     return "".join(out)
 
 
@@ -622,7 +657,7 @@ def _parse_cached(text: str) -> ast.Expr:
     _AT_OVERRIDES.strings = iter(_raw_strings(text))
     _POSITIONS.load(text)
     try:
-        node = _pp.parse(text)
+        node = _pp.parse(_raw_matcher_strings(text))
     except ValueError as exc:
         raise _error(text, str(exc).strip()) from None
     except BaseException as exc:  # pyo3 panics are BaseException
@@ -702,6 +737,35 @@ def _go_unquote(lit: str) -> str:
             out += ("\\" + e).encode()
             i += 2
     return out.decode("utf-8", "surrogateescape")
+
+
+def _raw_matcher_strings(text: str) -> str:
+    """Backtick strings inside braces as double-quoted ones.
+
+    Backtick strings are raw in PromQL, but promql_parser unescapes them inside
+    label matchers (`{a=~`\\d+`}` fails); a double-quoted equivalent parses right.
+    Only strings holding a backslash or a double quote are rewritten.
+    """
+    if "`" not in text:
+        return text
+    out: list[str] = []
+    last = 0
+    depth = 0
+    for kind, start, end in _tokens(text):
+        tok = text[start:end]
+        if tok == "{":
+            depth += 1
+        elif tok == "}":
+            depth -= 1
+        elif kind == "string" and depth > 0 and tok[0] == "`" and ("\\" in tok or '"' in tok):
+            body = tok[1:-1].replace("\\", "\\\\").replace('"', '\\"')
+            out.append(text[last:start])
+            out.append(f'"{body}"')
+            last = end
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
 
 
 def _raw_strings(text: str) -> list[str | None]:

@@ -126,6 +126,39 @@ def test_regex_translation() -> None:
     assert translate_regex("a\\z") == "a\\Z"
 
 
+@pytest.mark.parametrize(
+    ("pattern", "matching", "not_matching"),
+    [
+        ("(?i)foo", ["FOO", "foo"], ["bar"]),
+        ("a(?i)b|c", ["aB", "C", "ab"], ["AB", "Ab"]),
+        ("foo((?i)BAR)", ["foobar", "fooBaR"], ["FOObar"]),
+        ("[[:alpha:]]+", ["abc"], ["a1"]),
+        ("[[:^digit:]]+", ["ab"], ["a1"]),
+        ("[[:digit:][:upper:]]+", ["1A"], ["a"]),
+        ("\\d+", ["123"], ["\u0661\u0662"]),
+        ("\\w+", ["a_1"], ["\u00e9"]),
+        ("[\\d.]+", ["1.5"], ["x"]),
+        ("\\D+", ["ab"], ["1"]),
+        ("(?<year>\\d{4})-x", ["2024-x"], ["24-x"]),
+        (".*", ["", "a\nb"], []),
+    ],
+)
+def test_re2_patterns(pattern: str, matching: list[str], not_matching: list[str]) -> None:
+    """RE2 syntax Prometheus users write works with RE2's meaning (anchored, ASCII classes)."""
+    quoted = pattern.replace("\\", "\\\\")
+    _, m = parse_matchers(f'x{{a=~"{quoted}"}}')
+    assert all(m.matches(v) for v in matching)
+    assert not any(m.matches(v) for v in not_matching)
+
+
+def test_raw_strings_in_matchers() -> None:
+    """Backtick strings are raw in label matchers too (promql_parser would unescape them)."""
+    e = parse(r"x{a=~`\d+\.\d+`, b=`c\n`}")
+    assert isinstance(e, ast.VectorSelector)
+    assert e.matchers[1].value == r"\d+\.\d+" and e.matchers[1].matches("1.5")
+    assert e.matchers[2].value == r"c\n"
+
+
 def test_parse_matchers() -> None:
     """Series selectors for the API's `match[]`."""
     assert parse_matchers('up{job="a"}') == [
