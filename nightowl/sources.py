@@ -27,7 +27,7 @@ from nightowl.query.values import QueryResult, Vector
 from nightowl.store.api import Querier
 from nightowl.timeutil import Clock, SystemClock
 
-__all__ = ["LocalSource", "QueryEngine"]
+__all__ = ["DeferredSource", "LocalSource", "QueryEngine"]
 
 T = TypeVar("T")
 
@@ -186,6 +186,97 @@ class LocalSource:
     def shutdown(self) -> None:
         """Synchronous :meth:`close`, for callers without an event loop."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class DeferredSource:
+    """A Source that is still starting: it becomes `ready`'s result.
+
+    The `ui` command hands the app one of these so the first frame does not wait
+    for the store to open and the scrapers to start: calls made before the real
+    source exists wait for it (shielded, so a cancelled worker never cancels the
+    start-up). If start-up fails, every call raises its error and
+    :meth:`wait_ready` re-raises it, so the app can exit with the message.
+
+    Args:
+        ready: Builds the real source (e.g. starts the runtime).
+        notes: Filled by `ready` with things the user should be told (attached mode).
+    """
+
+    def __init__(self, ready: Awaitable[Any], notes: list[str] | None = None) -> None:
+        self._task: asyncio.Future[Any] = asyncio.ensure_future(ready)
+        self.notes = notes if notes is not None else []
+
+    @property
+    def inner(self) -> Any:
+        """The real source, or None while starting (or after a failed start)."""
+        t = self._task
+        if t.done() and not t.cancelled() and t.exception() is None:
+            return t.result()
+        return None
+
+    @property
+    def description(self) -> str:
+        """The real source's description, or "starting" while it starts."""
+        inner = self.inner
+        return inner.description if inner is not None else "starting"
+
+    @property
+    def read_only(self) -> bool:
+        """The real source's answer (read-only until it is known)."""
+        inner = self.inner
+        return inner.read_only if inner is not None else True
+
+    async def wait_ready(self) -> Any:
+        """The real source once started; raises the start-up error."""
+        return await asyncio.shield(self._task)
+
+    def validate(self, query: str) -> None:
+        """Parse only (needs nothing started)."""
+        validate_promql(query)
+
+    async def instant(self, query: str, t_ms: int) -> QueryResult:
+        """See Source.instant."""
+        return await (await self.wait_ready()).instant(query, t_ms)
+
+    async def range(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> QueryResult:
+        """See Source.range."""
+        return await (await self.wait_ready()).range(query, start_ms, end_ms, step_ms)
+
+    async def metric_names(self) -> list[str]:
+        """See Source.metric_names."""
+        return await (await self.wait_ready()).metric_names()
+
+    async def label_names(self, metric: str | None = None) -> list[str]:
+        """See Source.label_names."""
+        return await (await self.wait_ready()).label_names(metric)
+
+    async def label_values(self, label: str, metric: str | None = None) -> list[str]:
+        """See Source.label_values."""
+        return await (await self.wait_ready()).label_values(label, metric)
+
+    async def metadata(self) -> dict[str, MetricMeta]:
+        """See Source.metadata."""
+        return await (await self.wait_ready()).metadata()
+
+    async def metric_summary(self, metric: str) -> MetricSummary:
+        """See Source.metric_summary."""
+        return await (await self.wait_ready()).metric_summary(metric)
+
+    async def targets(self) -> list[TargetStatus]:
+        """See Source.targets."""
+        return await (await self.wait_ready()).targets()
+
+    async def alerts(self) -> list[AlertInfo]:
+        """See Source.alerts."""
+        return await (await self.wait_ready()).alerts()
+
+    async def close(self) -> None:
+        """Close the real source if it started; stop waiting for it otherwise."""
+        inner = self.inner
+        if inner is not None:
+            await inner.close()
+        elif not self._task.done():
+            self._task.cancel()
 
 
 def targets_from_up(up: Any, duration: Any, stamps: Any) -> list[TargetStatus]:

@@ -35,11 +35,13 @@ from nightowl.tui.screens.help import HelpScreen
 from nightowl.tui.screens.query import QueryScreen
 from nightowl.tui.screens.targets import TargetsScreen
 from nightowl.tui.timewindow import PRESETS, TimeWindow
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widget import Widget
 
+from nightowl.errors import NightowlError
 from nightowl.timeutil import Clock, SystemClock
 
 __all__ = ["NightowlApp"]
@@ -130,6 +132,8 @@ class NightowlApp(App[None]):
         self.history = QueryHistory(history_path, history_size)
         self.dashboards_path = dashboards_path
         self.animation_level = "none"
+        self.start_error: NightowlError | None = None
+        """Set when a deferred source failed to start; the app exits with it."""
         self.ring_bell = bell
         self.flash = flash
         self._notes = list(startup_notes)
@@ -149,6 +153,25 @@ class NightowlApp(App[None]):
         self.switch_mode("dashboard")
         for note in self._notes:
             self.notify(note, severity="warning", timeout=8)
+        if hasattr(self.source, "wait_ready"):
+            self._await_source()
+
+    @work(group="source", exit_on_error=False, description="start the source")
+    async def _await_source(self) -> None:
+        """The source is still starting (see `DeferredSource`): when it is up, show its
+        notes and refresh the views; if it fails, leave with its error."""
+        try:
+            await self.source.wait_ready()  # type: ignore[attr-defined]
+        except NightowlError as exc:
+            self.start_error = exc
+            self.exit(return_code=exc.exit_code)
+            return
+        for note in getattr(self.source, "notes", ()):
+            self.notify(note, severity="warning", timeout=10)
+        for screen in self._all_screens():
+            hook = getattr(screen, "source_ready", None)
+            if hook is not None:
+                hook()
 
     # -- views -------------------------------------------------------------------
 
@@ -289,9 +312,6 @@ class NightowlApp(App[None]):
         screen = self.screen
         if isinstance(screen, DashboardScreen):
             await screen.show_dashboard(index)
-
-    async def on_unmount(self) -> None:
-        """Nothing to release here: the caller owns the source."""
 
 
 def _sparklines(d: DashboardSpec) -> DashboardSpec:

@@ -121,15 +121,26 @@ async def _main(
         source: Any = RemoteSource(args.source)
     else:
         from nightowl.runtime import Runtime
+        from nightowl.sources import DeferredSource
 
         runtime = Runtime(config, db_path=args.db)
-        await runtime.start()
-        source = runtime.source()
-        if runtime.attached:
-            notes.append(
-                f"another process writes this database ({runtime.attached_reason}); "
-                "attached read-only, no scraping here"
-            )
+        start_notes: list[str] = []
+
+        async def start() -> Any:
+            # runs while the UI draws its first frame
+            try:
+                await runtime.start()
+            except BaseException:
+                await runtime.stop()  # release the store (and its writer lock)
+                raise
+            if runtime.attached:
+                start_notes.append(
+                    f"another process writes this database ({runtime.attached_reason}); "
+                    "attached read-only, no scraping here"
+                )
+            return runtime.source()
+
+        source = DeferredSource(start(), start_notes)
     app = NightowlApp(
         source,
         dashboards=dashboards,
@@ -150,4 +161,6 @@ async def _main(
         await source.close()
         if runtime is not None:
             await runtime.stop()
+    if app.start_error is not None:
+        raise app.start_error
     return app.return_code or 0

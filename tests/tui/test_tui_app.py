@@ -395,3 +395,43 @@ async def test_new_alert_rings_and_flashes(store_factory, clock, tmp_path) -> No
         await settle(pilot)
         assert rings == [1]  # the same alert does not ring again
     await src.close()
+
+
+async def test_failed_start_leaves_the_ui_with_the_error(clock, tmp_path) -> None:
+    """If the deferred source cannot start, the app exits with the error's code and keeps it."""
+    from nightowl.errors import CorruptDatabaseError
+    from nightowl.sources import DeferredSource
+
+    async def start():
+        raise CorruptDatabaseError("not a nightowl database", where="x.db")
+
+    app = make_app(DeferredSource(start()), clock, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+    assert app.return_code == 2
+    assert isinstance(app.start_error, CorruptDatabaseError)
+
+
+async def test_deferred_source_fills_in_when_ready(source, clock, tmp_path) -> None:
+    """The dashboard draws at once, then fills in and names the source once it has started."""
+    import asyncio
+
+    from nightowl.sources import DeferredSource
+
+    gate = asyncio.Event()
+
+    async def start():
+        await gate.wait()
+        return source
+
+    app = make_app(DeferredSource(start(), ["attached read-only"]), clock, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        status = app.screen.query_one("#status")
+        assert status.mode == "starting"
+        assert app.screen.query_one("#panel-3", Panel).state.loading
+        gate.set()
+        await settle(pilot)
+        assert status.mode == "test source"
+        assert app.screen.query_one("#panel-3", Panel).state.series
+        assert any("attached read-only" in n.message for n in app._notifications)

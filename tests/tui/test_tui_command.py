@@ -3,6 +3,7 @@ NO_COLOR is honoured; the daemon side never loads Textual."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,18 @@ def test_ui_help_lists_the_flags() -> None:
     )
     for flag in ("--source", "--db", "--config", "--low-bandwidth", "--theme", "--refresh"):
         assert flag in out.stdout
+
+
+def test_not_a_database_exits_2_with_the_message(tmp_path: Path) -> None:
+    """`--db` naming a file that is not a nightowl database: the UI leaves, the error is printed."""
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("shopping list\n" * 100)
+    out = subprocess.run(
+        [sys.executable, "-m", "nightowl", "--db", str(bogus)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "cfg")},
+    )
+    assert out.returncode == 2, out.stderr
+    assert "notes.txt" in out.stderr and "Traceback" not in out.stderr

@@ -267,3 +267,46 @@ async def test_attached_targets_come_from_up(host_store, clock) -> None:
     finally:
         await src.close()
     assert targets_from_up(Scalar(0, 1.0), None, None) == []
+
+
+async def test_deferred_source_waits_and_survives_cancelled_callers(source) -> None:
+    """Calls made while starting wait for the real source; a cancelled caller does not
+    cancel the start-up."""
+    import asyncio
+
+    from nightowl.sources import DeferredSource
+
+    gate = asyncio.Event()
+
+    async def start():
+        await gate.wait()
+        return source
+
+    d = DeferredSource(start(), ["note"])
+    assert d.description == "starting" and d.read_only and d.inner is None
+    d.validate("up")
+    impatient = asyncio.create_task(d.metric_names())
+    await asyncio.sleep(0)
+    impatient.cancel()
+    waiting = asyncio.create_task(d.label_values("mountpoint"))
+    gate.set()
+    assert await waiting == ["/", "/home"]
+    assert d.inner is source and d.description == "test source" and not d.read_only
+    assert d.notes == ["note"]
+
+
+async def test_deferred_source_failure_reaches_every_caller() -> None:
+    """A failed start-up is raised by every call and by wait_ready."""
+    from nightowl.errors import CorruptDatabaseError
+    from nightowl.sources import DeferredSource
+
+    async def start():
+        raise CorruptDatabaseError("not a nightowl database", where="x.db")
+
+    d = DeferredSource(start())
+    with pytest.raises(CorruptDatabaseError):
+        await d.wait_ready()
+    with pytest.raises(CorruptDatabaseError):
+        await d.alerts()
+    assert d.description == "starting"
+    await d.close()

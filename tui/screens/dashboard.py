@@ -23,6 +23,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid
+from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -111,6 +112,11 @@ class DashboardScreen(Screen[None]):
         status.view = f"{self.dashboard.name} {app.dashboard_index + 1}/{n}"  # type: ignore[attr-defined]
         status.window = app.window.label()  # type: ignore[attr-defined]
         status.mode = app.source.description  # type: ignore[attr-defined]
+
+    def source_ready(self) -> None:
+        """The source finished starting: show its description and query now."""
+        self._update_status()
+        self.refresh_now()
 
     def refresh_now(self) -> None:
         """Re-query everything at the next tick (now)."""
@@ -210,7 +216,7 @@ class DashboardScreen(Screen[None]):
             return
         try:
             panel = self.query_one(f"#panel-{message.index}", Panel)
-        except Exception:
+        except NoMatches:  # the panels were rebuilt while the query ran
             return
         self._has_data[message.index] = message.error is None and any(
             len(s.t) for s in message.series

@@ -45,6 +45,10 @@ class ExplorerScreen(Screen[None]):
         self.query_one("#metric-details", Static).update("loading metrics…")
         self._list()
 
+    def source_ready(self) -> None:
+        """The source finished starting: show its description."""
+        self.query_one("#status", StatusBar).mode = self.app.source.description  # type: ignore[attr-defined]
+
     def refresh_now(self) -> None:
         """List metrics again."""
         self._list()

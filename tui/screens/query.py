@@ -75,6 +75,10 @@ class QueryScreen(Screen[None]):
             bar.cursor_position = len(expr)
             self.run_query(expr)
 
+    def source_ready(self) -> None:
+        """The source finished starting: show its description."""
+        self.query_one("#status", StatusBar).mode = self.app.source.description  # type: ignore[attr-defined]
+
     def window_changed(self) -> None:
         """Re-run the last query over the new window."""
         self.query_one("#status", StatusBar).window = self.app.window.label()  # type: ignore[attr-defined]

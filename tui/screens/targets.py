@@ -48,6 +48,10 @@ class TargetsScreen(Screen[None]):
         """Fetch at once when the view is shown again."""
         self.tick()
 
+    def source_ready(self) -> None:
+        """The source finished starting: show its description."""
+        self.query_one("#status", StatusBar).mode = self.app.source.description  # type: ignore[attr-defined]
+
     def refresh_now(self) -> None:
         """Fetch now."""
         self.tick()
