@@ -262,7 +262,9 @@ def compaction_steps(
     conn = core.conn
 
     def vacuum() -> None:
-        conn.execute("PRAGMA incremental_vacuum").fetchall()
+        # Through executescript: sqlite3's execute() steps a PRAGMA only once, and
+        # incremental_vacuum frees one page per step. No transaction is open here.
+        conn.executescript("PRAGMA incremental_vacuum;")
 
     # 1. Seal the head: closed windows always; everything but the newest samples
     #    every PARTIAL_SEAL_MS (merged into the window's chunk), so the head stays small.

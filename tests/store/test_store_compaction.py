@@ -66,6 +66,8 @@ def test_compaction_seals_the_head_in_steps(tmp_path: Path) -> None:
         res = s.compact_sync(force=True)
         assert res.head_samples_sealed == 1
         assert _count(path, "head") == 0
+        # Pages freed by deleting head rows went back to the file system.
+        assert s._core.conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
         after = s.select([], 0, 10 * CHUNK_WINDOW_MS)[0]
         assert len(after.timestamps) == k
         np.testing.assert_array_equal(after.timestamps[: len(before.timestamps)], before.timestamps)
