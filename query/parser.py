@@ -33,7 +33,7 @@ from nightowl.query.block import ArgType
 from nightowl.errors import ParseError
 from nightowl.model import METRIC_NAME, Matcher, MatchOp
 
-__all__ = ["line_col", "parse", "parse_matchers", "translate_regex"]
+__all__ = ["format_query", "line_col", "parse", "parse_matchers", "translate_regex"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -793,6 +793,12 @@ def _raw_strings(text: str) -> list[str | None]:
             invalid |= bad
             out.append(val if bad else None)
     return out if invalid else []
+
+
+def format_query(text: str) -> str:
+    """The query pretty-printed (the API's `/api/v1/format_query`); raises ParseError."""
+    parse(text)
+    return str(_pp.parse(_raw_matcher_strings(text)).prettify())
 
 
 def parse_matchers(text: str) -> list[Matcher]:

@@ -159,6 +159,17 @@ def test_raw_strings_in_matchers() -> None:
     assert e.matchers[2].value == r"c\n"
 
 
+def test_format_query() -> None:
+    """Pretty-printing for the API's format_query; bad input is a ParseError."""
+    from nightowl.query.parser import format_query
+
+    text = format_query('sum(rate(foo{bar="baz"}[5m]))by(x)')
+    assert text == 'sum by (x) (rate(foo{bar="baz"}[5m]))'
+    assert format_query(text) == text
+    with pytest.raises(ParseError):
+        format_query("sum(")
+
+
 def test_parse_matchers() -> None:
     """Series selectors for the API's `match[]`."""
     assert parse_matchers('up{job="a"}') == [
