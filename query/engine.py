@@ -104,23 +104,53 @@ class Engine:
         """Raise ParseError if `query` is not valid PromQL; return None otherwise."""
         parse(query)
 
-    def instant(self, query: str, t_ms: int) -> QueryResult:
-        """Evaluate `query` at one time (ms); the value is a Vector, Scalar, String or Matrix."""
-        return self.instant_expr(parse(query), t_ms, query)
+    def instant(
+        self, query: str, t_ms: int, *, lookback_delta_ms: int | None = None
+    ) -> QueryResult:
+        """Evaluate `query` at one time (ms); the value is a Vector, Scalar, String or Matrix.
 
-    def instant_expr(self, expr: ast.Expr, t_ms: int, text: str = "") -> QueryResult:
+        `lookback_delta_ms` overrides the engine's lookback for this query (the API's
+        `lookback_delta` parameter).
+        """
+        return self.instant_expr(parse(query), t_ms, query, lookback_delta_ms=lookback_delta_ms)
+
+    def instant_expr(
+        self,
+        expr: ast.Expr,
+        t_ms: int,
+        text: str = "",
+        *,
+        lookback_delta_ms: int | None = None,
+    ) -> QueryResult:
         """Evaluate an already parsed expression at one time (`text` positions annotations)."""
         steps = np.array([t_ms], dtype=np.int64)
-        ctx = EvalContext(steps, t_ms, t_ms, 0, self.options.lookback_delta_ms)
+        ctx = EvalContext(steps, t_ms, t_ms, 0, self._lookback(lookback_delta_ms))
         ev = _Evaluator(self, ctx, text)
         res = ev.eval(expr)
         value = _instant_value(res, t_ms)
         return QueryResult(value, _dedupe(ctx.warnings), _dedupe(ctx.infos))
 
-    def range(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> QueryResult:
+    def range(
+        self,
+        query: str,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        *,
+        lookback_delta_ms: int | None = None,
+    ) -> QueryResult:
         """Evaluate `query` at `start, start+step, ... <= end`; the value is a Matrix."""
         self._check_range(start_ms, end_ms, step_ms)
-        return self.range_expr(parse(query), start_ms, end_ms, step_ms, query)
+        return self.range_expr(
+            parse(query), start_ms, end_ms, step_ms, query, lookback_delta_ms=lookback_delta_ms
+        )
+
+    def _lookback(self, override: int | None) -> int:
+        if override is None or override == 0:
+            return self.options.lookback_delta_ms
+        if override < 0:
+            raise QueryError("lookback delta must not be negative", kind="bad_data")
+        return int(override)
 
     def _check_range(self, start_ms: int, end_ms: int, step_ms: int) -> None:
         if step_ms <= 0:
@@ -135,7 +165,14 @@ class Engine:
             raise QueryError(_MAX_POINTS_MSG, kind="bad_data")
 
     def range_expr(
-        self, expr: ast.Expr, start_ms: int, end_ms: int, step_ms: int, text: str = ""
+        self,
+        expr: ast.Expr,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        text: str = "",
+        *,
+        lookback_delta_ms: int | None = None,
     ) -> QueryResult:
         """Evaluate an already parsed expression as a range query."""
         self._check_range(start_ms, end_ms, step_ms)
@@ -147,7 +184,7 @@ class Engine:
             )
         n = (end_ms - start_ms) // step_ms + 1
         steps = start_ms + step_ms * np.arange(n, dtype=np.int64)
-        ctx = EvalContext(steps, start_ms, end_ms, step_ms, self.options.lookback_delta_ms)
+        ctx = EvalContext(steps, start_ms, end_ms, step_ms, self._lookback(lookback_delta_ms))
         ev = _Evaluator(self, ctx, text)
         res = ev.eval(expr)
         value = _range_value(res, steps)

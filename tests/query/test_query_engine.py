@@ -458,6 +458,19 @@ def test_instant_and_range_result_types() -> None:
     assert sc[0].labels == Labels() and sc[0].values.tolist() == [0.0, 60.0, 120.0]
 
 
+def test_lookback_override() -> None:
+    """A per-query lookback delta (the API's `lookback_delta`) replaces the engine's."""
+    s = MemoryStore()
+    s.add_series(Labels.of("g"), [0], [1.0])
+    eng = Engine(s)
+    assert len(eng.instant("g", 200_000).value) == 1
+    assert len(eng.instant("g", 200_000, lookback_delta_ms=60_000).value) == 0
+    r = eng.range("g", 0, 300_000, 60_000, lookback_delta_ms=120_001)
+    assert r.value[0].timestamps.tolist() == [0, 60_000, 120_000]
+    with pytest.raises(QueryError):
+        eng.instant("g", 0, lookback_delta_ms=-1)
+
+
 def test_range_of_range_vector_is_refused() -> None:
     """A range query over a range vector is a bad_data error."""
     with pytest.raises(QueryError) as info:
