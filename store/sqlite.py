@@ -56,9 +56,9 @@ def sniff(path: Path) -> bool:
         return False
     except IsADirectoryError:
         raise CorruptDatabaseError("is a directory, not a database file", where=str(path)) from None
-    except PermissionError as exc:
+    except OSError as exc:
         raise StoreError(
-            f"cannot read the database file ({exc.strerror})", where=str(path)
+            f"cannot read the database file ({exc.strerror or exc})", where=str(path)
         ) from None
     if not head:
         return False
@@ -123,8 +123,13 @@ def connect_writer(path: Path) -> sqlite3.Connection:
     checked that the file is ours; then call :func:`configure_writer`.
     """
     if not sniff(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the database ({exc.strerror or exc})", where=str(path)
+            ) from None
         os.close(fd)
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

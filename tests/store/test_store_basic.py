@@ -313,3 +313,11 @@ def test_labels_roundtrip_through_the_series_table(name: str, labels: dict[str, 
     back = decode_labels(original.name, encode_labels(original))
     assert back == original
     assert type(back) is Labels
+
+
+def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
+    """A database path under a file (not a directory) fails with StoreError, not OSError."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError):
+        Store.open(blocker / "sub" / "x.db", options=QUIET)
