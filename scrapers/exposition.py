@@ -864,11 +864,17 @@ class ExpositionParser:
             col = len(line[: exc.start].decode("utf-8", "replace")) + 1
             raise self._error("invalid UTF-8", lineno, col) from None
         try:
-            if not text or (not om and not text.strip(" \t")):
+            if not text:
                 if om:
                     raise _LineError("empty line", 0)
                 return None
-            if text[0] == "#" or (not om and text.lstrip(" \t").startswith("#")):
+            lead = 0
+            if not om and text[0] in " \t":
+                stripped = text.lstrip(" \t")
+                if not stripped:
+                    return None  # a blank line
+                lead = len(text) - len(stripped)
+            if text[lead] == "#":
                 meaning = self._comment(text, om, lineno)
                 if meaning is not None:
                     self._apply_meta(*meaning)
@@ -878,8 +884,7 @@ class ExpositionParser:
                         cache.clear()
                     cache[line] = meaning
                 return None
-            start = 0 if om else len(text) - len(text.lstrip(" \t"))
-            return self._sample(text, om, start)
+            return self._sample(text, om, lead)
         except _LineError as exc:
             raise self._error(exc.message, lineno, exc.column + 1) from None
 
@@ -967,7 +972,9 @@ class ExpositionParser:
             # The common spelling: name{a="1",b="2"} and a space.
             name = m.group(1)
             block = m.group(2)
-            pairs = [(k, _unescape(v)) for k, v in _PAIR_RE.findall(block)] if block else []
+            pairs = _PAIR_RE.findall(block) if block else []
+            if block and "\\" in block:
+                pairs = [(k, _unescape(v)) for k, v in pairs]
         else:
             i, name, pairs = _scan_series(text, start, om)
         series_end = i
