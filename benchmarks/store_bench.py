@@ -152,15 +152,21 @@ def main(argv: list[str] | None = None) -> int:
     files = {p.name: p.stat().st_size for p in sorted(work.glob("bench.db*"))}
     print(f"disk: {size:,} bytes in {files} = {size / total:.3f} bytes/sample")
 
-    ro = Store.open(db, readonly=True)
     newest = max(int(b.timestamps.max()) for b in batches)
     sel = [Matcher("__name__", "=~", ".+")]
-    first, warm = _timed(lambda: ro.select(sel, newest - 3_600_000 + 1, newest), args.runs)
-    got = ro.select(sel, newest - 3_600_000 + 1, newest)
-    n = sum(len(s.timestamps) for s in got)
-    what = f"read {len(got)} series x 1 h ({n:,} samples)"
-    print(f"{what}: first {first:.1f} ms (cold), median {warm:.1f} ms (warm)")
-    ro.close()
+    for cache, label in (
+        (48 << 20, "decoded-chunk cache on"),
+        (0, "no cache: every chunk decoded"),
+    ):
+        ro = Store.open(db, readonly=True, chunk_cache_bytes=cache)
+        first, warm = _timed(
+            lambda ro=ro: ro.select(sel, newest - 3_600_000 + 1, newest), args.runs
+        )
+        got = ro.select(sel, newest - 3_600_000 + 1, newest)
+        n = sum(len(s.timestamps) for s in got)
+        ro.close()
+        what = f"read {len(got)} series x 1 h ({n:,} samples), {label}"
+        print(f"{what}: first {first:.1f} ms (fresh reader), median {warm:.1f} ms")
 
     db7 = work / "week.db"
     for p in work.glob("week.db*"):

@@ -92,8 +92,11 @@ class Store:
         *,
         readonly: bool = False,
         options: StoreOptions | None = None,
+        chunk_cache_bytes: int = 48 << 20,
     ) -> Store:
         """Open (or, writable, create) the database at `path`.
+
+        `chunk_cache_bytes` bounds the readers' cache of decoded chunks (0: none).
 
         Raises DatabaseLockedError (another writer), CorruptDatabaseError (not a
         nightowl database, damaged), SchemaVersionError (newer nightowl) or
@@ -109,7 +112,7 @@ class Store:
                 check_schema(conn, str(path))
             finally:
                 conn.close()
-            return cls(path, options, Reader(path), None, None, None)
+            return cls(path, options, Reader(path, cache_bytes=chunk_cache_bytes), None, None, None)
         sniff(path)  # refuse foreign files before taking any lock
         lock = WriterLock(path)
         lock.acquire()
@@ -134,7 +137,7 @@ class Store:
                 writer.stop()
             lock.release()
             raise
-        return cls(path, options, Reader(path), writer, core, lock)
+        return cls(path, options, Reader(path, cache_bytes=chunk_cache_bytes), writer, core, lock)
 
     def close(self) -> None:
         """Stop background work, checkpoint the WAL, close every connection, drop the lock."""
