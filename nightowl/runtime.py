@@ -84,6 +84,8 @@ class Runtime:
 
     async def start(self) -> None:
         """Open the store (falling back to read-only attach), build the engine, start scrapers."""
+        # Import the heavy modules off the event loop: the UI may be drawing its first frame.
+        await asyncio.to_thread(_load_backends)
         from nightowl.query.engine import Engine
         from nightowl.store import Store
 
@@ -139,3 +141,10 @@ class Runtime:
         if self.store is not None:
             store, self.store = self.store, None
             await asyncio.to_thread(store.close)
+
+
+def _load_backends() -> None:
+    """Import the store, engine and scrapers (run in a thread by :meth:`Runtime.start`)."""
+    import nightowl.query.engine
+    import nightowl.scrapers.manager
+    import nightowl.store.store  # noqa: F401
