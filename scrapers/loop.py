@@ -36,6 +36,7 @@ import abc
 import asyncio
 import base64
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -589,7 +590,11 @@ class ScrapeLoop(BaseLoop):
         super().__init__(target, options, appender, clock=clock, offset_seed=offset_seed)
         self.client = client
         self.setup_error = setup_error
-        self._parse = parse or parse_page
+        if parse is None:
+            # One series cache per target: an unchanged page skips label parsing.
+            cache = exposition.SeriesCache()
+            parse = functools.partial(parse_page, cache=cache)
+        self._parse = parse
 
     def _headers(self) -> dict[str, str]:
         opts = self.options
@@ -673,19 +678,20 @@ def _seconds(ms: int) -> str:
     return f"{ms / 1000:g}"
 
 
-def parse_page(body: bytes, content_type: str) -> Page:
+def parse_page(body: bytes, content_type: str, cache: exposition.SeriesCache | None = None) -> Page:
     """Parse an exposition body with `nightowl.scrapers.exposition` into a :class:`Page`.
 
     The Content-Type picks the format (OpenMetrics or text 0.0.4, as Prometheus
-    does); without one the parser detects it. Raises :class:`ScrapeError` naming
-    the line on bad input.
+    does); without one the parser detects it. `cache` is the target's series
+    cache, kept from scrape to scrape. Raises :class:`ScrapeError` naming the
+    line on bad input.
     """
     if content_type.strip():
         openmetrics: bool | None = exposition.content_type_is_openmetrics(content_type)
     else:
         openmetrics = None
     try:
-        parsed = exposition.parse(body, openmetrics=openmetrics)
+        parsed = exposition.parse(body, openmetrics=openmetrics, cache=cache)
     except ParseError as exc:
         raise ScrapeError(f"parse error: {exc}") from None
     return Page(
