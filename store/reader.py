@@ -43,6 +43,7 @@ from nightowl.model import Labels, Matcher, MatchOp, MetricMeta, MetricType
 __all__ = ["ROLLUP_KINDS", "ChunkCache", "LabelIndex", "Reader", "rollup_block_ms"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -254,8 +255,9 @@ class Reader:
             self._closed = True
             Reader._close_all(self._conns)
 
-    def index(self) -> LabelIndex:
-        """The label index, refreshed with series added since the last call."""
+    def _with_index(self, fn: Callable[[LabelIndex], T]) -> T:
+        """Refresh the label index with series added since the last call, then run
+        `fn` on it under the index lock (the index is shared between threads)."""
         conn = self._conn()
         gen_row = conn.execute("SELECT value FROM meta WHERE key = 'series_gen'").fetchone()
         gen = int(gen_row[0]) if gen_row else 0
@@ -268,12 +270,14 @@ class Reader:
                 "SELECT id, metric, labels FROM series WHERE id > ? ORDER BY id", (idx.max_id,)
             ).fetchall()
             idx.add(rows)
-            return idx
+            return fn(idx)
 
     def _select_ids(self, matchers: Sequence[Matcher]) -> tuple[np.ndarray, list[Labels]]:
-        idx = self.index()
-        pos = idx.match(matchers)
-        return idx.ids[pos], [idx.labels[p] for p in pos.tolist()]
+        def pick(idx: LabelIndex) -> tuple[np.ndarray, list[Labels]]:
+            pos = idx.match(matchers)
+            return idx.ids[pos], [idx.labels[p] for p in pos.tolist()]
+
+        return self._with_index(pick)
 
     # -- samples -----------------------------------------------------------------------------
 
@@ -395,8 +399,9 @@ class Reader:
     ) -> list[str]:
         """Sorted label names present on matching series."""
         if not matchers and mint is None and maxt is None:
-            idx = self.index()
-            return sorted(name for name, codes in idx.codes.items() if (codes >= 0).any())
+            return self._with_index(
+                lambda idx: sorted(n for n, codes in idx.codes.items() if (codes >= 0).any())
+            )
         names: set[str] = set()
         for labels in self.series(matchers, mint, maxt):
             names.update(k for k, _ in labels)
@@ -412,13 +417,16 @@ class Reader:
     ) -> list[str]:
         """Sorted values of label `name` on matching series."""
         if not matchers and mint is None and maxt is None:
-            idx = self.index()
-            codes = idx.codes.get(name)
-            if codes is None:
-                return []
-            used = np.unique(codes[codes >= 0])
-            values = idx.values[name]
-            return sorted(values[c] for c in used.tolist())
+
+            def values_of(idx: LabelIndex) -> list[str]:
+                codes = idx.codes.get(name)
+                if codes is None:
+                    return []
+                used = np.unique(codes[codes >= 0])
+                values = idx.values[name]
+                return sorted(values[c] for c in used.tolist())
+
+            return self._with_index(values_of)
         out = {lab.get(name) for lab in self.series(matchers, mint, maxt)}
         out.discard("")
         return sorted(out)

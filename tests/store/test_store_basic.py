@@ -260,6 +260,8 @@ def test_concurrent_readers_in_threads_while_appending(db_path: Path, grid) -> N
                     got = s.select([_eq("__name__", "t")], 0, 10**12)
                     counts.append(sum(len(x.timestamps) for x in got))
                     s.label_values("i")
+                    s.label_names()
+                    s.series([Matcher("i", "=~", "new.*")])
             except BaseException as exc:  # reported below
                 errors.append(exc)
 
@@ -268,12 +270,17 @@ def test_concurrent_readers_in_threads_while_appending(db_path: Path, grid) -> N
             th.start()
         for k in range(1, 60):
             s.append_sync(grid(series, k * 600_000, 10, step=60_000))
+            # A new series each round: the shared label index grows while being read.
+            s.append_sync(grid([Labels.of("u", i=f"new{k}")], k * 600_000, 1))
         stop.set()
         for th in threads:
             th.join()
         assert not errors
         assert counts and max(counts) <= 50 * 600
-        assert sum(len(x.timestamps) for x in s.select([], 0, 10**12)) == 50 * 600
+        assert sum(len(x.timestamps) for x in s.select([_eq("__name__", "t")], 0, 10**12)) == (
+            50 * 600
+        )
+        assert len(s.series([Matcher("i", "=~", "new.*")])) == 59
 
 
 async def test_async_lifecycle(db_path: Path, grid) -> None:
