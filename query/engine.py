@@ -29,6 +29,7 @@ from nightowl.query import ast
 from nightowl.query._aggregate import aggregate, count_values
 from nightowl.query._binary import scalar_binop, vector_binop, vector_scalar_binop
 from nightowl.query._blockutil import DUPLICATE_LABELSET, drops, merge_rows
+from nightowl.query._info import evaluate_info
 from nightowl.query._rollup import ROLLUP_FUNCTIONS, rollup_call
 from nightowl.query.block import (
     ArgType,
@@ -530,6 +531,8 @@ class _Evaluator:
     def call(self, node: ast.Call) -> Block | ScalarBlock:
         from nightowl.query.functions import FUNCTIONS
 
+        if node.func == "info":
+            return merge_rows(evaluate_info(self, node), strict=True)
         fd = FUNCTIONS.get(node.func)
         if fd is None:
             raise QueryError(f"unknown function with name {node.func!r}", kind="bad_data")

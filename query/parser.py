@@ -19,6 +19,7 @@ Only this module imports `promql_parser`. It
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import threading
@@ -258,9 +259,13 @@ def _convert(node: object) -> ast.Expr:
     if isinstance(node, _pp.Call):
         func = node.func
         pos, arg_pos = _POSITIONS.take(func.name)
+        args = tuple(_convert(a) for a in node.args)
+        if func.name == "info" and len(args) > 1 and isinstance(args[1], ast.VectorSelector):
+            kept = tuple(m for m in args[1].matchers if m.name != _INFO_PLACEHOLDER)
+            args = (args[0], dataclasses.replace(args[1], matchers=kept), *args[2:])
         return ast.Call(
             func.name,
-            tuple(_convert(a) for a in node.args),
+            args,
             _arg_type(func.return_type),
             pos,
             arg_pos,
@@ -442,12 +447,16 @@ def _register_functions() -> None:
         _pp.register_extra_functions(extra)
 
 
+#: Functions the evaluator implements itself (they select series while evaluating).
+_ENGINE_FUNCS = frozenset({"info"})
+
+
 def _check_calls(expr: ast.Expr, text: str) -> None:
     funcs = _functions()
     if funcs is None:
         return
     for node in ast.walk(expr):
-        if isinstance(node, ast.Call) and node.func not in funcs:
+        if isinstance(node, ast.Call) and node.func not in funcs and node.func not in _ENGINE_FUNCS:
             msg = f"unknown function with name {node.func!r}"
             raise _error(text, msg)
 
@@ -657,7 +666,7 @@ def _parse_cached(text: str) -> ast.Expr:
     _AT_OVERRIDES.strings = iter(_raw_strings(text))
     _POSITIONS.load(text)
     try:
-        node = _pp.parse(_raw_matcher_strings(text))
+        node = _pp.parse(_info_selectors(_raw_matcher_strings(text)))
     except ValueError as exc:
         raise _error(text, str(exc).strip()) from None
     except BaseException as exc:  # pyo3 panics are BaseException
@@ -675,7 +684,14 @@ def _parse_cached(text: str) -> ast.Expr:
 
 def _check_values(expr: ast.Expr, text: str) -> None:
     """Checks Prometheus makes that promql_parser leaves to us."""
+    # info()'s second argument is a label selector, not a series selector
+    exempt = {
+        id(n.args[1]) for n in ast.walk(expr) if isinstance(n, ast.Call) and n.func == "info"
+        and len(n.args) > 1
+    }  # fmt: skip
     for node in ast.walk(expr):
+        if id(node) in exempt:
+            continue
         if isinstance(node, ast.VectorSelector) and all(m.matches_empty() for m in node.matchers):
             raise _error(text, "vector selector must contain at least one non-empty matcher")
 
@@ -737,6 +753,51 @@ def _go_unquote(lit: str) -> str:
             out += ("\\" + e).encode()
             i += 2
     return out.decode("utf-8", "surrogateescape")
+
+
+_INFO_PLACEHOLDER = "__nightowl_info_selector__"
+
+
+def _info_selectors(text: str) -> str:
+    """Give info()'s label selector a matcher promql_parser accepts.
+
+    `info(x, {__name__!="target_info"})` is valid PromQL (the second argument is a
+    label selector, which may match empty values), but promql_parser demands a
+    non-empty matcher in every selector; a placeholder matcher is added here and
+    dropped again by the converter.
+    """
+    if "info" not in text:
+        return text
+    toks = _tokens(text)
+    inserts: list[int] = []
+    for i, (kind, start, end) in enumerate(toks):
+        if kind != "ident" or text[start:end] != "info":
+            continue
+        if i + 1 >= len(toks) or text[toks[i + 1][1] : toks[i + 1][2]] != "(":
+            continue
+        depth, j = 0, i + 2
+        while j < len(toks):
+            tok = text[toks[j][1] : toks[j][2]]
+            if tok in "([{" and toks[j][0] == "open":
+                depth += 1
+            elif toks[j][0] == "close":
+                if depth == 0:
+                    break
+                depth -= 1
+            elif tok == "," and depth == 0:
+                if j + 1 < len(toks) and text[toks[j + 1][1] : toks[j + 1][2]] == "{":
+                    close = j + 2
+                    while close < len(toks) and text[toks[close][1] : toks[close][2]] != "}":
+                        close += 1
+                    if close < len(toks):
+                        inserts.append(toks[close][1])
+                break
+            j += 1
+    for pos in sorted(inserts, reverse=True):
+        body = text[:pos].rstrip()
+        sep = "" if body.endswith("{") or body.endswith(",") else ", "
+        text = f'{body}{sep}{_INFO_PLACEHOLDER}="1"{text[pos:]}'
+    return text
 
 
 def _raw_matcher_strings(text: str) -> str:

@@ -730,3 +730,57 @@ def test_one_engine_many_threads() -> None:
     expected = [run(q) for q in queries]
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(run, queries)) == expected
+
+
+INFO = """
+load 1m
+  up{instance="h1", job="node"} 1 1 1
+  up{instance="h2", job="node"} 1 1 1
+  target_info{instance="h1", job="node", region="eu", version="1.0"} 1 1 _
+  target_info{instance="h1", job="node", region="us", version="1.0"} _ _ 1
+  build_info{instance="h2", job="node", version="2.0"} 1 1 1
+
+eval range from 0 to 2m step 1m info(up)
+  up{instance="h1", job="node", region="eu", version="1.0"} 1 1 _
+  up{instance="h1", job="node", region="us", version="1.0"} _ _ 1
+  up{instance="h2", job="node"} 1 1 1
+
+eval instant at 2m info(up, {__name__="build_info"})
+  up{instance="h1", job="node"} 1
+  up{instance="h2", job="node", version="2.0"} 1
+
+eval instant at 0 info(up, {region=~".+"})
+  up{instance="h1", job="node", region="eu"} 1
+
+eval instant at 0 info(up, {__name__=~".+_info", version=~".+"})
+  up{instance="h1", job="node", version="1.0"} 1
+  up{instance="h2", job="node", version="2.0"} 1
+
+eval instant at 0 info(target_info)
+  target_info{instance="h1", job="node", region="eu", version="1.0"} 1
+
+eval instant at 0 info(up, {__name__!="target_info"})
+  up{instance="h1", job="node"} 1
+  up{instance="h2", job="node", version="2.0"} 1
+
+clear
+
+load 1m
+  m{instance="a", job="j"} 1
+  m{instance="b", job="j"} 1
+  target_info{instance="a", job="j", x="1"} 1
+  other_info{instance="a", job="j", x="2"} 1
+  target_info{instance="b", job="j", v="1"} 1
+  target_info{instance="b", job="j", v="2"} 1
+
+eval instant at 0 info(m{instance="a"}, {__name__=~".+_info"})
+  expect fail msg: conflicting label: x
+
+eval instant at 0 info(m{instance="b"})
+  expect fail regex: ^found duplicate series for info metric
+"""
+
+
+def test_info_function() -> None:
+    """info() adds info metrics' data labels, newest info sample first, with its errors."""
+    _run(INFO)
