@@ -306,6 +306,18 @@ class _Evaluator:
                 kind="execution",
             )
 
+    def check_dense(self, cells: int) -> None:
+        """Refuse a series x steps block larger than `max_samples` points before building it.
+
+        Blocks are dense, so this bounds memory; Prometheus would count only the
+        points present, so this can refuse a very sparse query it would answer.
+        """
+        if cells > self.opts.max_samples:
+            raise QueryError(
+                "query processing would load too many samples into memory in query execution",
+                kind="execution",
+            )
+
     def sub(self, steps: np.ndarray, step: int) -> _Evaluator:
         """An evaluator for a subquery's steps sharing limits and annotations."""
         ctx = EvalContext(
@@ -380,6 +392,7 @@ class _Evaluator:
             return b
         lens = np.fromiter((len(s.timestamps) for s in data), np.int64, len(data))
         self.count_samples(int(lens.sum()))
+        self.check_dense(len(data) * n)
         flat_t = np.concatenate([s.timestamps for s in data]).astype(np.int64, copy=False)
         flat_v = np.concatenate([s.values for s in data]).astype(np.float64, copy=False)
         starts = np.zeros(len(data), dtype=np.int64)
@@ -446,6 +459,7 @@ class _Evaluator:
         lo = int(ws.min())
         first = (lo // step) * step + step
         last = int(we.max())
+        self.check_dense((last - first) // step + 1)
         inner_steps = np.arange(first, last + 1, step, dtype=np.int64)
         if len(inner_steps) == 0:
             return RangeBlock([], ws, we, sq.range_ms, self.ctx.step_times)

@@ -784,3 +784,13 @@ eval instant at 0 info(m{instance="b"})
 def test_info_function() -> None:
     """info() adds info metrics' data labels, newest info sample first, with its errors."""
     _run(INFO)
+
+
+def test_dense_blocks_are_bounded() -> None:
+    """A subquery or selector whose dense block would exceed the limit is refused up front."""
+    eng = Engine(_store(), EngineOptions(max_samples=20_000))
+    with pytest.raises(QueryError, match="too many samples"):
+        eng.instant("max_over_time(m[1d:1s])", 3_600_000)
+    with pytest.raises(QueryError, match="too many samples"):
+        eng.range("m", 0, 9_999_000, 1_000)
+    assert eng.range("m", 0, 3_600_000, 1_000).value
