@@ -128,7 +128,23 @@ def aggregate(
             seen = cnt > 0
             out = s + c
         elif op == "avg":
-            out = _avg(values, present, gid, G, seen)
+            # While no running sum reaches ±Inf, Prometheus's mean is the Kahan sum over
+            # the count; only the steps where it does need the incremental fallback.
+            s = np.full((G, n_steps), -0.0)
+            c = np.zeros((G, n_steps))
+            hit = np.zeros((G, n_steps), dtype=bool)
+            f_all = np.where(present, values, 0.0)
+            for rows, g in _ranks(gid, G):
+                s[g], c[g] = kahan_inc(f_all[rows], s[g], c[g])
+                hit[g] |= np.isinf(s[g])
+            cnt = np.zeros((G, n_steps))
+            np.add.at(cnt, gid, present.astype(np.float64))
+            seen = cnt > 0
+            out = (s + c) / np.where(cnt > 0, cnt, 1.0)
+            cols = np.nonzero(hit.any(axis=0))[0]
+            if len(cols):
+                slow_seen = np.zeros((G, len(cols)), dtype=bool)
+                out[:, cols] = _avg(values[:, cols], present[:, cols], gid, G, slow_seen)
         elif op in ("stddev", "stdvar"):
             mean = np.zeros((G, n_steps))
             val = np.zeros((G, n_steps))

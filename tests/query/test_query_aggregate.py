@@ -68,7 +68,8 @@ def _reference(op: str, samples: list[float]) -> float:
     if op == "stdvar":
         return value / count
     if op == "stddev":
-        return math.sqrt(value / count)
+        var = value / count
+        return math.sqrt(var) if var >= 0 else math.nan  # Go's math.Sqrt: NaN below 0
     return value
 
 
