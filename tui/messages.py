@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nightowl.query.source import AlertInfo, MetricSummary
+from nightowl.query.values import QueryResult
 from nightowl.tui.plot import PlotSeries
 from textual.message import Message
 
@@ -40,6 +41,8 @@ class PanelData(Message):
     step_ms: int
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    body: tuple[tuple, QueryResult] | None = None
+    """For live charts: (bounds key, range result) to reuse until a new step begins."""
 
     def can_replace(self, message: Message) -> bool:
         """A newer result for the same panel supersedes a queued one."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from nightowl.query.values import Matrix, QueryResult, Scalar, String, Vector
+from nightowl.query.values import Matrix, QueryResult, RangeSeries, Scalar, String, Vector
 from nightowl.tui.dashboards import legend_name
 from nightowl.tui.plot import PlotSeries
 
-__all__ = ["alert_events", "series_from_result"]
+__all__ = ["alert_events", "series_from_result", "with_head"]
 
 
 def series_from_result(
@@ -72,3 +72,30 @@ def alert_events(
             if last < end_ms - step_ms:
                 out.append((last + step_ms, "resolved"))
     return sorted(out)
+
+
+def with_head(body: QueryResult, head: QueryResult | None) -> QueryResult:
+    """A chart's range result with the newest point (an instant query at now) appended
+    to each series; a series only in the head starts there."""
+    if head is None or not isinstance(body.value, Matrix):
+        return body
+    hv = head.value
+    points: dict = {}
+    if isinstance(hv, Vector):
+        points = {s.labels: (s.t, s.v) for s in hv}
+    elif isinstance(hv, Scalar) and len(body.value) == 1:
+        points = {body.value[0].labels: (hv.t, hv.v)}
+    out = Matrix()
+    for s in body.value:
+        p = points.pop(s.labels, None)
+        if p is None or (len(s.timestamps) and p[0] <= s.timestamps[-1]):
+            out.append(s)
+            continue
+        out.append(
+            RangeSeries(
+                s.labels, np.append(s.timestamps, np.int64(p[0])), np.append(s.values, p[1])
+            )
+        )
+    for labels, (t, v) in points.items():
+        out.append(RangeSeries(labels, np.array([t], np.int64), np.array([v], np.float64)))
+    return QueryResult(out, body.warnings, body.infos)

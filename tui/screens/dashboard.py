@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from nightowl.query.values import QueryResult
 from nightowl.tui.dashboards import DashboardSpec, PanelSpec
 from nightowl.tui.format import format_clock
 from nightowl.tui.messages import AlertsChanged, EventsChanged, PanelData
-from nightowl.tui.results import alert_events, series_from_result
+from nightowl.tui.results import alert_events, series_from_result, with_head
 from nightowl.tui.widgets.alerts import AlertPane
 from nightowl.tui.widgets.panel import Panel, PanelState
 from nightowl.tui.widgets.status import StatusBar
@@ -55,8 +56,8 @@ class DashboardScreen(Screen[None]):
         super().__init__()
         self._fetched: tuple | None = None
         self._generation = 0
-        self._settle = False
         self._has_data: dict[int, bool] = {}
+        self._bodies: dict[int, tuple[tuple, QueryResult]] = {}
         self._firing: set[tuple[str, tuple]] | None = None
 
     @property
@@ -85,6 +86,7 @@ class DashboardScreen(Screen[None]):
         self._set_columns()
         self._fetched = None
         self._has_data = {}
+        self._bodies = {}
         self._update_status()
 
     def _set_columns(self) -> None:
@@ -131,9 +133,12 @@ class DashboardScreen(Screen[None]):
     def tick(self) -> None:
         """Fetch what is out of date, and alerts.
 
-        Panels are re-queried when their bounds moved (once more on the next tick,
-        to catch samples committed just after the first query), and panels that
-        are still empty or failed are retried every tick, so a fresh database
+        Live charts: the body (a range query over step-aligned bounds) is fetched
+        again only when a new step begins; every tick an instant query at now adds
+        the head point, so the right edge is current while the rest of the chart,
+        and the bytes written to the terminal, stay put. Value panels (stat,
+        gauge, bar, table) follow the clock every tick. Frozen windows fetch once
+        per change. Empty or failed panels retry every tick, so a fresh database
         fills in as soon as the first scrapes land.
         """
         if not self.is_current:
@@ -141,24 +146,37 @@ class DashboardScreen(Screen[None]):
         app = self.app
         width = max(self.size.width // 3 * 2, 40)
         window = app.window.with_points(width)  # type: ignore[attr-defined]
-        start, end, step = window.bounds(app.clock.now_ms())  # type: ignore[attr-defined]
-        key = (self.dashboard.name, len(self.dashboard.panels), start, end, step, self._generation)
-        settle = self._settle
-        self._settle = key != self._fetched
-        every = key != self._fetched or settle
-        self._fetched = key
         now = app.clock.now_ms()  # type: ignore[attr-defined]
+        start, end, step = window.bounds(now)
+        key = (
+            self.dashboard.name,
+            len(self.dashboard.panels),
+            start,
+            end,
+            step,
+            window.live,
+            self._generation,
+        )
+        every = key != self._fetched
+        self._fetched = key
         live_end = now - now % 1000
         for i, spec in enumerate(self.dashboard.panels):
-            bounds = (start, end, step)
-            if spec.kind in VALUE_KINDS and window.live:
-                # panels showing the latest value follow the clock every tick; the
-                # panel repaints only the lines whose text changed
-                bounds = (live_end - window.range_ms, live_end, step)
-            elif not every and self._has_data.get(i, False):
+            if window.live and spec.kind in VALUE_KINDS:
+                job = self._fetch_panel(
+                    self.dashboard.name, i, spec, live_end - window.range_ms, live_end, step
+                )
+            elif window.live:
+                body = self._bodies.get(i)
+                cached = body[1] if body is not None and body[0] == key else None
+                job = self._fetch_live_chart(
+                    self.dashboard.name, i, spec, key, start, end, step, now, cached
+                )
+            elif every or not self._has_data.get(i, False):
+                job = self._fetch_panel(self.dashboard.name, i, spec, start, end, step)
+            else:
                 continue
             self.run_worker(
-                self._fetch_panel(self.dashboard.name, i, spec, *bounds),
+                job,
                 group=f"panel-{i}",
                 exclusive=True,
                 exit_on_error=False,
@@ -180,6 +198,41 @@ class DashboardScreen(Screen[None]):
         series = series_from_result(result, spec.legend, spec.title)
         self.post_message(
             PanelData(dashboard, index, series, start, end, step, warnings=result.warnings)
+        )
+
+    async def _fetch_live_chart(
+        self,
+        dashboard: str,
+        index: int,
+        spec: PanelSpec,
+        key: tuple,
+        start: int,
+        end: int,
+        step: int,
+        now: int,
+        body: QueryResult | None,
+    ) -> None:
+        source = self.app.source  # type: ignore[attr-defined]
+        try:
+            if body is None:
+                body = await source.range(spec.expr, start, end, step)
+            head = await source.instant(spec.expr, now) if now > end else None
+        except NightowlError as exc:
+            self.post_message(PanelData(dashboard, index, [], start, end, step, error=exc.message))
+            return
+        merged = with_head(body, head)
+        series = series_from_result(merged, spec.legend, spec.title)
+        self.post_message(
+            PanelData(
+                dashboard,
+                index,
+                series,
+                start,
+                end + step,
+                step,
+                warnings=body.warnings,
+                body=(key, body),
+            )
         )
 
     @work(exclusive=True, group="alerts", exit_on_error=False, description="alerts")
@@ -218,6 +271,8 @@ class DashboardScreen(Screen[None]):
             panel = self.query_one(f"#panel-{message.index}", Panel)
         except NoMatches:  # the panels were rebuilt while the query ran
             return
+        if message.body is not None:
+            self._bodies[message.index] = message.body
         self._has_data[message.index] = message.error is None and any(
             len(s.t) for s in message.series
         )
@@ -229,9 +284,8 @@ class DashboardScreen(Screen[None]):
             message.error,
             loading=False,
         )
-        self.query_one("#status", StatusBar).note = "data at " + format_clock(
-            message.end_ms, 3_600_000
-        )
+        newest = min(message.end_ms, self.app.clock.now_ms())  # type: ignore[attr-defined]
+        self.query_one("#status", StatusBar).note = "data at " + format_clock(newest, 3_600_000)
 
     @on(AlertsChanged)
     def on_alerts_changed(self, message: AlertsChanged) -> None:
