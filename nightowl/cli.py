@@ -30,6 +30,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("import", "importer", "import an OpenMetrics / Prometheus text file with timestamps"),
     ("export", "exporter", "write series as OpenMetrics text with timestamps"),
     ("db", "db", "database statistics and compaction"),
+    ("test", "rules", "run rule unit tests (promtool's format)"),
 ]
 
 

@@ -37,6 +37,7 @@ __all__ = [
 #: (kind, module, one-line help); each module has `register_check(kinds)`.
 CHECK_KINDS: list[tuple[str, str, str]] = [
     ("config", "nightowl.commands.check", "validate a config file (default: the XDG config)"),
+    ("rules", "nightowl.commands.rules", "validate Prometheus rule files (YAML or TOML)"),
 ]
 
 
