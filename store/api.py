@@ -59,7 +59,9 @@ class SeriesData:
     """One series' raw samples in [mint, maxt], sorted by time.
 
     `timestamps` is int64 Unix ms, `values` float64; staleness markers are kept
-    as their NaN bit pattern (see `nightowl.model.stale_mask`).
+    as their NaN bit pattern (see `nightowl.model.stale_mask`). The arrays may be
+    read-only views shared with the store's cache of decoded chunks: copy them
+    before modifying in place.
     """
 
     labels: Labels
