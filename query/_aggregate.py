@@ -9,6 +9,8 @@ arithmetic is Prometheus's, in Prometheus's order (the series order of the input
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from nightowl.query.block import Block
 
@@ -115,6 +117,8 @@ def aggregate(
                 take |= first
                 out[g] = np.where(take, f, cur)
                 seen[g] |= p
+        elif op == "sum" and n_steps <= _PY_MAX_STEPS:
+            out, seen = _sum_python(values, present, gid, G)
         elif op == "sum":
             # Starting from -0.0, the first Kahan step yields exactly (f, 0), Prometheus's
             # initial state; absent samples add 0, which changes nothing but a zero's sign.
@@ -191,6 +195,42 @@ def aggregate(
         Block([glabels[i] for i in idx.tolist()], out[idx], seen[idx], None, None, dn[idx]),
         warnings,
     )
+
+
+#: Up to this many steps (instant queries) `sum` loops in Python: one rank at a time in
+#: numpy costs more than plain float arithmetic over a handful of steps.
+_PY_MAX_STEPS = 4
+
+
+def _sum_python(
+    values: np.ndarray, present: np.ndarray, gid: np.ndarray, G: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prometheus's Kahan `sum` with Python floats, for few steps."""
+    n_steps = values.shape[1]
+    s = [[0.0] * n_steps for _ in range(G)]
+    c = [[0.0] * n_steps for _ in range(G)]
+    seen = [[False] * n_steps for _ in range(G)]
+    inf = math.inf
+    for g, vals, pres in zip(gid.tolist(), values.tolist(), present.tolist(), strict=True):
+        sg, cg, seen_g = s[g], c[g], seen[g]
+        for k in range(n_steps):
+            if not pres[k]:
+                continue
+            f = vals[k]
+            if not seen_g[k]:
+                sg[k], cg[k], seen_g[k] = f, 0.0, True
+                continue
+            cur = sg[k]
+            t = cur + f
+            if t == inf or t == -inf:
+                cg[k] = 0.0
+            elif abs(cur) >= abs(f):
+                cg[k] += (cur - t) + f
+            else:
+                cg[k] += (f - t) + cur
+            sg[k] = t
+    out = np.array(s, dtype=np.float64) + np.array(c, dtype=np.float64)
+    return out.reshape(G, n_steps), np.array(seen, dtype=bool).reshape(G, n_steps)
 
 
 def _avg(
