@@ -124,6 +124,7 @@ class Engine:
         lookback_delta_ms: int | None = None,
     ) -> QueryResult:
         """Evaluate an already parsed expression at one time (`text` positions annotations)."""
+        t_ms = int(t_ms)
         steps = np.array([t_ms], dtype=np.int64)
         ctx = EvalContext(steps, t_ms, t_ms, 0, self._lookback(lookback_delta_ms))
         ev = _Evaluator(self, ctx, text)
@@ -176,6 +177,7 @@ class Engine:
         lookback_delta_ms: int | None = None,
     ) -> QueryResult:
         """Evaluate an already parsed expression as a range query."""
+        start_ms, end_ms, step_ms = int(start_ms), int(end_ms), int(step_ms)
         self._check_range(start_ms, end_ms, step_ms)
         if expr.type not in (ArgType.SCALAR, ArgType.VECTOR):
             raise QueryError(
