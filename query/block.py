@@ -105,9 +105,9 @@ class Block:
         labels: one label set per row (series).
         values: float64 (n_series, n_steps).
         present: bool (n_series, n_steps); False where the series has no sample at that step.
-        timestamps: int64 (n_series, n_steps) of the samples' own times, kept only by
-            selectors so `timestamp()` can return them; None otherwise (then the step
-            time is the sample time).
+        timestamps: int64 (n_series, n_steps) of the samples' own times, kept only by a
+            vector selector that is the direct argument of `timestamp()` (the evaluator
+            asks for them there); None otherwise (then the step time is the sample time).
         drop_name: rows whose `__name__` must be dropped when the result is produced
             (Prometheus drops it on most function and operator results).
         source_matchers: the label matchers, in query order, when this block is the
