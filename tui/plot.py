@@ -113,6 +113,15 @@ def _pad(row: Row, width: int) -> Row:
     return row
 
 
+def _frac(v: np.ndarray | np.float64, lo: float, hi: float) -> np.ndarray:
+    """Where `v` sits between lo and hi (0..1), scaled first so that even a range
+    spanning the whole float64 axis does not overflow."""
+    if not hi > lo:
+        return np.zeros_like(v, dtype=np.float64)
+    s = max(abs(lo), abs(hi), 1.0)
+    return (v / s - lo / s) / (hi / s - lo / s)
+
+
 def blank_rows(width: int, height: int, message: str = "") -> list[Row]:
     """`height` empty rows, with `message` centred in the middle one."""
     rows: list[Row] = [[(" " * width, None)] for _ in range(height)]
@@ -244,8 +253,7 @@ def chart_rows(
         return np.rint((t - start_ms) / span * (canvas.w - 1)).astype(np.int64)
 
     def py(v: np.ndarray) -> np.ndarray:
-        scale = (canvas.h - 1) / (hi - lo) if hi > lo else 0.0
-        return np.rint((np.clip(v, lo, hi) - lo) * scale).astype(np.int64)
+        return np.rint(_frac(np.clip(v, lo, hi), lo, hi) * (canvas.h - 1)).astype(np.int64)
 
     if stacked:
         t_all, m = _aligned(series)
@@ -379,7 +387,7 @@ def _spark(values: np.ndarray, lo: float, hi: float) -> str:
         if math.isnan(x):
             chars.append(" ")
         else:
-            f = 0.0 if hi <= lo else (x - lo) / (hi - lo)
+            f = float(_frac(np.float64(x), lo, hi))
             chars.append(_SPARK[min(int(f * (len(_SPARK) - 1) + 0.5), len(_SPARK) - 1)])
     return "".join(chars)
 
@@ -629,6 +637,37 @@ def render_panel(
     line and area charts mark `events` on their time axis."""
     if width <= 0 or height <= 0:
         return []
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _render(
+            kind,
+            series,
+            start_ms,
+            end_ms,
+            step_ms,
+            width,
+            height,
+            unit,
+            thresholds,
+            legend,
+            max_value,
+            events,
+        )
+
+
+def _render(
+    kind: str,
+    series: Sequence[PlotSeries],
+    start_ms: int,
+    end_ms: int,
+    step_ms: int,
+    width: int,
+    height: int,
+    unit: str,
+    thresholds: Sequence[tuple[float, str]],
+    legend: bool,
+    max_value: float | None,
+    events: Sequence[tuple[int, str]],
+) -> list[Row]:
     if kind in ("line", "area"):
         if not any(len(s.finite()[0]) for s in series):
             return blank_rows(width, height, "no data in this time range")
