@@ -116,10 +116,8 @@ class Runtime:
         if self._source is None:
             if self.engine is None:
                 raise RuntimeError("Runtime.source() before start()")
-            if self.attached:
-                desc = f"attached read-only {self.db_path}"
-            else:
-                desc = f"standalone {self.db_path}"
+            where = _short_path(self.db_path)
+            desc = f"attached read-only {where}" if self.attached else f"standalone {where}"
             self._source = LocalSource(
                 self.engine,
                 self.store,
@@ -141,6 +139,14 @@ class Runtime:
         if self.store is not None:
             store, self.store = self.store, None
             await asyncio.to_thread(store.close)
+
+
+def _short_path(path: Path) -> str:
+    """`~/...` for paths under the home directory (the header is one line)."""
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 def _load_backends() -> None:

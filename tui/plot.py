@@ -243,7 +243,7 @@ def chart_rows(
     lo, hi = _value_range(series, unit, stacked)
     ticks = [hi, lo] if plot_h < 5 else [hi, (hi + lo) / 2, lo]
     labels = [format_value(t, unit) for t in ticks]
-    axis_w = min(max(len(s) for s in labels) + 1, max(width // 3, 4))
+    axis_w = min(max(len(s) for s in labels) + 1, max(width * 2 // 5, 4))
     plot_w = width - axis_w
     canvas = _Canvas(plot_w, plot_h)
     span = max(end_ms - start_ms, 1)

@@ -134,7 +134,11 @@ class QueryScreen(Screen[None]):
         """Evaluate `text` over the window in a worker."""
         self.last_query = text
         window = self.app.window.with_points(max(self.size.width * 2, 60))  # type: ignore[attr-defined]
-        start, end, step = window.bounds(self.app.clock.now_ms())  # type: ignore[attr-defined]
+        now = self.app.clock.now_ms()  # type: ignore[attr-defined]
+        start, end, step = window.bounds(now)
+        if window.live:  # a one-off query: up to this second, not to the last whole step
+            end = now - now % 1000
+            start = end - window.range_ms
         self.query_one("#query-message", Static).update("running…")
         self._run(text, start, end, step)
 
