@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from nightowl.alerts.notify import OutAlert
 from nightowl.alerts.rulefile import GroupSpec
 from nightowl.alerts.rules import (
-    RESOLVED_RETENTION_MS,
     AlertingRule,
     AlertState,
     QueryFn,
@@ -150,12 +149,8 @@ class Group:
                 if state is AlertState.PENDING:
                     continue
                 if state is AlertState.INACTIVE:
-                    if alert.resolved_at_ms and (
-                        alert.last_sent_ms == 0 or alert.last_sent_ms > alert.resolved_at_ms
-                    ):
+                    if not alert.sent_firing or alert.resolve_sent:
                         continue  # never sent as firing, or the resolve went out already
-                    if t_ms - alert.resolved_at_ms > RESOLVED_RETENTION_MS:
-                        continue
                 elif alert.last_sent_ms and t_ms < alert.last_sent_ms + delay:
                     continue
                 alert.valid_until_ms = t_ms + 4 * max(delay, self.interval_ms)
@@ -177,7 +172,9 @@ class Group:
                     )
                 )
                 if state is AlertState.INACTIVE:
-                    alert.last_sent_ms = t_ms + 1  # marks the resolve as sent
+                    alert.resolve_sent = True
+                else:
+                    alert.sent_firing = True
         return out
 
     def _generator_url(self, rule: Rule) -> str:

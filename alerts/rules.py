@@ -111,6 +111,9 @@ class Alert:
     transitions: deque[int] = field(default_factory=deque)
     """Times (ms) of firing/resolved changes inside the flap window."""
     flapping: bool = False
+    sent_firing: bool = False
+    """A firing notification went out for this activation."""
+    resolve_sent: bool = False
 
     @property
     def fingerprint(self) -> str:
@@ -295,11 +298,11 @@ class AlertingRule(Rule):
         seen: dict[Labels, InstantSample] = {}
         for s in vec:
             series = s.labels.without_name()
-            lbls_map = series.to_dict()
+            lbls_map = s.labels.to_dict()  # templates see __name__ too, as in Prometheus
             rule_labels = self._expand(
                 self.label_templates, lbls_map, s.v, ext, external_url, query, t_ms
             )
-            d = dict(lbls_map)
+            d = series.to_dict()
             d.update(rule_labels)
             d["alertname"] = self.name
             lbls = Labels.from_dict(d)
@@ -328,6 +331,8 @@ class AlertingRule(Rule):
                 alert.fired_at_ms = 0
                 alert.keep_firing_since_ms = 0
                 alert.series_labels = series
+                alert.sent_firing = alert.flapping and alert.sent_firing
+                alert.resolve_sent = False
                 self._transition(alert, old, t_ms)
                 continue
             alert = Alert(lbls, annotations, AlertState.PENDING, s.v, t_ms, series_labels=series)
@@ -432,6 +437,7 @@ class AlertingRule(Rule):
                 alert.state = AlertState.FIRING
                 alert.fired_at_ms = t_ms
                 alert.last_sent_ms = 0
+                alert.sent_firing = True
         for lbls in was_firing:
             if lbls in self.active:
                 continue
@@ -439,7 +445,7 @@ class AlertingRule(Rule):
             active_at = int(ts * 1000) if ts is not None and not math.isnan(ts) else t_ms
             gone = Alert(lbls, {}, AlertState.INACTIVE, math.nan, active_at)
             gone.resolved_at_ms = t_ms
-            gone.last_sent_ms = t_ms - 1  # it was sent as firing before the restart
+            gone.sent_firing = True  # it was sent as firing before the restart
             self.active[lbls] = gone
             if self.on_transition is not None:
                 self.on_transition(gone, AlertState.FIRING, t_ms)

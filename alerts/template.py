@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -185,12 +185,14 @@ def humanize_timestamp(v: float) -> str:
     v = float(v)
     if math.isnan(v) or math.isinf(v):
         return _g4(v)
-    secs = math.floor(v)
-    nanos = round((v - secs) * 1e9)
-    if nanos >= 1_000_000_000:
-        secs, nanos = secs + 1, nanos - 1_000_000_000
-    base = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(secs))
-    frac = f".{nanos:09d}".rstrip("0") if nanos else ""
+    if abs(v) >= 9.2e9:  # beyond int64 nanoseconds, as Go refuses it
+        raise TypeError("time out of range")
+    # Prometheus goes through model.Time: int64 nanoseconds truncated to milliseconds.
+    ms = math.trunc(math.trunc(v * 1e9) / 1_000_000)
+    secs, rem_ms = divmod(ms, 1000)
+    dt = datetime(1970, 1, 1) + timedelta(seconds=secs)
+    base = dt.strftime("%Y-%m-%d %H:%M:%S")
+    frac = f".{rem_ms:03d}".rstrip("0") if rem_ms else ""
     return f"{base}{frac} +0000 UTC"
 
 
@@ -303,7 +305,11 @@ def _printf(fmt: str, *args: Any) -> str:
                 out.append(f"%!{verb}(string={a})")
                 continue
             special = _go_special(f)
-            if special is not None:
+            if verb in "gG" and prec is None and special is None:
+                text = go_format_float(f)
+                text = text.upper() if verb == "G" else text
+                out.append((spec + "s") % text)
+            elif special is not None:
                 out.append((spec.replace("0", "") + "s") % special)
             else:
                 text = (spec + verb) % f
