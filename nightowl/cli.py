@@ -31,6 +31,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("export", "exporter", "write series as OpenMetrics text with timestamps"),
     ("db", "db", "database statistics and compaction"),
     ("test", "rules", "run rule unit tests (promtool's format)"),
+    ("silence", "silence", "add, list or expire alert silences"),
+    ("ack", "ack", "acknowledge one alert (ends when it resolves)"),
 ]
 
 
