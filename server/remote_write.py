@@ -3,7 +3,7 @@
 Wiring (the daemon does this in `nightowl/runtime.py`)::
 
     mgr = RemoteWriteManager(store, config.remote_write, transport=None)
-    mgr.start()                      # one sender thread per target
+    errors = mgr.start()             # one sender thread per target; errors: list[str]
     errors = mgr.apply(new_configs)  # on reload: stops, starts, restarts changed targets
     mgr.stats()                      # list[RemoteWriteStats] for /metrics
     mgr.stop()                       # blocking (call via asyncio.to_thread from async code)
@@ -53,7 +53,7 @@ import base64
 import logging
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -480,12 +480,14 @@ class RemoteWriteManager:
             backfill_ms=self.backfill_ms,
         )
 
-    def start(self) -> None:
-        """Start a sender per configured target."""
+    def start(self) -> list[str]:
+        """Start a sender per configured target (again after :meth:`stop`); returns errors."""
+        if self._own_progress and self.progress.closed:
+            self.progress = ProgressStore(self.progress.path)
         self._started = True
-        self.apply(self.configs)
+        return self.apply(self.configs)
 
-    def apply(self, configs: Sequence[Any] | Iterable[Any]) -> list[str]:
+    def apply(self, configs: Iterable[Any]) -> list[str]:
         """Bring the running targets in line with `configs`; returns error messages.
 
         Unchanged targets keep running; changed ones restart (keeping their progress);

@@ -68,6 +68,7 @@ class ProgressStore:
                 f"cannot open the remote-write progress file ({exc})", where=where
             ) from None
         self._where = where
+        self.closed = False
 
     @classmethod
     def beside(cls, db_path: str | Path) -> ProgressStore:
@@ -79,6 +80,7 @@ class ProgressStore:
         """Close the connection (idempotent)."""
         with self._lock:
             self._conn.close()
+            self.closed = True
 
     def _run(self, fn):  # type: ignore[no-untyped-def]
         with self._lock:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import shutil
+import ssl
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +28,7 @@ from nightowl.config import (
     QueueConfig,
     RelabelConfig,
     RemoteWriteConfig,
+    TLSConfig,
 )
 from nightowl.model import STALE_NAN, STALE_NAN_BITS, Labels, Sample, SampleBatch
 from nightowl.timeutil import now_ms
@@ -38,7 +42,12 @@ def bits(v: float) -> int:
 class Receiver:
     """A remote-write receiver: decodes every request, answers with `status()` (default 204)."""
 
-    def __init__(self, port: int = 0, status: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        status: Callable[[], int] | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.requests: list[dict[str, Any]] = []
         self.status = status or (lambda: 204)
         self.lock = threading.Lock()
@@ -61,6 +70,9 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -68,7 +80,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1/write"
+        return f"{self.scheme}://127.0.0.1:{self.port}/api/v1/write"
 
     def close(self) -> None:
         self.server.shutdown()
@@ -468,3 +480,59 @@ def test_decoder_never_crashes_on_garbage(data: bytes) -> None:
         _rwproto.decode_write_request(data)
     except ValueError:
         pass
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI absent")
+def test_https_with_ca_file_and_unknown_ca(store: Store, tmp_path: Path) -> None:
+    """tls_config.ca_file verifies the receiver; without it the send fails and is retried."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        cwd=tmp_path, check=True, capture_output=True,
+    )  # fmt: skip
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    rec = Receiver(tls=ctx)
+    try:
+        ingest(store, [UP_A], now_ms() - 10_000, 3)
+        good = rw_config(
+            rec.url, name="good", tls_config=TLSConfig(ca_file=str(tmp_path / "cert.pem"))
+        )
+        bad = rw_config(rec.url, name="bad")
+        mgr = manager(store, [good, bad])
+        mgr.start()
+        try:
+            wait_for(lambda: rec.count() >= 3)
+            wait_for(lambda: mgr.stats()[0].samples_failed > 0, what="the unverified send to fail")
+            bad_st, good_st = mgr.stats()
+            assert good_st.samples_sent == 3
+            assert bad_st.samples_sent == 0
+            assert "CERTIFICATE_VERIFY_FAILED" in bad_st.last_error
+        finally:
+            mgr.stop()
+    finally:
+        rec.close()
+
+
+def test_bad_target_config_is_reported_by_apply(store: Store, receiver: Receiver) -> None:
+    """A target that cannot start (missing client certificate) is an error; others run."""
+    broken = rw_config(
+        receiver.url,
+        name="broken",
+        tls_config=TLSConfig(cert_file="/nonexistent/c.pem", key_file="/nonexistent/k.pem"),
+    )
+    mgr = manager(store, [broken, rw_config(receiver.url, name="ok")])
+    assert [e.split(":")[0] for e in mgr.start()] == ["remote_write broken"]
+    try:
+        errors = mgr.apply([broken, rw_config(receiver.url, name="ok")])
+        assert len(errors) == 1 and errors[0].startswith("remote_write broken:")
+        assert sorted(mgr.writers) == ["ok"]
+    finally:
+        mgr.stop()
+    # A stopped manager can be started again.
+    mgr.start()
+    try:
+        assert sorted(mgr.writers) == ["ok"]
+    finally:
+        mgr.stop()
