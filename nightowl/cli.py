@@ -33,6 +33,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("test", "rules", "run rule unit tests (promtool's format)"),
     ("silence", "silence", "add, list or expire alert silences"),
     ("ack", "ack", "acknowledge one alert (ends when it resolves)"),
+    ("daemon", "daemon", "run headless: scrape, evaluate rules, serve the HTTP API"),
+    ("serve", "serve", "serve the Prometheus HTTP API read-only over a database"),
 ]
 
 
