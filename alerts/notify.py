@@ -45,6 +45,8 @@ __all__ = [
     "OutAlert",
     "WebhookReceiver",
     "alertmanager_payload",
+    "alertmanager_urls",
+    "notifier_from_config",
     "rfc3339",
 ]
 
@@ -439,3 +441,45 @@ class Notifier:
             await am.aclose()
         for wh in self.webhooks:
             await wh.aclose()
+
+
+def _read_secret(value: str, file: str) -> str:
+    if file:
+        from pathlib import Path
+
+        return Path(file).expanduser().read_text(encoding="utf-8").strip()
+    return value
+
+
+def alertmanager_urls(am: Any) -> list[str]:
+    """Base URLs of one `[[alerting.alertmanagers]]` entry (scheme, targets, path_prefix)."""
+    prefix = "/" + str(getattr(am, "path_prefix", "/") or "/").strip("/")
+    prefix = "" if prefix == "/" else prefix
+    return [f"{am.scheme}://{target}{prefix}" for sc in am.static_configs for target in sc.targets]
+
+
+def notifier_from_config(
+    alerting: Any,
+    is_muted: Callable[[Labels], bool] | None = None,
+) -> Notifier:
+    """A :class:`Notifier` for the config's ``[alerting]`` section (API v2 senders).
+
+    `alerting` is :class:`nightowl.config.AlertingConfig`; basic auth and
+    authorization headers are applied; secrets in files are read here.
+    """
+    import base64
+
+    senders: list[AlertmanagerSender] = []
+    for am in getattr(alerting, "alertmanagers", ()):
+        headers: dict[str, str] = {}
+        if am.basic_auth is not None:
+            pw = _read_secret(am.basic_auth.password, am.basic_auth.password_file)
+            token = base64.b64encode(f"{am.basic_auth.username}:{pw}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        if am.authorization is not None:
+            cred = _read_secret(am.authorization.credentials, am.authorization.credentials_file)
+            headers["Authorization"] = f"{am.authorization.type} {cred}"
+        urls = alertmanager_urls(am)
+        if urls:
+            senders.append(AlertmanagerSender(urls, timeout_s=am.timeout / 1000, headers=headers))
+    return Notifier(senders, is_muted=is_muted)

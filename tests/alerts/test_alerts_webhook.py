@@ -157,3 +157,29 @@ async def test_alertmanager_sender_queue_bounded_and_posts() -> None:
     assert len(bodies) == 2 and [a["labels"]["instance"] for a in bodies[0]] == ["2", "3", "4"]
     assert set(bodies[0][0]) == {"labels", "annotations", "startsAt", "endsAt", "generatorURL"}
     await am.aclose()
+
+
+def test_notifier_from_config() -> None:
+    """[alerting] config becomes API v2 senders with auth headers."""
+    from nightowl.alerts.notify import notifier_from_config
+
+    from nightowl.config import (
+        AlertingConfig,
+        AlertmanagerConfig,
+        BasicAuth,
+        StaticConfig,
+    )
+
+    cfg = AlertingConfig(
+        alertmanagers=(
+            AlertmanagerConfig(
+                static_configs=(StaticConfig(targets=("127.0.0.1:9093", "am2:9093")),),
+                path_prefix="/am/",
+                basic_auth=BasicAuth(username="u", password="p"),
+            ),
+        )
+    )
+    n = notifier_from_config(cfg)
+    (s,) = n.alertmanagers
+    assert s.urls == ["http://127.0.0.1:9093/am", "http://am2:9093/am"]
+    assert s._client.headers["authorization"] == "Basic dTpw"
