@@ -50,6 +50,7 @@ Staleness markers are sent with their exact NaN bit pattern.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import ssl
 import threading
@@ -109,7 +110,8 @@ def _redact_url(url: str) -> str:
 
 
 def _series_key(labels: Labels) -> str:
-    return "\x00".join(f"{k}\x01{v}" for k, v in labels)
+    """The persisted key of a series: its label pairs as compact JSON (any UTF-8 is safe)."""
+    return json.dumps(list(labels), separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(slots=True)
@@ -217,6 +219,7 @@ class RemoteWriter:
             headers=dict(config.headers),
         )
         self._relabeled: dict[Labels, bytes | None] = {}
+        self._keys: dict[Labels, str] = {}
         self._marks: dict[Labels, int] = {}
         self._cycles = 0
         self.origin = 0
@@ -234,8 +237,11 @@ class RemoteWriter:
         by_key = self.progress.marks(self.name)
         self._marks = {}
         for key, t in by_key.items():
-            pairs = [tuple(p.split("\x01", 1)) for p in key.split("\x00")] if key else []
-            self._marks[Labels(pairs)] = t  # type: ignore[arg-type]
+            try:
+                pairs = [(str(k), str(v)) for k, v in json.loads(key)]
+            except (ValueError, TypeError):
+                continue  # not ours: that series is sent from the scan window again
+            self._marks[Labels(pairs)] = t
 
     def start(self) -> None:
         """Load the progress and start the sender thread."""
@@ -275,6 +281,14 @@ class RemoteWriter:
                 self._stop.wait(self.deadline_s)
 
     # -- one cycle -----------------------------------------------------------------------
+
+    def _key(self, labels: Labels) -> str:
+        key = self._keys.get(labels)
+        if key is None:
+            if len(self._keys) > 1_000_000:
+                self._keys.clear()
+            key = self._keys[labels] = _series_key(labels)
+        return key
 
     def _labels_for(self, labels: Labels) -> bytes | None:
         cached = self._relabeled.get(labels, b"")
@@ -330,7 +344,7 @@ class RemoteWriter:
         for labels, t in silent:
             self._marks[labels] = t
         if silent:
-            self.progress.advance(self.name, ((_series_key(k), t) for k, t in silent))
+            self.progress.advance(self.name, ((self._key(k), t) for k, t in silent))
         n = len(cyc.t)
         self._stats.samples_pending = n
         for start in range(0, n, self.max_per_send):
@@ -350,6 +364,8 @@ class RemoteWriter:
     def _prune(self) -> None:
         lo = self.scan_from
         self._marks = {k: t for k, t in self._marks.items() if t >= lo}
+        self._keys = {k: v for k, v in self._keys.items() if k in self._marks}
+        self._relabeled = {k: v for k, v in self._relabeled.items() if k in self._marks}
         self.progress.prune(self.name, lo)
 
     def _send_batch(self, cyc: _Cycle, a: int, b: int) -> bool:
@@ -374,7 +390,7 @@ class RemoteWriter:
             return False
         for labels, mt in marks:
             self._marks[labels] = mt  # type: ignore[index]
-        self.progress.advance(self.name, ((_series_key(k), mt) for k, mt in marks))  # type: ignore[arg-type]
+        self.progress.advance(self.name, ((self._key(k), mt) for k, mt in marks))  # type: ignore[arg-type]
         newest = int(t.max()) if len(t) else 0
         if newest > self._stats.highest_sent_timestamp_ms:
             self._stats.highest_sent_timestamp_ms = newest

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from nightowl.server import _rwproto
 from nightowl.server.remote_write import SCAN_SLICE_MS, RemoteWriteManager
 from nightowl.store import Store
+from nightowl.store.progress import ProgressStore
 
 from nightowl.config import (
     Authorization,
@@ -30,6 +31,7 @@ from nightowl.config import (
     RemoteWriteConfig,
     TLSConfig,
 )
+from nightowl.errors import StoreError
 from nightowl.model import STALE_NAN, STALE_NAN_BITS, Labels, Sample, SampleBatch
 from nightowl.timeutil import now_ms
 
@@ -536,3 +538,51 @@ def test_bad_target_config_is_reported_by_apply(store: Store, receiver: Receiver
         assert sorted(mgr.writers) == ["ok"]
     finally:
         mgr.stop()
+
+
+class FlakyProgress(ProgressStore):
+    """Fails to record marks while `failing`, as if the process died right after a 2xx."""
+
+    failing = False
+
+    def advance(self, target: str, marks: Any, facts: Any = None) -> None:
+        if self.failing:
+            raise StoreError("disk full (test)")
+        super().advance(target, marks, facts)
+
+
+def test_marks_not_persisted_resend_only_that_request(
+    store: Store, receiver: Receiver, tmp_path: Path
+) -> None:
+    """The documented edge: a request whose marks were lost after its 2xx goes again on restart."""
+    t0 = now_ms() - 30_000
+    ingest(store, [UP_A], t0, 8)
+    path = tmp_path / "progress"
+    flaky = FlakyProgress(path)
+    cfg = rw_config(receiver.url, queue={"max_samples_per_send": 4})
+    mgr = manager(store, [cfg], progress=flaky)
+    mgr.start()
+    try:
+        wait_for(lambda: receiver.count() >= 8)
+        flaky.failing = True
+        ingest(store, [UP_A], t0 + 8000, 4)
+        wait_for(lambda: receiver.count() >= 12)
+        time.sleep(0.2)
+        # In the running process nothing is sent twice: the marks are kept in memory.
+        assert receiver.accepted() == expected([UP_A], t0, 12)
+        assert "disk full" in mgr.stats()[0].last_error
+    finally:
+        mgr.stop()
+        flaky.close()
+    # After the "crash" only the request whose marks never reached the file goes again.
+    again = ProgressStore(path)
+    mgr2 = manager(store, [cfg], progress=again)
+    mgr2.start()
+    try:
+        wait_for(lambda: receiver.count() >= 16)
+        time.sleep(0.3)
+        ts = [t for t, _ in receiver.accepted()[tuple(UP_A)]]
+        assert ts == [t0 + i * 1000 for i in range(12)] + [t0 + i * 1000 for i in range(8, 12)]
+    finally:
+        mgr2.stop()
+        again.close()
