@@ -30,6 +30,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("import", "importer", "import an OpenMetrics / Prometheus text file with timestamps"),
     ("export", "exporter", "write series as OpenMetrics text with timestamps"),
     ("db", "db", "database statistics and compaction"),
+    ("query", "query", "evaluate a PromQL expression against the database"),
     ("test", "rules", "run rule unit tests (promtool's format)"),
     ("silence", "silence", "add, list or expire alert silences"),
     ("ack", "ack", "acknowledge one alert (ends when it resolves)"),
