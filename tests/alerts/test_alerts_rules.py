@@ -283,3 +283,92 @@ def test_alert_value_nan_is_not_lost() -> None:
     r.eval(0, engine_query_fn(Engine(MemoryStore())))
     gone = r.active[Labels.of(alertname="X", i="gone")]
     assert gone.state is AlertState.INACTIVE and math.isnan(gone.value)
+
+
+def test_reload_keeps_alert_state(tmp_path: Path) -> None:
+    """Reloading keeps alerts of unchanged rules; a broken file changes nothing."""
+    rules = tmp_path / "r.yml"
+    rules.write_text("groups:\n- name: g\n  rules:\n  - alert: D\n    expr: up == 0\n    for: 5m\n")
+    store = _store({"up": [0] * 10})
+    m = RuleManager(engine_query_fn(Engine(store)), interval_ms=M)
+    m.load([rules])
+    m.groups()[0].eval_sync(0)
+    m.groups()[0].eval_sync(M)
+    rules.write_text(rules.read_text() + "  - record: x\n    expr: up\n")
+    m.reload()
+    (g,) = m.groups()
+    assert len(g.rules) == 2
+    (a,) = m.alerts()
+    assert a.active_at_ms == 0
+    rules.write_text("groups: [")
+    with pytest.raises(RuleFileError):
+        m.reload()
+    assert m.groups()[0] is g
+
+
+async def test_group_run_loop_on_schedule() -> None:
+    """Group.run evaluates at first_ms, then every interval, until stopped."""
+    import asyncio
+    import time
+
+    store = _store({"up": [0]})
+    (spec,) = parse_rule_text(
+        "groups:\n- name: g\n  interval: 100ms\n  rules:\n  - record: y\n    expr: vector(1)\n"
+    )
+    g = Group(spec, engine_query_fn(Engine(store)), store, interval_ms=M)
+    times: list[int] = []
+    orig = g.eval_sync
+
+    def spy(t: int):  # type: ignore[no-untyped-def]
+        times.append(t)
+        return orig(t)
+
+    g.eval_sync = spy  # type: ignore[method-assign]
+    now = int(time.time() * 1000)
+    task = asyncio.create_task(g.run(lambda: int(time.time() * 1000), first_ms=now))
+    await asyncio.sleep(0.45)
+    g.stop()
+    await asyncio.wait_for(task, 2)
+    assert len(times) >= 3
+    assert all(b - a == 100 for a, b in zip(times, times[1:], strict=False))
+    assert 0 <= g.next_eval_ms(now) - now < 100
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_YAML_BITS = [
+    "groups:",
+    "\n",
+    "- name: g",
+    "  rules:",
+    "  - alert: A",
+    "  - record: r",
+    "    expr: up",
+    "    expr: 'rate(x[5m]'",
+    "    for: 5m",
+    "    for: x",
+    "    labels: {a: '{{ $value'}",
+    "    annotations:",
+    "      s: '{{ .Labels.x }}'",
+    "  interval: 1m",
+    "  limit: -1",
+    ": ",
+    "[",
+    "{",
+    "    anomaly: {expr: up, method: mad}",
+    "    recovery_expr: up",
+    "  - 3",
+    "null",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_YAML_BITS), max_size=25))
+def test_fuzz_rule_files_never_crash(bits: list[str]) -> None:
+    """Any text is either rule groups or a RuleFileError listing problems."""
+    text = "\n".join(bits)
+    try:
+        parse_rule_text(text, "f.yml")
+    except RuleFileError as exc:
+        assert exc.problems and all(p.startswith("f.yml") for p in exc.problems)
