@@ -19,7 +19,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nightowl.server import _rwproto
-from nightowl.server.remote_write import SCAN_SLICE_MS, RemoteWriteManager
+from nightowl.server.remote_write import (
+    SCAN_SLICE_MS,
+    RemoteWriteManager,
+    RemoteWriteStats,
+    render_stats,
+)
 from nightowl.store import Store
 from nightowl.store.progress import ProgressStore
 
@@ -586,3 +591,21 @@ def test_marks_not_persisted_resend_only_that_request(
     finally:
         mgr2.stop()
         again.close()
+
+
+def test_render_stats_is_valid_exposition() -> None:
+    """The /metrics rendering parses with the Prometheus client's parser, values exact."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    stats = [
+        RemoteWriteStats("vm", "http://vm:8428/api/v1/write", samples_sent=12, requests=3),
+        RemoteWriteStats('we"ird\\n', "https://x/w", highest_sent_timestamp_ms=1_700_000_000_123),
+    ]
+    fams = {f.name: f for f in text_string_to_metric_families(render_stats(stats))}
+    sent = {
+        s.labels["remote_name"]: s.value for s in fams["nightowl_remote_write_samples_sent"].samples
+    }
+    assert sent == {"vm": 12, 'we"ird\\n': 0}
+    ts = fams["nightowl_remote_write_highest_sent_timestamp_seconds"].samples[1]
+    assert ts.value == 1_700_000_000.123
+    assert fams["nightowl_remote_write_samples_pending"].type == "gauge"
