@@ -5,7 +5,8 @@ Wiring (the daemon does this in `nightowl/runtime.py`)::
     mgr = RemoteWriteManager(store, config.remote_write, transport=None)
     errors = mgr.start()             # one sender thread per target; errors: list[str]
     errors = mgr.apply(new_configs)  # on reload: stops, starts, restarts changed targets
-    mgr.stats()                      # list[RemoteWriteStats] for /metrics
+    mgr.stats()                      # list[RemoteWriteStats]
+    render_stats(mgr.stats())        # the same as Prometheus text lines for /metrics
     mgr.stop()                       # blocking (call via asyncio.to_thread from async code)
 
 `transport` is an httpx transport (tests pass their own); the progress file
@@ -76,6 +77,7 @@ __all__ = [
     "RemoteWriteManager",
     "RemoteWriteStats",
     "RemoteWriter",
+    "render_stats",
     "target_name",
 ]
 
@@ -140,6 +142,51 @@ class RemoteWriteStats:
     """Compressed request bytes of acknowledged requests."""
     last_error: str = ""
     """The most recent failure, for `nightowl` status output; empty when none."""
+
+
+#: (field, metric name, type, help) of the self-metrics in `render_stats`.
+_METRICS = (
+    ("samples_sent", "samples_sent_total", "counter", "Samples acknowledged by the receiver."),
+    ("samples_failed", "samples_failed_total", "counter", "Samples in failed attempts."),
+    ("samples_retried", "samples_retried_total", "counter", "Samples sent again."),
+    ("samples_dropped", "samples_dropped_total", "counter", "Samples refused with a 4xx."),
+    (
+        "samples_relabel_dropped",
+        "samples_relabel_dropped_total",
+        "counter",
+        "Samples dropped by write_relabel_configs.",
+    ),
+    ("samples_pending", "samples_pending", "gauge", "Samples read and not yet acknowledged."),
+    (
+        "highest_sent_timestamp_ms",
+        "highest_sent_timestamp_seconds",
+        "gauge",
+        "Newest sample timestamp acknowledged.",
+    ),
+    ("requests", "requests_total", "counter", "Requests made, retries included."),
+    ("bytes_sent", "bytes_sent_total", "counter", "Compressed bytes acknowledged."),
+)
+
+
+def _label_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def render_stats(stats: Iterable[RemoteWriteStats], prefix: str = "nightowl_remote_write_") -> str:
+    """Self-metrics in the Prometheus text format, labelled `remote_name` and `url`."""
+    stats = list(stats)
+    lines: list[str] = []
+    for attr, name, kind, help_text in _METRICS:
+        lines.append(f"# HELP {prefix}{name} {help_text}")
+        lines.append(f"# TYPE {prefix}{name} {kind}")
+        for st in stats:
+            value: float = getattr(st, attr)
+            if attr == "highest_sent_timestamp_ms":
+                value = value / 1000
+            labels = f'remote_name="{_label_value(st.name)}",url="{_label_value(st.url)}"'
+            exact = isinstance(value, float) and not value.is_integer()
+            lines.append(f"{prefix}{name}{{{labels}}} {repr(value) if exact else int(value)}")
+    return "\n".join(lines) + "\n"
 
 
 def _read_secret(inline: str, path: str) -> str:
