@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import os
 import shutil
+import signal
 import ssl
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -609,3 +612,67 @@ def test_render_stats_is_valid_exposition() -> None:
     ts = fams["nightowl_remote_write_highest_sent_timestamp_seconds"].samples[1]
     assert ts.value == 1_700_000_000.123
     assert fams["nightowl_remote_write_samples_pending"].type == "gauge"
+
+
+_CHILD = """
+import sys, time
+from nightowl.config import QueueConfig, RemoteWriteConfig
+from nightowl.server.remote_write import RemoteWriteManager
+from nightowl.store import Store
+store = Store.open(sys.argv[1], readonly=True)
+cfg = RemoteWriteConfig(url=sys.argv[2], name="child",
+                        queue_config=QueueConfig(max_samples_per_send=50, batch_send_deadline=50))
+mgr = RemoteWriteManager(store, [cfg], backfill_ms=3_600_000)
+mgr.start()
+print("started", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def test_kill_9_mid_stream_resends_at_most_one_request(store: Store) -> None:
+    """A sender process killed with SIGKILL and started again: all samples arrive, and
+    at most one request's samples (the one in flight) twice."""
+
+    def slow() -> int:
+        time.sleep(0.02)
+        return 204
+
+    rec = Receiver(status=slow)
+    series = [Labels([("__name__", "rw_kill"), ("i", str(k))]) for k in range(20)]
+    t0 = now_ms() - 50_000
+    ingest(store, series, t0, 100, step=500)
+    store.checkpoint()
+
+    def child() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(store.path), rec.url], stdout=subprocess.PIPE
+        )
+        assert proc.stdout is not None and proc.stdout.readline() == b"started\n"
+        return proc
+
+    try:
+        proc = child()
+        try:
+            wait_for(lambda: rec.count() >= 600, what="a third of the samples")
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait(10)
+            proc.stdout.close()  # type: ignore[union-attr]
+        assert rec.count() < 2000
+        proc = child()
+        try:
+            wait_for(lambda: len(set(_flat(rec))) >= 2000, what="every sample")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            proc.stdout.close()  # type: ignore[union-attr]
+        got = _flat(rec)
+        assert set(got) == {(tuple(lab), t0 + i * 500) for i in range(100) for lab in series}
+        assert len(got) - 2000 <= 50, f"{len(got) - 2000} samples twice"
+    finally:
+        rec.close()
+
+
+def _flat(rec: Receiver) -> list[tuple[tuple[tuple[str, str], ...], int]]:
+    return [(k, t) for k, pts in rec.accepted().items() for t, _ in pts]
