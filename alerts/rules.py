@@ -26,6 +26,7 @@ store, so tests and `nightowl test rules` can run them over any data.
 
 from __future__ import annotations
 
+import abc
 import enum
 import hashlib
 import math
@@ -143,7 +144,7 @@ def fingerprint(labels: Labels) -> str:
     return h.hexdigest()
 
 
-class Rule:
+class Rule(abc.ABC):
     """Common part of recording and alerting rules."""
 
     def __init__(self, spec: RuleSpec) -> None:
@@ -155,6 +156,7 @@ class Rule:
         self.last_duration_s: float = 0.0
         self.health = "unknown"
 
+    @abc.abstractmethod
     def eval(
         self,
         t_ms: int,
@@ -165,7 +167,6 @@ class Rule:
         external_url: str = "",
     ) -> list[Sample]:
         """Evaluate at `t_ms`; the samples to write. Raises :class:`RuleEvalError`."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
 
 class RecordingRule(Rule):

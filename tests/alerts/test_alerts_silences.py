@@ -150,3 +150,31 @@ def test_cli_silence_and_ack(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert fp in _cli("ack", "--list", env_db=dbp).stdout
     assert _cli("ack", "alertname=Nope", env_db=dbp).returncode == 2
+
+
+def test_alert_state_file_takes_concurrent_writers(tmp_path: Path) -> None:
+    """Two processes adding silences at once: every one is stored (WAL + busy timeout)."""
+    path = tmp_path / "s.sqlite"
+    AlertStateDB(path)
+    code = (
+        "import sys\n"
+        "from nightowl.store.alertstate import AlertStateDB\n"
+        "db = AlertStateDB(sys.argv[1])\n"
+        "for i in range(25):\n"
+        "    db.add_silence(['a=\"%s\"' % i], 0, 10**13, sys.argv[2], '', 0)\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), who]) for who in ("p1", "p2")]
+    assert [p.wait(60) for p in procs] == [0, 0]
+    recs = AlertStateDB(path).silences(0)
+    assert len(recs) == 50 and {r.created_by for r in recs} == {"p1", "p2"}
+
+
+def test_corrupt_alert_state_file(tmp_path: Path) -> None:
+    """A file that is not SQLite is refused with a store error naming it."""
+    from nightowl.errors import StoreError
+
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError) as info:
+        AlertStateDB(bad)
+    assert str(bad) in str(info.value)
