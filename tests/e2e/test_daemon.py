@@ -1,0 +1,372 @@
+"""End to end: `nightowl daemon` as a real process, asked by real clients.
+
+promtool's query commands, Grafana's exact requests, signals (SIGHUP reload
+with a bad and a good config, SIGTERM), file permissions, and a real
+Prometheus federating and scraping the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from nightowl.store import Store
+
+from nightowl.model import Labels, MetricMeta, MetricType, Sample, SampleBatch
+
+pytestmark = pytest.mark.slow
+
+STEP = 15_000
+N = 41
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _need(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"{binary} is required in CI")
+        pytest.skip(f"{binary} is not installed (Debian package `prometheus`)")
+    return path
+
+
+@dataclass
+class Running:
+    """A daemon process and what it was started with."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    config: Path
+    db: Path
+    stderr: Path
+    t0: int
+
+    def log(self) -> str:
+        """What the daemon logged so far."""
+        return self.stderr.read_text()
+
+
+def _populate(db: Path, t0: int) -> None:
+    samples = []
+    for i in range(N):
+        t = t0 + i * STEP
+        samples.append(Sample(Labels.of("up", job="api", instance="a:1"), t, 1.0))
+        samples.append(Sample(Labels.of("up", job="db", instance="b:2"), t, float(i <= 30)))
+        samples.append(Sample(Labels.of("reqs_total", job="api", instance="a:1"), t, 10.0 * i))
+    meta = {"reqs_total": MetricMeta(MetricType.COUNTER, "Requests.")}
+    store = Store.open(db)
+    try:
+        store.append_sync(SampleBatch.from_samples(samples, meta))
+    finally:
+        store.close()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], stderr: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"daemon exited {proc.returncode}: {stderr.read_text()}")
+        try:
+            if httpx.get(url + "/-/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("daemon not ready: " + stderr.read_text())
+
+
+CONFIG = """
+[host]
+enabled = false
+[server]
+enable_lifecycle = true
+[global]
+external_labels = {{ site = "lab" }}
+{extra}
+"""
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Running]:
+    """A daemon over a database holding the last 10 minutes of a small workload."""
+    now = int(time.time() * 1000)
+    t0 = now - (N - 1) * STEP
+    t0 -= t0 % 1000
+    db = tmp_path / "nightowl.db"
+    _populate(db, t0)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(CONFIG.format(extra=""))
+    port = _free_port()
+    err = tmp_path / "stderr.log"
+    with err.open("wb") as f:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nightowl",
+                "daemon",
+                "--config",
+                str(cfg),
+                "--db",
+                str(db),
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--log-format",
+                "json",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=f,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, proc, err)
+        yield Running(proc, url, cfg, db, err, t0)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _promtool(*args: str) -> str:
+    out = subprocess.run(
+        [_need("promtool"), "query", *args], capture_output=True, text=True, timeout=30
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_promtool_queries(daemon: Running) -> None:
+    """promtool query instant|range|series|labels read the daemon's data."""
+    end_s = (daemon.t0 + (N - 1) * STEP) / 1000
+    out = _promtool("instant", "--time", str(end_s), daemon.url, "up")
+    assert 'up{instance="a:1", job="api"} => 1' in out
+    assert 'up{instance="b:2", job="db"} => 0' in out
+    start_s = daemon.t0 / 1000
+    out = _promtool(
+        "range",
+        "--start",
+        str(start_s),
+        "--end",
+        str(end_s),
+        "--step",
+        "150s",
+        daemon.url,
+        'up{job="db"}',
+    )
+    lines = [ln for ln in out.splitlines() if "@[" in ln]
+    assert len(lines) == 5
+    assert lines[0].strip().startswith("1 @[") and lines[-1].strip().startswith("0 @[")
+    out = _promtool("series", "--match", "up", daemon.url)
+    assert sorted(out.splitlines()) == sorted(
+        ['{__name__="up", instance="a:1", job="api"}', '{__name__="up", instance="b:2", job="db"}']
+    )
+    out = _promtool("labels", daemon.url, "job")
+    assert out.split() == ["api", "db"]
+
+
+def test_grafana_requests(daemon: Running) -> None:
+    """The requests Grafana's Prometheus datasource sends, as it sends them."""
+    end_s = (daemon.t0 + (N - 1) * STEP) / 1000
+    start_s = daemon.t0 / 1000
+    with httpx.Client(base_url=daemon.url, timeout=10) as c:
+        b = c.get("/api/v1/status/buildinfo").json()
+        assert b["status"] == "success" and b["data"]["version"]
+        r = c.post(
+            "/api/v1/query_range",
+            data={
+                "query": "rate(reqs_total[1m])",
+                "start": str(int(start_s)),
+                "end": str(int(end_s)),
+                "step": "60",
+            },
+            headers={"X-Grafana-Org-Id": "1"},
+        )
+        assert r.status_code == 200
+        (series,) = r.json()["data"]["result"]
+        assert series["metric"] == {"instance": "a:1", "job": "api"}
+        assert {v for _, v in series["values"]} == {str(10 / 15)}
+        r = c.get("/api/v1/labels", params={"start": str(int(start_s)), "end": str(int(end_s))})
+        assert r.json()["data"] == ["__name__", "instance", "job"]
+        r = c.get(
+            "/api/v1/label/__name__/values",
+            params={"start": str(int(start_s)), "end": str(int(end_s))},
+        )
+        assert r.json()["data"] == ["reqs_total", "up"]
+        r = c.get(
+            "/api/v1/series",
+            params={"match[]": "reqs_total", "start": str(int(start_s)), "end": str(int(end_s))},
+        )
+        assert r.json()["data"] == [{"__name__": "reqs_total", "instance": "a:1", "job": "api"}]
+        r = c.post("/api/v1/query", data={"query": "sum(up)", "time": str(end_s)})
+        assert r.json()["data"]["result"][0]["value"] == [end_s, "1"]
+        r = c.get("/api/v1/metadata", params={"metric": "reqs_total"})
+        assert r.json()["data"]["reqs_total"][0]["type"] == "counter"
+
+
+def test_reload_rejects_bad_config_and_applies_good(daemon: Running) -> None:
+    """SIGHUP with a broken file keeps the old config; a good one is applied."""
+    daemon.config.write_text(CONFIG.format(extra="[server.nonsense]\nx = 1\n"))
+    daemon.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "config reload rejected" not in daemon.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "config reload rejected" in daemon.log()
+    info = httpx.get(daemon.url + "/api/v1/status/runtimeinfo").json()["data"]
+    assert info["reloadConfigSuccess"] is False
+    assert httpx.get(daemon.url + "/-/healthy").status_code == 200
+    # a good config with a recording rule, through the HTTP lifecycle endpoint
+    daemon.config.write_text(
+        CONFIG.format(
+            extra='[[rule_groups]]\nname = "g"\ninterval = "1s"\n'
+            '[[rule_groups.rules]]\nrecord = "job:up:sum"\nexpr = "sum by (job) (up)"\n'
+        )
+    )
+    r = httpx.post(daemon.url + "/-/reload", timeout=10)
+    assert r.status_code == 200, r.text
+    info = httpx.get(daemon.url + "/api/v1/status/runtimeinfo").json()["data"]
+    assert info["reloadConfigSuccess"] is True
+    groups = httpx.get(daemon.url + "/api/v1/rules").json()["data"]["groups"]
+    assert [g["name"] for g in groups] == ["g"]
+    assert groups[0]["rules"][0]["type"] == "recording"
+    # log lines are JSON with levels; no traceback
+    for line in daemon.log().splitlines():
+        rec = json.loads(line)
+        assert rec["level"] in ("debug", "info", "warning", "error")
+
+
+def test_sigterm_stops_cleanly_and_db_is_private(tmp_path: Path, daemon: Running) -> None:
+    """SIGTERM: exit 0 well within 10 s; a database the daemon creates is 0600."""
+    t = time.monotonic()
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.proc.wait(12) == 0
+    assert time.monotonic() - t < 10
+    assert '"stopped"' in daemon.log()
+    # a fresh database
+    db = tmp_path / "fresh" / "new.db"
+    port = _free_port()
+    err = tmp_path / "fresh.log"
+    with err.open("wb") as f:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nightowl",
+                "daemon",
+                "--config",
+                str(daemon.config),
+                "--db",
+                str(db),
+                "--listen",
+                f"127.0.0.1:{port}",
+            ],
+            stderr=f,
+        )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", proc, err)
+        assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(12) == 0
+
+
+def test_second_daemon_on_same_db_exits_2(daemon: Running) -> None:
+    """A database another daemon writes is a user error: exit 2, no traceback."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nightowl",
+            "daemon",
+            "--config",
+            str(daemon.config),
+            "--db",
+            str(daemon.db),
+            "--listen",
+            f"127.0.0.1:{_free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+
+
+PROM_CONFIG = """
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: federate
+    honor_labels: true
+    metrics_path: /federate
+    params:
+      'match[]': ['{{job=~".+"}}']
+    static_configs: [{{targets: ['127.0.0.1:{port}']}}]
+  - job_name: nightowl
+    static_configs: [{{targets: ['127.0.0.1:{port}']}}]
+"""
+
+
+@pytest.mark.external
+def test_real_prometheus_federates_and_scrapes(tmp_path: Path, daemon: Running) -> None:
+    """A real Prometheus scraping /federate and /metrics ingests both."""
+    prom = _need("prometheus")
+    port = daemon.url.rsplit(":", 1)[1]
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text(PROM_CONFIG.format(port=port))
+    pport = _free_port()
+    log = tmp_path / "prom.log"
+    with log.open("wb") as f:
+        proc = subprocess.Popen(
+            [
+                prom,
+                f"--config.file={cfg}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{pport}",
+            ],
+            stdout=f,
+            stderr=f,
+        )
+    purl = f"http://127.0.0.1:{pport}"
+    try:
+        deadline = time.monotonic() + 40
+        fed = own = []
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                fed = httpx.get(purl + "/api/v1/query", params={"query": 'up{site="lab"}'}).json()
+                own = httpx.get(
+                    purl + "/api/v1/query",
+                    params={"query": 'nightowl_tsdb_head_series{job="nightowl"}'},
+                ).json()
+            except (httpx.HTTPError, ValueError):
+                continue
+            if fed.get("data", {}).get("result") and own.get("data", {}).get("result"):
+                break
+        result = {r["metric"]["job"]: r["value"][1] for r in fed["data"]["result"]}
+        assert result == {"api": "1", "db": "0"}, log.read_text()[-2000:]
+        assert float(own["data"]["result"][0]["value"][1]) >= 3
+    finally:
+        proc.terminate()
+        proc.wait(15)
