@@ -289,6 +289,7 @@ class RemoteWriter:
             except (ValueError, TypeError):
                 continue  # not ours: that series is sent from the scan window again
             self._marks[Labels(pairs)] = t
+        self._stats.highest_sent_timestamp_ms = max(self._marks.values(), default=0)
 
     def start(self) -> None:
         """Load the progress and start the sender thread."""
@@ -395,7 +396,9 @@ class RemoteWriter:
         n = len(cyc.t)
         self._stats.samples_pending = n
         for start in range(0, n, self.max_per_send):
-            if not self._send_batch(cyc, start, min(n, start + self.max_per_send)):
+            if self._stop.is_set() or not self._send_batch(
+                cyc, start, min(n, start + self.max_per_send)
+            ):
                 return False  # stopped
             self._stats.samples_pending = n - min(n, start + self.max_per_send)
         now = self.clock()
