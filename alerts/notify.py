@@ -197,6 +197,9 @@ class _Outgoing:
     payload: dict[str, Any]
     attempts: int = 0
     next_try_ms: int = 0
+    group_labels: dict[str, str] = field(default_factory=dict)
+    firing: list[str] = field(default_factory=list)
+    """Fingerprints still firing once this is delivered (what a restart must remember)."""
 
 
 class WebhookReceiver:
@@ -211,6 +214,8 @@ class WebhookReceiver:
         backoff_ms / max_backoff_ms: retry delays (doubling).
         clock: ms clock (tests drive it).
         external_url: `externalURL` in the payload.
+        state: where delivered state is remembered across restarts (an
+            :class:`~nightowl.store.alertstate.AlertStateDB`; None: memory only).
     """
 
     def __init__(
@@ -229,6 +234,7 @@ class WebhookReceiver:
         clock: Callable[[], int] | None = None,
         external_url: str = "",
         transport: httpx.AsyncBaseTransport | None = None,
+        state: Any = None,
     ) -> None:
         self.name = name
         self.url = url
@@ -248,6 +254,18 @@ class WebhookReceiver:
         self.dropped = 0
         self.failures = 0
         self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport)
+        self.state = state
+        if state is not None:
+            now = self.clock()
+            for saved in state.notify_groups(name):
+                self.groups[saved.group_key] = _AggGroup(
+                    saved.group_key,
+                    dict(saved.labels),
+                    created_ms=now,
+                    last_flush_ms=saved.last_flush_ms,
+                    flushed_once=True,
+                    sent_state=dict(saved.sent_state),
+                )
 
     def _group_labels(self, labels: Labels) -> dict[str, str]:
         if self.group_by == ["..."]:
@@ -300,6 +318,8 @@ class WebhookReceiver:
         """Flush aggregation groups whose timers are due into the outbox."""
         now = self.clock()
         for key, g in list(self.groups.items()):
+            if not g.alerts:
+                continue  # restored from the state file; waiting for its alerts to return
             if not g.flushed_once:
                 if now - g.created_ms < self.group_wait_ms:
                     continue
@@ -312,7 +332,8 @@ class WebhookReceiver:
                 if g.flushed_once and not any(not r for r in state.values()):
                     del self.groups[key]  # all resolved and told: forget the group
                 continue
-            self._enqueue(key, self._payload(g))
+            firing = sorted(fp for fp, r in state.items() if not r)
+            self._enqueue(key, self._payload(g), dict(g.labels), firing)
             g.sent_state = state
             g.flushed_once = True
             g.last_flush_ms = now
@@ -323,7 +344,9 @@ class WebhookReceiver:
             if not g.alerts:
                 del self.groups[key]
 
-    def _enqueue(self, key: str, payload: dict[str, Any]) -> None:
+    def _enqueue(
+        self, key: str, payload: dict[str, Any], labels: dict[str, str], firing: list[str]
+    ) -> None:
         old = self.outbox.pop(key, None)
         if old is not None:
             # a newer state of the same group replaces the undelivered one; keep resolves it held
@@ -331,7 +354,7 @@ class WebhookReceiver:
         elif len(self.outbox) >= self.max_outbox:
             self.outbox.popitem(last=False)
             self.dropped += 1
-        self.outbox[key] = _Outgoing(key, payload)
+        self.outbox[key] = _Outgoing(key, payload, group_labels=labels, firing=firing)
 
     async def deliver(self) -> int:
         """Try every due outbox entry once; the number delivered."""
@@ -351,6 +374,15 @@ class WebhookReceiver:
                 self.delivered.append(item.payload)
                 del self.delivered[:-100]
                 done += 1
+                if self.state is not None:
+                    from nightowl.store.alertstate import NotifyGroupState
+
+                    self.state.save_notify_group(
+                        self.name,
+                        NotifyGroupState(
+                            key, item.group_labels, dict.fromkeys(item.firing, False), now
+                        ),
+                    )
             else:
                 self.failures += 1
                 item.attempts += 1

@@ -13,6 +13,9 @@ so the object can be shared between threads and processes without sharing a
 handle. Nothing outside `store/` writes SQL; the alerting package uses the
 typed records here.
 
+``notify_groups`` remembers what each webhook receiver last delivered per
+aggregation group, so a restart neither pages again nor forgets a resolve.
+
 Tables: ``alert_history`` (every state transition of every alert: when,
 labels, from/to state, value, annotations), ``silences`` (matchers, start, end,
 author, comment; Alertmanager's semantics), ``acks`` (one alert by
@@ -37,6 +40,7 @@ __all__ = [
     "AckRecord",
     "AlertStateDB",
     "HistoryEntry",
+    "NotifyGroupState",
     "SilenceRecord",
     "alertstate_path",
 ]
@@ -78,6 +82,14 @@ CREATE TABLE IF NOT EXISTS acks (
     ended_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS acks_fp ON acks (fingerprint);
+CREATE TABLE IF NOT EXISTS notify_groups (
+    receiver TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    sent_state TEXT NOT NULL,
+    last_flush_ms INTEGER NOT NULL,
+    PRIMARY KEY (receiver, group_key)
+);
 PRAGMA user_version = 1;
 """
 
@@ -141,6 +153,17 @@ class AckRecord:
     def active(self, now_ms: int) -> bool:
         """Not ended (its alert resolved) and not expired."""
         return self.ended_ms is None and now_ms < self.expires_ms
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyGroupState:
+    """What a receiver last delivered for one aggregation group."""
+
+    group_key: str
+    labels: dict[str, str]
+    sent_state: dict[str, bool]
+    """Alert fingerprint -> resolved?"""
+    last_flush_ms: int
 
 
 class AlertStateDB:
@@ -367,3 +390,35 @@ class AlertStateDB:
             AckRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7], r[8])
             for r in rows
         ]
+
+    # -- webhook receivers' delivered state
+
+    def save_notify_group(self, receiver: str, state: NotifyGroupState) -> None:
+        """Remember a delivered notification (an empty `sent_state` forgets the group)."""
+        with self._conn() as conn:
+            if not state.sent_state:
+                conn.execute(
+                    "DELETE FROM notify_groups WHERE receiver = ? AND group_key = ?",
+                    (receiver, state.group_key),
+                )
+                return
+            conn.execute(
+                "INSERT OR REPLACE INTO notify_groups VALUES (?, ?, ?, ?, ?)",
+                (
+                    receiver,
+                    state.group_key,
+                    json.dumps(state.labels, sort_keys=True),
+                    json.dumps(state.sent_state, sort_keys=True),
+                    state.last_flush_ms,
+                ),
+            )
+
+    def notify_groups(self, receiver: str) -> list[NotifyGroupState]:
+        """The groups a receiver was last told about."""
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT group_key, labels, sent_state, last_flush_ms FROM notify_groups"
+                " WHERE receiver = ? ORDER BY group_key",
+                (receiver,),
+            ).fetchall()
+        return [NotifyGroupState(r[0], json.loads(r[1]), json.loads(r[2]), r[3]) for r in rows]

@@ -183,3 +183,52 @@ def test_notifier_from_config() -> None:
     (s,) = n.alertmanagers
     assert s.urls == ["http://127.0.0.1:9093/am", "http://am2:9093/am"]
     assert s._client.headers["authorization"] == "Basic dTpw"
+
+
+async def test_webhook_restart_no_duplicate_page_no_lost_resolve(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With a state file, a restarted receiver does not page again for an alert it had
+    delivered, and still delivers that alert's resolve."""
+    from nightowl.store.alertstate import AlertStateDB
+
+    got: list[dict] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        got.append(json.loads(req.content))
+        return httpx.Response(200)
+
+    db = AlertStateDB(tmp_path / "s.sqlite")
+    clock = _Clock()
+
+    def receiver() -> WebhookReceiver:
+        return WebhookReceiver(
+            "pager",
+            "http://hook/",
+            group_wait_ms=0,
+            group_interval_ms=1_000,
+            clock=clock,
+            state=db,
+            transport=httpx.MockTransport(handler),
+        )
+
+    wh = receiver()
+    wh.add([_alert("Down", "a")])
+    wh.tick()
+    await wh.deliver()
+    assert [p["status"] for p in got] == ["firing"]
+    await wh.aclose()
+    # restart: the rule manager re-sends the restored firing alert
+    clock.t = 5_000
+    wh2 = receiver()
+    wh2.add([_alert("Down", "a")])
+    for step in range(5):
+        clock.t = 5_000 + step * 1_000
+        wh2.tick()
+        await wh2.deliver()
+    assert [p["status"] for p in got] == ["firing"]
+    wh2.add([_alert("Down", "a", resolved=True)])
+    clock.t = 20_000
+    wh2.tick()
+    await wh2.deliver()
+    assert [p["status"] for p in got] == ["firing", "resolved"]
+    assert db.notify_groups("pager") == []
+    await wh2.aclose()
