@@ -573,11 +573,14 @@ class RemoteWriteManager:
         for name, cfg in wanted.items():
             if name in self.writers:
                 continue
+            w = None
             try:
                 w = self._writer(cfg)
                 w.start()
             except Exception as exc:
                 errors.append(f"remote_write {name}: {exc}")
+                if w is not None:
+                    w.stop()
                 continue
             self.writers[name] = w
         return errors
