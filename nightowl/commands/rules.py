@@ -1,6 +1,7 @@
 """`nightowl check rules FILE...` and `nightowl test rules FILE...`.
 
-`check rules` validates rule files (YAML as Prometheus writes them, or TOML):
+`check rules` validates rule files (and prints the PromQL of each anomaly
+rule's band, to draw it with `nightowl query`) (YAML as Prometheus writes them, or TOML):
 syntax, unknown keys, PromQL and templates, each problem with file:line, group
 and rule. Exit status 0 when valid, 2 otherwise.
 
@@ -72,8 +73,24 @@ def run_check_rules(args: argparse.Namespace) -> int:
             continue
         n = sum(len(g.rules) for g in groups)
         print(f"  SUCCESS: {n} rules found")
+        _print_anomaly_bands(groups)
         print()
     return status
+
+
+def _print_anomaly_bands(groups: list[Any]) -> None:
+    """For anomaly rules: the compiled expression and the band, ready for `nightowl query`."""
+    from nightowl.alerts.anomaly import band_exprs
+
+    for g in groups:
+        for r in g.rules:
+            if r.anomaly is None:
+                continue
+            lower, upper = band_exprs(r.anomaly)
+            print(f"  anomaly rule {r.name!r} (group {g.name!r}):")
+            print(f"    alert when: {r.expr}")
+            print(f"    band lower: {lower}")
+            print(f"    band upper: {upper}")
 
 
 def run_test_rules(args: argparse.Namespace) -> int:

@@ -374,3 +374,42 @@ def test_fuzz_rule_files_never_crash(bits: list[str]) -> None:
         parse_rule_text(text, "f.yml")
     except RuleFileError as exc:
         assert exc.problems and all(p.startswith("f.yml") for p in exc.problems)
+
+
+def test_seasonal_anomaly_compares_to_a_day_ago(tmp_path: Path) -> None:
+    """seasonal: 1d learns the band from the same window a day earlier; check rules
+    prints the band's PromQL."""
+    import subprocess
+    import sys
+
+    from nightowl.alerts.anomaly import band_exprs, compile_anomaly
+    from nightowl.alerts.rulefile import AnomalySpec
+
+    spec = AnomalySpec("x", "zscore", 3_600_000, 3.0, 86_400_000, "above")
+    assert "x[1h] offset 1d" in compile_anomaly(spec) and compile_anomaly(spec).endswith("> 3.0")
+    lo, hi = band_exprs(spec)
+    assert hi.startswith("avg_over_time(x[1h] offset 1d) + 3.0 *")
+    assert lo.startswith("avg_over_time(x[1h] offset 1d) - 3.0 *")
+    # data: yesterday around 100, today around 10 -> "below" fires against yesterday's band
+    step = 5 * M
+    n = (86_400_000 + 3_600_000) // step + 1
+    vals: list[float | None] = [
+        100.0 + (i % 2) if i * step < 86_400_000 else 10.0 for i in range(n)
+    ]
+    store = _store({"x": vals}, step=step)
+    t = (n - 1) * step
+    below = AnomalySpec("x", "zscore", 3_600_000, 3.0, 86_400_000, "below")
+    res = Engine(store).instant(compile_anomaly(below), t).value
+    assert len(res) == 1 and res[0].v < -3
+    rules = tmp_path / "a.yml"
+    rules.write_text(
+        "groups:\n- name: g\n  rules:\n  - alert: A\n"
+        "    anomaly: {expr: x, seasonal: 1d, method: mad}\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "nightowl", "check", "rules", str(rules)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0 and "band lower: quantile_over_time(0.5, x[1h] offset 1d)" in r.stdout
