@@ -72,16 +72,13 @@ def test_own_case(file: str, line: int, backend: str) -> None:
     assert result.status == "pass", f"{result.where} [{backend}]: {result.expr}\n{result.message}"
 
 
-def test_runner_fails_a_wrong_expectation() -> None:
+def test_runner_fails_a_wrong_expectation(tmp_path: Path) -> None:
     """A changed expected value in one of these files makes its case fail."""
     text = (TESTDATA / "at_modifier.test").read_text(encoding="utf-8")
     bad = text.replace('metric{job="a"} 10\n', 'metric{job="a"} 11\n', 1)
     assert bad != text
-    tmp = tempfile.NamedTemporaryFile("w", suffix=".test", delete=False)
-    with tmp:
-        tmp.write(bad)
-    try:
-        statuses = [r.status for r in run_file(tmp.name)]
-    finally:
-        Path(tmp.name).unlink()
+    path = tmp_path / "bad.test"
+    path.write_text(bad, encoding="utf-8")
+    statuses = [r.status for r in run_file(path)]
     assert statuses.count("fail") == 1
+    assert statuses.count("pass") == len(statuses) - 1
