@@ -27,7 +27,7 @@ from nightowl.server.remote_write import RemoteWriteManager
 from nightowl.store import Store
 
 from nightowl.config import QueueConfig, RemoteWriteConfig
-from nightowl.model import Labels, Sample, SampleBatch
+from nightowl.model import STALE_NAN, Labels, Sample, SampleBatch
 from nightowl.timeutil import now_ms
 
 
@@ -222,3 +222,43 @@ def test_real_receiver_gets_identical_series_and_the_gap(
         return receiver.samples("rw_real", t0, end) == want
 
     _wait(matches, 15, f"{receiver.kind} to return exactly the store's samples")
+
+
+def test_prometheus_sees_staleness_markers_as_stale(tmp_path: Path) -> None:
+    """StaleNaN ends the series for Prometheus's instant queries; an ordinary NaN does not."""
+    rec = Receiver("prometheus", _binary("prometheus"), tmp_path / "data")
+    rec.start()
+    try:
+        stale = Labels([("__name__", "rw_stale"), ("kind", "stale")])
+        nan = Labels([("__name__", "rw_stale"), ("kind", "nan")])
+        t0 = now_ms() - 30_000
+        cfg = RemoteWriteConfig(
+            url=rec.write_url, queue_config=QueueConfig(batch_send_deadline=100)
+        )
+        with Store.open(tmp_path / "stale.db") as store:
+            store.append_sync(
+                SampleBatch.from_samples(
+                    [
+                        Sample(stale, t0, 1.0),
+                        Sample(nan, t0, 1.0),
+                        Sample(stale, t0 + 10_000, STALE_NAN),
+                        Sample(nan, t0 + 10_000, float("nan")),
+                    ]
+                )
+            )
+            mgr = RemoteWriteManager(store, [cfg], backfill_ms=60_000)
+            mgr.start()
+            try:
+                _wait(lambda: mgr.stats()[0].samples_sent >= 4, 20, "4 samples")
+            finally:
+                mgr.stop()
+
+        def instant(t_ms: int) -> dict[str, str]:
+            q = urllib.parse.urlencode({"query": "rw_stale", "time": t_ms / 1000})
+            body = json.loads(_get(f"{rec.base}/api/v1/query?{q}"))
+            return {r["metric"]["kind"]: r["value"][1] for r in body["data"]["result"]}
+
+        assert instant(t0 + 5_000) == {"stale": "1", "nan": "1"}
+        assert instant(t0 + 15_000) == {"nan": "NaN"}
+    finally:
+        rec.stop()
