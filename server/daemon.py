@@ -177,7 +177,9 @@ class Daemon:
         if cfg.remote_write:
             from nightowl.server.remote_write import RemoteWriteManager
 
-            self.remote_write = RemoteWriteManager(store, cfg.remote_write)
+            # A target seen for the first time starts with what was scraped since start-up.
+            since_start = int((time.time() - self._started_s) * 1000) + 1000
+            self.remote_write = RemoteWriteManager(store, cfg.remote_write, backfill_ms=since_start)
             await asyncio.to_thread(self.remote_write.start)
         rt = self.runtime
         self.api = Api(
