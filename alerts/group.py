@@ -26,6 +26,7 @@ from nightowl.alerts.rules import (
     AlertingRule,
     AlertState,
     QueryFn,
+    RecordingRule,
     Rule,
     RuleEvalError,
     build_rule,
@@ -107,11 +108,35 @@ class Group:
         """The group's alerting rules."""
         return [r for r in self.rules if isinstance(r, AlertingRule)]
 
-    def eval_sync(self, t_ms: int) -> tuple[list[Sample], list[OutAlert], list[str]]:
-        """Evaluate every rule at `t_ms`; the samples to write, alerts to send, errors."""
+    def _flush_points(self) -> list[bool]:
+        """After which rules the output must be committed before the next rule runs.
+
+        As in Prometheus, a rule sees what earlier rules of its group wrote in the
+        same evaluation (a recording rule feeding an alert). Committing after every
+        rule would cost a transaction each, so only where a later rule's
+        expression mentions the series (the record name, or ALERTS).
+        """
+        out = []
+        for i, rule in enumerate(self.rules):
+            name = rule.name if isinstance(rule, RecordingRule) else "ALERTS"
+            later = self.rules[i + 1 :]
+            out.append(any(name in r.expr or name in r.spec.recovery_expr for r in later))
+        return out
+
+    def eval_sync(
+        self, t_ms: int, commit: Callable[[list[Sample]], None] | None = None
+    ) -> tuple[list[Sample], list[OutAlert], list[str]]:
+        """Evaluate every rule at `t_ms`; the samples written, alerts to send, errors.
+
+        With `commit`, samples are handed to it as soon as a later rule of the group
+        needs them and the rest at the end (do not write the returned samples again);
+        without it the caller writes the returned samples.
+        """
         samples: list[Sample] = []
+        pending: list[Sample] = []
         errors: list[str] = []
-        for rule in self.rules:
+        flush_after = self._flush_points() if commit is not None else []
+        for i, rule in enumerate(self.rules):
             started = time.perf_counter()
             try:
                 out = rule.eval(
@@ -131,10 +156,18 @@ class Group:
             rule.last_eval_ms = t_ms
             rule.last_duration_s = time.perf_counter() - started
             samples.extend(out)
+            pending.extend(out)
+            if commit is not None and pending and flush_after[i]:
+                commit(pending)
+                pending = []
         current = {s.labels for s in samples}
         for gone in sorted(self._previous - current):
-            samples.append(Sample(gone, t_ms, STALE_NAN))
+            stale = Sample(gone, t_ms, STALE_NAN)
+            samples.append(stale)
+            pending.append(stale)
         self._previous = current
+        if commit is not None and pending:
+            commit(pending)
         due = self.due_alerts(t_ms)
         self.last_eval_ms = t_ms
         return samples, due, errors
@@ -186,13 +219,23 @@ class Group:
     async def eval(self, t_ms: int) -> GroupEvalResult:
         """Evaluate at `t_ms` in a worker thread, write the samples, hand alerts to notify."""
         started = time.perf_counter()
-        samples, due, errors = await asyncio.to_thread(self.eval_sync, t_ms)
-        if self.appender is not None and samples:
-            result = await self.appender.append(SampleBatch.from_samples(samples))
-            if result.rejected:
-                errors.append(
-                    f"group {self.name!r}: {result.rejected} samples rejected by the store"
-                )
+        loop = asyncio.get_running_loop()
+        rejected = 0
+        appender = self.appender
+
+        def commit(batch: list[Sample]) -> None:
+            nonlocal rejected
+            assert appender is not None
+            fut = asyncio.run_coroutine_threadsafe(
+                appender.append(SampleBatch.from_samples(batch)), loop
+            )
+            rejected += fut.result().rejected
+
+        samples, due, errors = await asyncio.to_thread(
+            self.eval_sync, t_ms, commit if appender is not None else None
+        )
+        if rejected:
+            errors.append(f"group {self.name!r}: {rejected} samples rejected by the store")
         if self.notify is not None and due:
             self.notify(due)
         for e in errors:

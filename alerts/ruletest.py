@@ -52,7 +52,7 @@ class _TestFailure(Exception):
         self.errors = errors
 
 
-def prom_labels(labels: Labels | dict[str, str]) -> str:
+def prom_labels(labels: Labels | dict[str, str] | tuple[tuple[str, str], ...]) -> str:
     """Prometheus's `labels.Labels.String()`: `{__name__="x", a="b"}`."""
     items = sorted(labels.items()) if isinstance(labels, dict) else list(labels)
     inner = ", ".join(f"{k}={_go_quote(v)}" for k, v in items)
@@ -103,8 +103,11 @@ def _indent(text: str, indent: str) -> str:
 
 @dataclass(slots=True)
 class _LA:
-    labels: Labels
-    annotations: Labels
+    """Labels and annotations as sorted pairs (empty values kept, as Prometheus's
+    labels.FromMap keeps them in expectations)."""
+
+    labels: tuple[tuple[str, str], ...]
+    annotations: tuple[tuple[str, str], ...]
 
     def key(self) -> tuple[Any, ...]:
         return (tuple(self.labels), tuple(self.annotations))
@@ -214,15 +217,12 @@ def _run_group(
     while t <= max_t:
         eval_errs: list[str] = []
         for g in groups:
-            samples, _due, gerrs = g.eval_sync(t)
-            if samples:
-                store.append_sync(SampleBatch.from_samples(samples))
+            g.eval_sync(t, lambda batch: store.append_sync(SampleBatch.from_samples(batch)))
             for r in g.rules:
                 if r.last_error:
                     eval_errs.append(
                         f"    rule: {r.name}, time: {format_duration(t)}, err: {r.last_error}"
                     )
-            del gerrs
         errs.extend(eval_errs)
         if eval_errs:
             return errs
@@ -235,7 +235,7 @@ def _run_group(
                     if r.name not in names:
                         continue
                     got.setdefault(r.name, []).extend(
-                        _LA(a.labels, Labels(a.annotations.items()))
+                        _LA(tuple(a.labels), tuple(sorted(a.annotations.items())))
                         for a in r.active.values()
                         if a.state is AlertState.FIRING
                     )
@@ -248,8 +248,8 @@ def _run_group(
                     lbls["alertname"] = aname
                     exp.append(
                         _LA(
-                            Labels(lbls.items()),
-                            Labels(_str_map(ea.get("exp_annotations")).items()),
+                            tuple(sorted(lbls.items())),
+                            tuple(sorted(_str_map(ea.get("exp_annotations")).items())),
                         )
                     )
                 g_list = sorted(got.get(aname, []), key=_LA.key)

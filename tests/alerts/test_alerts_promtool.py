@@ -32,10 +32,17 @@ def _both(path: Path) -> tuple[tuple[int, str], tuple[int, str]]:
     return prom, ours
 
 
-@pytest.mark.parametrize("name", ["test_basic_pass.yml", "test_basic_fail.yml"])
+@pytest.mark.parametrize(
+    "name",
+    ["test_basic_pass.yml", "test_basic_fail.yml", "test_chain_pass.yml", "test_chain_fail.yml"],
+)
 def test_promtool_agrees_on_files(name: str, tmp_path: Path) -> None:
-    """Both tools pass the passing file and fail the failing one, with the same output."""
-    for f in ("rules_basic.yml", name):
+    """Both tools pass the passing file and fail the failing one, with the same output.
+
+    The chain files cover group_eval_order, a recording rule feeding an alert in the
+    same group and evaluation, `query` in templates, external labels, several test
+    groups, and an expected empty label (kept by promtool, so it fails)."""
+    for f in ("rules_basic.yml", "rules_chain.yml", name):
         shutil.copy(DATA / f, tmp_path / f)
     prom, ours = _both(tmp_path / name)
     assert prom[0] == (0 if "pass" in name else 1)

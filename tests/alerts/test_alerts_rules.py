@@ -320,9 +320,9 @@ async def test_group_run_loop_on_schedule() -> None:
     times: list[int] = []
     orig = g.eval_sync
 
-    def spy(t: int):  # type: ignore[no-untyped-def]
+    def spy(t: int, commit=None):  # type: ignore[no-untyped-def]
         times.append(t)
-        return orig(t)
+        return orig(t, commit)
 
     g.eval_sync = spy  # type: ignore[method-assign]
     now = int(time.time() * 1000)
