@@ -205,3 +205,27 @@ def test_random_alert_timelines_agree_with_promtool(seed: int, tmp_path: Path) -
     prom, ours = _both(tmp_path / "t.yml")
     assert prom[0] == 0, prom[1][:3000]
     assert ours == prom
+
+
+BROKEN_TEST_FILES = {
+    "missing_rules.yml": (
+        "rule_files: [nope.yml]\ntests:\n - input_series: [{series: up, values: '1 1'}]\n"
+        "   alert_rule_test: [{eval_time: 1m}]\n"
+    ),
+    "bad_yaml.yml": "tests: [\n",
+    "unknown_key.yml": "rule_files: []\nbogus: 1\n",
+    "bad_series.yml": (
+        "tests:\n - input_series: [{series: 'up{', values: '1 1'}]\n"
+        "   promql_expr_test: [{expr: 'up', eval_time: 1m}]\n"
+    ),
+    "bad_expr.yml": "tests:\n - promql_expr_test: [{expr: 'up +', eval_time: 1m}]\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_TEST_FILES))
+def test_broken_test_files_fail_like_promtool(name: str, tmp_path: Path) -> None:
+    """Broken test files: both tools fail (exit 1), ours without a traceback."""
+    (tmp_path / name).write_text(BROKEN_TEST_FILES[name])
+    prom, ours = _both(tmp_path / name)
+    assert prom[0] == 1 and ours[0] == 1, (prom, ours)
+    assert "Traceback" not in ours[1] and "FAILED" in ours[1]
