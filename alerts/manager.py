@@ -36,7 +36,7 @@ from nightowl.store.api import Appender, Querier
 
 from nightowl.model import METRIC_NAME, Labels
 
-__all__ = ["RESTORE_LOOKBACK", "RuleManager"]
+__all__ = ["RESTORE_LOOKBACK", "RuleManager", "alerting_from_config"]
 
 log = logging.getLogger(__name__)
 
@@ -227,3 +227,46 @@ class RuleManager:
 
 def _esc(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def alerting_from_config(
+    config: object,
+    query: QueryFn,
+    appender: Appender | None,
+    querier: Querier | None,
+    db_path: str | Path | None,
+) -> tuple[RuleManager, object, object | None]:
+    """Everything alerting needs, wired from a loaded config (for the runtime).
+
+    Returns ``(manager, notifier, state_db)``: the rule manager with the config's
+    rule files and ``[[rule_groups]]`` loaded, a
+    :class:`~nightowl.alerts.notify.Notifier` for ``[alerting]`` that skips
+    silenced alerts, and the alert state file beside `db_path` (history,
+    silences, acks; None without a database). The caller starts the notifier
+    (``notifier.start()``) and the manager (``manager.start(clock)``) on its loop
+    and stops both on shutdown.
+    """
+    from nightowl.alerts.notify import notifier_from_config
+    from nightowl.alerts.rulefile import groups_from_config
+    from nightowl.alerts.silences import AlertStateHooks, Silencer
+    from nightowl.store.alertstate import AlertStateDB, alertstate_path
+
+    g = getattr(config, "global_", None)
+    state = AlertStateDB(alertstate_path(db_path)) if db_path is not None else None
+    notifier = notifier_from_config(
+        getattr(config, "alerting", None), Silencer(state) if state is not None else None
+    )
+    manager = RuleManager(
+        query,
+        appender,
+        notifier,
+        interval_ms=getattr(g, "evaluation_interval", 15_000),
+        external_labels=getattr(g, "external_labels", {}) or {},
+        on_transition=AlertStateHooks(state) if state is not None else None,
+        querier=querier,
+    )
+    inline = groups_from_config(
+        getattr(config, "rule_groups", ()) or (), file=getattr(config, "source", "") or "config"
+    )
+    manager.load(tuple(getattr(config, "rule_files", ()) or ()), inline)
+    return manager, notifier, state

@@ -413,3 +413,31 @@ def test_seasonal_anomaly_compares_to_a_day_ago(tmp_path: Path) -> None:
         timeout=60,
     )
     assert r.returncode == 0 and "band lower: quantile_over_time(0.5, x[1h] offset 1d)" in r.stdout
+
+
+async def test_alerting_from_config_wires_history_and_silences(tmp_path: Path) -> None:
+    """The runtime helper: rules from the config, history and silences in the state file."""
+    from nightowl.alerts.manager import alerting_from_config
+    from nightowl.store.alertstate import AlertStateDB, alertstate_path
+
+    from nightowl.config import load_config
+
+    rules = tmp_path / "r.yml"
+    rules.write_text("groups:\n- name: g\n  rules:\n  - alert: Down\n    expr: up == 0\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'rule_files = ["{rules}"]\n'
+        '[[rule_groups]]\nname = "inline"\n'
+        '[[rule_groups.rules]]\nrecord = "up:sum"\nexpr = "sum(up)"\n'
+    )
+    store = _store({"up": [0, 0]})
+    db = tmp_path / "m.db"
+    manager, notifier, state = alerting_from_config(
+        load_config(cfg), engine_query_fn(Engine(store)), store, store, db
+    )
+    assert sorted(g.name for g in manager.groups()) == ["g", "inline"]
+    for g in manager.groups():
+        await g.eval(0)
+    hist = AlertStateDB(alertstate_path(db)).history()
+    assert [(h.alertname, h.to_state) for h in hist] == [("Down", "firing"), ("Down", "pending")]
+    assert state is not None and notifier is not None
