@@ -9,9 +9,12 @@ The `data` member of `/api/v1/query` and `/api/v1/query_range` answers::
 
 Encoded as Prometheus 2.x/3.x writes it (`util/jsonutil`): timestamps are JSON numbers
 of seconds built from the integer milliseconds, with `.` and exactly three digits when
-there is a fraction (1500 ms is `1.500`, 2000 ms is `2`); sample values are strings in
-Go's shortest `'f'` formatting (`"0.0000001"`, `"1e+21"` is written
-`"1000000000000000000000"`), and `"NaN"`, `"+Inf"`, `"-Inf"`. Label sets keep their
+there is a fraction (1500 ms is `1.500`, 2000 ms is `2`; scalar and string results
+use the shortest form, `1.5`); strings escape `<`, `>`, `&`, U+2028
+and U+2029 as Go does; sample values are strings of
+the shortest round-trip digits, plain (`"0.000001"`, `"100000000000000000000"`) unless
+the magnitude is below 1e-6 or at least 1e21 (`"1e-07"`, `"1e+21"`), and `"NaN"`,
+`"+Inf"`, `"-Inf"`. (Recorded from Prometheus 2.42's own answers.) Label sets keep their
 (sorted) order; staleness markers never appear in a matrix.
 
 :func:`dumps_data` gives the exact text, :func:`encode_data` the same as plain Python
@@ -60,13 +63,21 @@ class WireError(NightowlError):
 
 
 def format_value(v: float) -> str:
-    """A sample value as Prometheus writes it (Go's `strconv.FormatFloat(v, 'f', -1, 64)`)."""
+    """A sample value as Prometheus 2.x writes it in JSON.
+
+    Shortest round-trip digits; plain decimal unless the magnitude is below 1e-6 or at
+    least 1e21, where Go's exponent form is used (`1e-07`, `1.2345e+22`: at least two
+    exponent digits). Checked against Prometheus 2.42's answers.
+    """
     v = float(v)
     if math.isnan(v):
         return "NaN"
     if math.isinf(v):
         return "+Inf" if v > 0 else "-Inf"
     text = repr(v)  # shortest digits that round-trip, as Go's -1 precision
+    a = abs(v)
+    if a != 0 and (a < 1e-6 or a >= 1e21):
+        return text  # Python's repr is already Go's 'e' form here (`1e-07`)
     if "e" in text:
         text = format(Decimal(text), "f")
     if "." in text:
@@ -80,6 +91,12 @@ def format_timestamp(t_ms: int) -> str:
     sign = "-" if t < 0 else ""
     whole, frac = divmod(abs(t), 1000)
     return f"{sign}{whole}.{frac:03d}" if frac else f"{sign}{whole}"
+
+
+def _short_timestamp(t_ms: int) -> str:
+    """Scalar and string results: shortest seconds (`62.5`, `2`), as Go's FormatFloat('f', -1)."""
+    text = format_timestamp(t_ms)
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def parse_value(text: Any, where: str = "value") -> float:
@@ -111,8 +128,14 @@ def _kind(obj: Any) -> str:
     )
 
 
+#: Go's encoder escapes these inside strings (HTML safety and JavaScript line separators).
+_GO_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).translate(_GO_ESCAPES)
 
 
 def _metric(labels: Labels) -> str:
@@ -128,9 +151,9 @@ def _points(ts: np.ndarray, vs: np.ndarray) -> list[tuple[int, float]]:
 def dumps_data(value: Value) -> str:
     """The `data` object of a query answer as compact JSON text, byte for byte Prometheus's."""
     if isinstance(value, Scalar):
-        kind, result = "scalar", f'[{format_timestamp(value.t)},"{format_value(value.v)}"]'
+        kind, result = "scalar", f'[{_short_timestamp(value.t)},"{format_value(value.v)}"]'
     elif isinstance(value, String):
-        kind, result = "string", f"[{format_timestamp(value.t)},{_dumps(value.v)}]"
+        kind, result = "string", f"[{_short_timestamp(value.t)},{_dumps(value.v)}]"
     elif isinstance(value, Vector):
         kind = "vector"
         result = (

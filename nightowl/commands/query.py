@@ -1,4 +1,8 @@
-"""`nightowl query [--db PATH] [--config FILE] [--time T | --start T --end T --step S] [-o FORMAT] EXPR`.
+"""`nightowl query`: evaluate one PromQL expression and print the result.
+
+    nightowl query [--db PATH] [--config FILE] [--time T | --start T --end T --step S]
+                   [-o table|json|csv|chart] EXPR
+
 
 Evaluates one PromQL expression against the database, opened read-only (it works while
 a daemon writes to it), and prints the result:
@@ -40,8 +44,8 @@ if TYPE_CHECKING:
 __all__ = [
     "format_labels",
     "format_parse_error",
-    "render",
     "register",
+    "render",
     "run",
 ]
 
@@ -91,9 +95,7 @@ def _times(args: argparse.Namespace, now: int) -> tuple[int, int, int] | int:
     if not ranged:
         return parse_time(args.time, now=now) if args.time is not None else now
     if args.time is not None:
-        raise UsageError(
-            "--time is for instant queries; do not combine it with --start/--end/--step"
-        )
+        raise UsageError("--time is for instant queries; not with --start/--end/--step")
     if args.start is None:
         raise UsageError("a range query needs --start (and optionally --end, --step)")
     start = parse_time(args.start, now=now)
