@@ -24,10 +24,12 @@ series in that request and persists them (`nightowl.store.progress`) before
 the next request is built; 5xx, 429 and network errors retry the same request
 with exponential backoff (`min_backoff` doubling to `max_backoff`) until it
 succeeds or the writer stops; any other 4xx drops the request and counts its
-samples as dropped (the receiver will never take them). Requests of one
-target go out one at a time, in time order, so each series reaches the
-receiver in order (`max_shards`/`min_shards`/`capacity` are accepted but one
-sender per target is used).
+samples as dropped (the receiver will never take them). A cycle with many
+unsent samples (a catch-up) is split over shards, one per `SHARD_SAMPLES`
+within `min_shards`..`max_shards`; every series belongs to one shard, and a
+shard sends its samples in time order, one request at a time, so each series
+reaches the receiver in order (`capacity` is accepted and unused: the scan
+window bounds memory instead).
 
 Exactly once, and its edges:
 
@@ -56,6 +58,7 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +77,7 @@ from nightowl.timeutil import now_ms
 __all__ = [
     "LATE_MS",
     "SCAN_SLICE_MS",
+    "SHARD_SAMPLES",
     "RemoteWriteManager",
     "RemoteWriteStats",
     "RemoteWriter",
@@ -87,6 +91,9 @@ log = logging.getLogger(__name__)
 LATE_MS = 120_000
 #: Most sample time one scan reads (bounds memory while catching up after an outage).
 SCAN_SLICE_MS = 600_000
+#: Samples per shard: a cycle with more unsent samples sends with more shards (up to
+#: `max_shards`), each with its own series, concurrently.
+SHARD_SAMPLES = 50_000
 #: Marks below the scan window are forgotten every this many cycles.
 _PRUNE_EVERY = 100
 
@@ -258,6 +265,7 @@ class RemoteWriter:
         self.max_backoff_ms = int(q.max_backoff)
         self._stats = RemoteWriteStats(self.name, _redact_url(config.url))
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._client = httpx.Client(
             transport=transport,
@@ -311,7 +319,8 @@ class RemoteWriter:
     def stats(self) -> RemoteWriteStats:
         """A copy of the self-metrics."""
         s = self._stats
-        return RemoteWriteStats(**{f: getattr(s, f) for f in s.__slots__})  # type: ignore[attr-defined]
+        with self._lock:
+            return RemoteWriteStats(**{f: getattr(s, f) for f in s.__slots__})  # type: ignore[attr-defined]
 
     def _run(self) -> None:
         backoff = self.min_backoff_ms
@@ -395,12 +404,8 @@ class RemoteWriter:
             self.progress.advance(self.name, ((self._key(k), t) for k, t in silent))
         n = len(cyc.t)
         self._stats.samples_pending = n
-        for start in range(0, n, self.max_per_send):
-            if self._stop.is_set() or not self._send_batch(
-                cyc, start, min(n, start + self.max_per_send)
-            ):
-                return False  # stopped
-            self._stats.samples_pending = n - min(n, start + self.max_per_send)
+        if not self._send_all(cyc):
+            return False  # stopped
         now = self.clock()
         frontier = max(self.scan_from, min(hi + 1, now) - LATE_MS)
         if frontier != self.scan_from:
@@ -418,12 +423,45 @@ class RemoteWriter:
         self._relabeled = {k: v for k, v in self._relabeled.items() if k in self._marks}
         self.progress.prune(self.name, lo)
 
-    def _send_batch(self, cyc: _Cycle, a: int, b: int) -> bool:
-        s = cyc.s[a:b]
+    def shards_for(self, n: int) -> int:
+        """Senders for `n` samples: one per SHARD_SAMPLES, within min/max_shards."""
+        q = self.config.queue_config
+        want = -(-n // SHARD_SAMPLES)
+        return max(1, min(int(q.max_shards), max(int(q.min_shards), want)))
+
+    def _send_all(self, cyc: _Cycle) -> bool:
+        """Send the cycle's samples; False when stopped first.
+
+        With several shards each series belongs to one shard (by hash), and each
+        shard sends its series' samples in time order, so every series still
+        reaches the receiver in order.
+        """
+        n = len(cyc.t)
+        k = self.shards_for(n)
+        if k == 1:
+            return self._send_indices(cyc, np.arange(n))
+        shard_of = np.array([hash(lab) % k for lab in cyc.keys], dtype=np.int64)[cyc.s]
+        parts = [np.flatnonzero(shard_of == j) for j in range(k)]
+        parts = [p for p in parts if len(p)]
+        with ThreadPoolExecutor(len(parts), thread_name_prefix=f"rw-{self.name}") as pool:
+            results = list(pool.map(lambda idx: self._send_indices(cyc, idx), parts))
+        return all(results)
+
+    def _send_indices(self, cyc: _Cycle, idx: np.ndarray) -> bool:
+        for start in range(0, len(idx), self.max_per_send):
+            if self._stop.is_set() or not self._send_batch(
+                cyc, idx[start : start + self.max_per_send]
+            ):
+                return False
+        return True
+
+    def _send_batch(self, cyc: _Cycle, sel: np.ndarray) -> bool:
+        s = cyc.s[sel]
         order = np.argsort(s, kind="stable")
         s = s[order]
-        t = cyc.t[a:b][order]
-        buf, offsets = _rwproto.encode_samples(t, cyc.v[a:b][order])
+        pick = sel[order]
+        t = cyc.t[pick]
+        buf, offsets = _rwproto.encode_samples(t, cyc.v[pick])
         raw = buf.tobytes()
         ends = np.flatnonzero(np.diff(s)) + 1
         starts = np.concatenate(([0], ends)).tolist()
@@ -436,14 +474,15 @@ class RemoteWriter:
             parts.append(_rwproto.encode_timeseries(cyc.label_bytes[sid], raw[off[i0] : off[i1]]))
             marks.append((cyc.keys[sid], int(t[i1 - 1])))
         body = _rwproto.compress(b"".join(parts))
-        if not self._post(body, b - a):
+        if not self._post(body, len(sel)):
             return False
         for labels, mt in marks:
             self._marks[labels] = mt  # type: ignore[index]
         self.progress.advance(self.name, ((self._key(k), mt) for k, mt in marks))  # type: ignore[arg-type]
-        newest = int(t.max()) if len(t) else 0
-        if newest > self._stats.highest_sent_timestamp_ms:
-            self._stats.highest_sent_timestamp_ms = newest
+        with self._lock:
+            st = self._stats
+            st.samples_pending = max(0, st.samples_pending - len(sel))
+            st.highest_sent_timestamp_ms = max(st.highest_sent_timestamp_ms, int(t.max()))
         return True
 
     def _auth_headers(self) -> dict[str, str]:
@@ -464,25 +503,28 @@ class RemoteWriter:
         attempt = 0
         st = self._stats
         while True:
-            if attempt:
-                st.samples_retried += n
-            st.requests += 1
+            with self._lock:
+                if attempt:
+                    st.samples_retried += n
+                st.requests += 1
             try:
-                resp = self._client.post(
-                    self.config.url, content=body, headers=self._auth_headers()
-                )
+                headers = self._auth_headers()
+                resp = self._client.post(self.config.url, content=body, headers=headers)
             except (httpx.HTTPError, OSError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
             else:
                 code = resp.status_code
                 if 200 <= code < 300:
-                    st.samples_sent += n
-                    st.bytes_sent += len(body)
+                    with self._lock:
+                        st.samples_sent += n
+                        st.bytes_sent += len(body)
                     return True
                 text = resp.text[:512].strip()
                 if code != 429 and 400 <= code < 500:
-                    st.samples_dropped += n
-                    st.last_error = f"HTTP {code}: {text}"
+                    with self._lock:
+                        st.samples_dropped += n
+                        st.samples_pending = max(0, st.samples_pending - n)
+                        st.last_error = f"HTTP {code}: {text}"
                     log.warning(
                         "remote write %s: receiver refused %d samples (HTTP %d: %s); dropped",
                         self.name,
@@ -492,8 +534,9 @@ class RemoteWriter:
                     )
                     return True
                 error = f"HTTP {code}: {text}"
-            st.samples_failed += n
-            st.last_error = error
+            with self._lock:
+                st.samples_failed += n
+                st.last_error = error
             log.info("remote write %s: %s; retrying in %d ms", self.name, error, backoff)
             if self._stop.wait(backoff / 1000):
                 return False

@@ -676,3 +676,38 @@ def test_kill_9_mid_stream_resends_at_most_one_request(store: Store) -> None:
 
 def _flat(rec: Receiver) -> list[tuple[tuple[tuple[str, str], ...], int]]:
     return [(k, t) for k, pts in rec.accepted().items() for t, _ in pts]
+
+
+def test_shards_send_concurrently_keeping_each_series_in_order(
+    store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large backlog goes out over several shards; every series still arrives in order."""
+    from nightowl.server import remote_write
+
+    monkeypatch.setattr(remote_write, "SHARD_SAMPLES", 40)
+    series = [Labels([("__name__", "rw_shard"), ("i", str(k))]) for k in range(12)]
+    t0 = now_ms() - 60_000
+    ingest(store, series, t0, 30, step=1000)
+    cfg = rw_config(receiver.url, queue={"max_samples_per_send": 10, "max_shards": 4})
+    mgr = manager(store, [cfg])
+    mgr.start()
+    try:
+        assert mgr.writers[cfg.url].shards_for(360) == 4
+        wait_for(lambda: receiver.count() >= 360)
+        time.sleep(0.2)
+        assert receiver.accepted() == expected(series, t0, 30)
+        # Series that share a request share a shard: they fall into 2..4 disjoint groups.
+        groups: list[set] = []
+        for r in receiver.requests:
+            names = {tuple(lab) for lab, _ in r["series"]}
+            joined = [g for g in groups if g & names]
+            for g in joined:
+                groups.remove(g)
+                names |= g
+            groups.append(names)
+        assert 2 <= len(groups) <= 4
+        assert sum(len(g) for g in groups) == 12
+        st = mgr.stats()[0]
+        assert st.samples_sent == 360 and st.samples_pending == 0
+    finally:
+        mgr.stop()
