@@ -17,6 +17,8 @@ sample. Printed:
   the issue's target is >= 100,000 samples/s to VictoriaMetrics;
 - requests, compressed bytes per sample, and the encode-only rate (protobuf +
   snappy of the same samples, no I/O) to show where the time goes;
+- the cost of one steady-state cycle with nothing new to send (the re-scan of
+  the recent window that every `batch_send_deadline` pays);
 - a check that the receiver holds the expected number of samples.
 """
 
@@ -36,8 +38,9 @@ from pathlib import Path
 
 import numpy as np
 from nightowl.server import _rwproto
-from nightowl.server.remote_write import RemoteWriteManager
+from nightowl.server.remote_write import LATE_MS, RemoteWriteManager, RemoteWriter
 from nightowl.store import Store
+from nightowl.store.progress import ProgressStore
 
 from nightowl.config import QueueConfig, RemoteWriteConfig
 from nightowl.model import Labels, SampleBatch
@@ -208,6 +211,17 @@ def main() -> None:
         print(
             f"requests: {st.requests}, failed samples: {st.samples_failed}, "
             f"dropped: {st.samples_dropped}, bytes/sample: {st.bytes_sent / st.samples_sent:.2f}"
+        )
+        idle = RemoteWriter(store, cfg, ProgressStore.beside(work / "bench.db"))
+        idle._load()
+        t1 = time.perf_counter()
+        idle.cycle()
+        idle_ms = (time.perf_counter() - t1) * 1000
+        idle.stop()
+        print(
+            f"steady-state cycle with nothing new ({args.series} series, "
+            f"{LATE_MS // 1000} s re-scan window): {idle_ms:.0f} ms "
+            f"(one per batch_send_deadline, default 5 s)"
         )
         rate = encode_only(store, start, end, per_send)
         print(f"encode only (protobuf + snappy): {rate:,.0f} samples/s")
