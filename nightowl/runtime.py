@@ -3,6 +3,10 @@
 Standalone (`nightowl` with no daemon running)::
 
     store (writable, takes the writer lock) -> engine -> scrape manager (host + targets)
+        -> rule manager (rule_files + [[rule_groups]]; writes ALERTS and recorded series)
+
+Notifiers ([alerting]) are not wired here yet: the daemon issue adds them; until
+then alerts are evaluated, stored and shown, but not sent.
 
 Attached (a daemon already owns the database): opening it writable raises
 `DatabaseLockedError`; the runtime then opens it read-only, builds only the
@@ -23,6 +27,7 @@ from typing import Any
 
 from nightowl.errors import DatabaseLockedError
 from nightowl.paths import default_db_path
+from nightowl.query.source import AlertInfo, RuleInfo
 from nightowl.sources import LocalSource
 from nightowl.timeutil import Clock, SystemClock
 
@@ -60,6 +65,7 @@ class Runtime:
         self.store: Any = None
         self.engine: Any = None
         self.scrapers: Any = None
+        self.rules: Any = None
         self.attached_reason: str | None = None
         self._source: LocalSource | None = None
 
@@ -110,6 +116,32 @@ class Runtime:
             errors = await self.scrapers.apply(self.config)
             for err in errors:
                 log.warning("scrape target: %s", err)
+        if not self.attached:
+            await self._start_rules()
+
+    async def _start_rules(self) -> None:
+        """Load rule files and inline groups; run them when there are any."""
+        files = tuple(getattr(self.config, "rule_files", ()) or ())
+        inline = tuple(getattr(self.config, "rule_groups", ()) or ())
+        if not files and not inline:
+            return
+        from nightowl.alerts.manager import RuleManager
+        from nightowl.alerts.rulefile import groups_from_config
+        from nightowl.alerts.rules import engine_query_fn
+
+        g = getattr(self.config, "global_", None)
+        manager = RuleManager(
+            engine_query_fn(self.engine),
+            self.store,
+            None,
+            interval_ms=getattr(g, "evaluation_interval", 15_000),
+            external_labels=getattr(g, "external_labels", {}),
+            querier=self.store,
+        )
+        source = getattr(self.config, "source", "") or "config.toml"
+        await asyncio.to_thread(manager.load, files, groups_from_config(inline, file=source))
+        manager.start(self.clock.now_ms)
+        self.rules = manager
 
     def source(self) -> LocalSource:
         """The TUI's view of this runtime."""
@@ -124,12 +156,23 @@ class Runtime:
                 description=desc,
                 read_only=self.attached,
                 targets_fn=self.scrapers.targets if self.scrapers is not None else None,
+                alerts_fn=self._alerts if self.rules is not None else None,
+                rules_fn=self._rules if self.rules is not None else None,
                 clock=self.clock,
             )
         return self._source
 
+    async def _alerts(self) -> list[AlertInfo]:
+        return alerts_from_manager(self.rules.alerts())
+
+    def _rules(self) -> list[RuleInfo]:
+        return rules_from_manager(self.rules.groups())
+
     async def stop(self) -> None:
-        """Stop scrapers (writing staleness markers), then close the source and the store."""
+        """Stop rules, then scrapers (writing staleness markers), then the source and store."""
+        if self.rules is not None:
+            await self.rules.stop()
+            self.rules = None
         if self.scrapers is not None:
             await self.scrapers.stop()
             self.scrapers = None
@@ -139,6 +182,57 @@ class Runtime:
         if self.store is not None:
             store, self.store = self.store, None
             await asyncio.to_thread(store.close)
+
+
+def alerts_from_manager(alerts: Any) -> list[AlertInfo]:
+    """The rule manager's alerts as the alert pane's records (firing, most severe first)."""
+    order = {"critical": 0, "page": 0, "error": 1, "warning": 2, "info": 3}
+    out = [
+        AlertInfo(
+            name=a.labels.get("alertname"),
+            state=str(a.state),
+            severity=a.labels.get("severity", "none"),
+            labels=a.labels,
+            active_since_ms=a.active_at_ms or None,
+            value=a.value,
+            summary=a.annotations.get("summary", "") or a.annotations.get("description", ""),
+            runbook=a.annotations.get("runbook_url", "") or a.annotations.get("runbook", ""),
+        )
+        for a in alerts
+    ]
+    out.sort(key=lambda a: (a.state != "firing", order.get(a.severity, 4), a.name))
+    return out
+
+
+def rules_from_manager(groups: Any) -> list[RuleInfo]:
+    """Every rule of the rule manager's groups as the rules view's records."""
+    out = []
+    for g in groups:
+        for r in g.rules:
+            alerting = hasattr(r, "active")
+            active = (
+                [a for a in r.active.values() if str(a.state) != "inactive"] if alerting else []
+            )
+            state = ""
+            if alerting:
+                states = {str(a.state) for a in active}
+                state = "firing" if "firing" in states else "pending" if states else "inactive"
+            out.append(
+                RuleInfo(
+                    group=g.name,
+                    file=g.file,
+                    name=r.name,
+                    kind="alerting" if alerting else "recording",
+                    expr=r.expr,
+                    health=r.health,
+                    state=state,
+                    active=len(active),
+                    last_eval_ms=r.last_eval_ms or None,
+                    last_duration_s=r.last_duration_s,
+                    last_error=r.last_error,
+                )
+            )
+    return out
 
 
 def _short_path(path: Path) -> str:

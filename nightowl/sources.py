@@ -22,7 +22,13 @@ from typing import Any, Protocol, TypeVar
 
 from nightowl.errors import NightowlError, QueryError
 from nightowl.model import METRIC_NAME, Matcher, MatchOp, MetricMeta, TargetHealth, TargetStatus
-from nightowl.query.source import AlertInfo, MetricSummary, alerts_from_vectors, validate_promql
+from nightowl.query.source import (
+    AlertInfo,
+    MetricSummary,
+    RuleInfo,
+    alerts_from_vectors,
+    validate_promql,
+)
 from nightowl.query.values import QueryResult, Vector
 from nightowl.store.api import Querier
 from nightowl.timeutil import Clock, SystemClock
@@ -56,6 +62,7 @@ class LocalSource:
         read_only: True when attached read-only to another process's database.
         targets_fn: The scrape manager's `targets` (standalone); None reads `up`.
         alerts_fn: Asks the rule manager for alerts; None reads `ALERTS`.
+        rules_fn: The rule manager's state (standalone); None: rules run elsewhere.
         clock: Tells "now" for alerts and targets.
     """
 
@@ -68,6 +75,7 @@ class LocalSource:
         read_only: bool = False,
         targets_fn: Callable[[], list[TargetStatus]] | None = None,
         alerts_fn: Callable[[], Awaitable[list[AlertInfo]]] | None = None,
+        rules_fn: Callable[[], list[RuleInfo]] | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.engine = engine
@@ -76,6 +84,7 @@ class LocalSource:
         self._read_only = read_only
         self.targets_fn = targets_fn
         self.alerts_fn = alerts_fn
+        self.rules_fn = rules_fn
         self.clock = clock or SystemClock()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nightowl-query")
 
@@ -179,6 +188,10 @@ class LocalSource:
         fs = for_state.value if isinstance(for_state.value, Vector) else Vector()
         return alerts_from_vectors(alerts.value, fs)
 
+    async def rules(self) -> list[RuleInfo] | None:
+        """The rule manager's rules, or None when rules are evaluated by another process."""
+        return None if self.rules_fn is None else self.rules_fn()
+
     async def close(self) -> None:
         """Stop the query thread (the store is closed by its owner)."""
         self.shutdown()
@@ -269,6 +282,10 @@ class DeferredSource:
     async def alerts(self) -> list[AlertInfo]:
         """See Source.alerts."""
         return await (await self.wait_ready()).alerts()
+
+    async def rules(self) -> list[RuleInfo] | None:
+        """See Source.rules."""
+        return await (await self.wait_ready()).rules()
 
     async def close(self) -> None:
         """Close the real source if it started; stop waiting for it otherwise."""

@@ -48,6 +48,7 @@ __all__ = [
     "AlertInfo",
     "MetricSummary",
     "RemoteSource",
+    "RuleInfo",
     "Source",
     "alerts_from_vectors",
     "validate_promql",
@@ -110,6 +111,27 @@ class AlertInfo:
     runbook: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What the rules view shows about one recording or alerting rule."""
+
+    group: str
+    file: str
+    name: str
+    kind: str
+    """"alerting" or "recording"."""
+    expr: str
+    health: str
+    """"ok", "err" or "unknown" (not evaluated yet)."""
+    state: str = ""
+    """Alerting rules: "firing", "pending" or "inactive"."""
+    active: int = 0
+    """Alerting rules: how many alerts are pending or firing."""
+    last_eval_ms: int | None = None
+    last_duration_s: float = 0.0
+    last_error: str = ""
+
+
 @runtime_checkable
 class Source(Protocol):
     """Everything the TUI reads. See the module docstring for the error contract."""
@@ -162,6 +184,10 @@ class Source(Protocol):
 
     async def alerts(self) -> list[AlertInfo]:
         """Pending and firing alerts, most severe first."""
+        ...
+
+    async def rules(self) -> list[RuleInfo] | None:
+        """Rule state, or None when no rule evaluator is reachable through this source."""
         ...
 
     async def close(self) -> None:
@@ -441,6 +467,30 @@ class RemoteSource:
                 )
             )
         out.sort(key=_alert_sort_key)
+        return out
+
+    async def rules(self) -> list[RuleInfo] | None:
+        """`GET /api/v1/rules`."""
+        data = (await self._get("rules"))["data"]
+        out = []
+        for g in data.get("groups", []):
+            for r in g.get("rules", []):
+                kind = r.get("type", "recording")
+                out.append(
+                    RuleInfo(
+                        group=g.get("name", ""),
+                        file=g.get("file", ""),
+                        name=r.get("name", ""),
+                        kind=kind,
+                        expr=r.get("query", ""),
+                        health=r.get("health", "unknown"),
+                        state=r.get("state", "") if kind == "alerting" else "",
+                        active=len(r.get("alerts", []) or []),
+                        last_eval_ms=_rfc3339_ms(r.get("lastEvaluation")),
+                        last_duration_s=float(r.get("evaluationTime", 0.0) or 0.0),
+                        last_error=r.get("lastError", "") or "",
+                    )
+                )
         return out
 
     async def close(self) -> None:

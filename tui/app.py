@@ -10,6 +10,7 @@ dashboard  d     panels of the current dashboard + alert pane
 query      / :   query bar, result as chart + table
 targets    t     scrape targets: health, last scrape, errors
 explorer   m     metric names, types, help, series, cardinality
+rules      u     recording and alerting rules: state, last evaluation
 help       ?     every key
 ========== ===== ===============================================
 
@@ -33,6 +34,7 @@ from nightowl.tui.screens.dashboard import DashboardScreen
 from nightowl.tui.screens.explorer import ExplorerScreen
 from nightowl.tui.screens.help import HelpScreen
 from nightowl.tui.screens.query import QueryScreen
+from nightowl.tui.screens.rules import RulesScreen
 from nightowl.tui.screens.targets import TargetsScreen
 from nightowl.tui.timewindow import PRESETS, TimeWindow
 from textual import work
@@ -79,6 +81,7 @@ class NightowlApp(App[None]):
         "query": QueryScreen,
         "targets": TargetsScreen,
         "explorer": ExplorerScreen,
+        "rules": RulesScreen,
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
@@ -87,6 +90,7 @@ class NightowlApp(App[None]):
         Binding("d", "switch_view('dashboard')", "Dash"),
         Binding("t", "switch_view('targets')", "Targets"),
         Binding("m", "switch_view('explorer')", "Metrics"),
+        Binding("u", "switch_view('rules')", "Rules"),
         Binding("question_mark", "help", "Help"),
         Binding("f", "toggle_live", "Live/freeze"),
         Binding("r", "refresh", "Refresh", show=False),
@@ -176,7 +180,7 @@ class NightowlApp(App[None]):
     # -- views -------------------------------------------------------------------
 
     def action_switch_view(self, view: str) -> None:
-        """Show a view: dashboard, targets, explorer or query."""
+        """Show a view: dashboard, targets, explorer, rules or query."""
         self.switch_mode(view)
 
     def action_help(self) -> None:
@@ -278,6 +282,7 @@ class NightowlApp(App[None]):
         yield SystemCommand(
             "Metrics explorer", "Browse metric names", lambda: self.switch_mode("explorer")
         )
+        yield SystemCommand("Rules", "Show rule state", lambda: self.switch_mode("rules"))
         yield SystemCommand("Help", "Show every key", self.action_help)
         yield SystemCommand(
             "Live / freeze", "Follow now or freeze the window", self.action_toggle_live

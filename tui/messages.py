@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nightowl.query.source import AlertInfo, MetricSummary
+from nightowl.query.source import AlertInfo, MetricSummary, RuleInfo
 from nightowl.query.values import QueryResult
 from nightowl.tui.plot import PlotSeries
 from textual.message import Message
@@ -25,6 +25,7 @@ __all__ = [
     "MetricsListed",
     "PanelData",
     "QueryAnswered",
+    "RulesChanged",
     "TargetsChanged",
 ]
 
@@ -87,6 +88,18 @@ class TargetsChanged(Message):
     def can_replace(self, message: Message) -> bool:
         """Only the newest target list matters."""
         return isinstance(message, TargetsChanged)
+
+
+@dataclass
+class RulesChanged(Message):
+    """Rule state (None: no rule evaluator reachable). Handled by `RulesScreen`."""
+
+    rules: list[RuleInfo] | None
+    error: str | None = None
+
+    def can_replace(self, message: Message) -> bool:
+        """Only the newest rule list matters."""
+        return isinstance(message, RulesChanged)
 
 
 @dataclass

@@ -435,3 +435,41 @@ async def test_deferred_source_fills_in_when_ready(source, clock, tmp_path) -> N
         assert status.mode == "test source"
         assert app.screen.query_one("#panel-3", Panel).state.series
         assert any("attached read-only" in n.message for n in app._notifications)
+
+
+async def test_rules_view(source, clock, tmp_path) -> None:
+    """u shows rule state from the source; without a rule evaluator it says why."""
+    from nightowl.query.source import RuleInfo
+
+    app = make_app(source, clock, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("u")
+        await settle(pilot)
+        summary = str(app.screen.query_one("#rules-summary").render())
+        assert "no rule evaluator here" in summary
+        source.rules_fn = lambda: [
+            RuleInfo(
+                "g",
+                "f.yml",
+                "HighLoad",
+                "alerting",
+                "node_load1 > 4",
+                "ok",
+                "firing",
+                1,
+                clock.now - 2_000,
+                0.003,
+            ),
+            RuleInfo(
+                "g", "f.yml", "job:x", "recording", "sum(x)", "err", last_error="no such series"
+            ),
+        ]
+        app.screen.refresh_now()
+        await settle(pilot)
+        table = app.screen.query_one("#rules-table")
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert rows[0][1:6] == ["HighLoad", "alerting", "firing (1)", "ok", "2 s ago"]
+        assert rows[1][4] == "err" and rows[1][7] == "no such series"
+        assert "2 rules, 1 firing, 1 failing" in str(
+            app.screen.query_one("#rules-summary").render()
+        )

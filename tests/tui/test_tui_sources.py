@@ -116,6 +116,39 @@ ROUTES = {
             }
         ),
     ),
+    "/api/v1/rules": lambda q: (
+        200,
+        _ok(
+            {
+                "groups": [
+                    {
+                        "name": "node",
+                        "file": "/etc/prometheus/node.yml",
+                        "rules": [
+                            {
+                                "type": "alerting",
+                                "name": "Down",
+                                "query": "up == 0",
+                                "health": "ok",
+                                "state": "firing",
+                                "alerts": [{}, {}],
+                                "lastEvaluation": "2026-01-15T03:00:00Z",
+                                "evaluationTime": 0.002,
+                                "lastError": "",
+                            },
+                            {
+                                "type": "recording",
+                                "name": "job:up:sum",
+                                "query": "sum by (job) (up)",
+                                "health": "err",
+                                "lastError": "boom",
+                            },
+                        ],
+                    }
+                ]
+            }
+        ),
+    ),
     "/api/v1/alerts": lambda q: (
         200,
         _ok(
@@ -203,6 +236,14 @@ async def test_remote_source_reads_the_api(prometheus: str) -> None:
         assert [a.name for a in alerts] == ["Down", "Slow"]  # firing first
         assert alerts[1].runbook == "https://runbooks/slow" and alerts[1].value == 1.5
         assert alerts[1].active_since_ms == T * 1000 - 300_000
+        down, rec = await src.rules()
+        assert (down.kind, down.state, down.active, down.last_eval_ms) == (
+            "alerting",
+            "firing",
+            2,
+            T * 1000,
+        )
+        assert (rec.kind, rec.health, rec.last_error, rec.state) == ("recording", "err", "boom", "")
     finally:
         await src.close()
 
