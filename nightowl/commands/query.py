@@ -19,8 +19,9 @@ Without `--start`/`--end` the query is instant, at `--time` (default now). With 
 a range query; `--end` defaults to now and `--step` to the range over 250 points
 (at least 1 s), the Prometheus UI's choice. Times are RFC 3339, Unix seconds or
 relative (`now-1h`). An expression that starts with `-` goes after `--`. The database
-is `--db`, else `[storage] path` of the config, else the XDG default. Warnings go to stderr. A bad expression prints the parser's message
-with a caret under the position and exits 2; evaluation errors exit 1.
+is `--db`, else `[storage] path` of the config, else the XDG default. Warnings go to
+stderr. A bad expression prints the parser's message with a caret under the position
+and exits 2; evaluation errors exit 1.
 """
 
 from __future__ import annotations
