@@ -1,6 +1,6 @@
 """Prometheus remote write from the store to a cluster (`[[remote_write]]`).
 
-Wiring (the daemon does this in `nightowl/runtime.py`)::
+Wiring (`server/daemon.py` does this)::
 
     mgr = RemoteWriteManager(store, config.remote_write, transport=None)
     errors = mgr.start()             # one sender thread per target; errors: list[str]
@@ -398,10 +398,10 @@ class RemoteWriter:
         lo = self.scan_from
         hi = lo + SCAN_SLICE_MS - 1
         cyc, silent = self._collect(lo, hi)
+        # Dropped series are only marked in memory: nothing was sent, so after a restart
+        # they are simply dropped (and counted) again, and sent if the rules changed.
         for labels, t in silent:
             self._marks[labels] = t
-        if silent:
-            self.progress.advance(self.name, ((self._key(k), t) for k, t in silent))
         n = len(cyc.t)
         self._stats.samples_pending = n
         if not self._send_all(cyc):
