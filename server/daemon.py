@@ -158,11 +158,41 @@ class Daemon:
             raise UserError(f"cannot run the daemon: {reason}", where=str(self.runtime.db_path))
         store = self.runtime.store
         try:
+            await self._start_alerting()
             await self._start_parts(store)
             await self._serve()
         finally:
             await self._shutdown()
         return 0
+
+    async def _start_alerting(self) -> None:
+        """Rules with notifications ([alerting]), silences and the alert state file.
+
+        The runtime runs rules without a notifier (the UI shows alerts itself); the
+        daemon replaces that manager with one wired by `alerting_from_config`.
+        """
+        from nightowl.alerts.manager import alerting_from_config
+        from nightowl.alerts.rules import engine_query_fn
+
+        rt = self.runtime
+        cfg = self.config
+        if getattr(rt, "notifier", None) is not None:
+            return
+        if rt.rules is not None:
+            await rt.rules.stop()
+            rt.rules = None
+        has_rules = bool(cfg.rule_files or cfg.rule_groups)
+        if not has_rules:
+            return
+        manager, notifier, _state = await asyncio.to_thread(
+            alerting_from_config, cfg, engine_query_fn(rt.engine), rt.store, rt.store, rt.db_path
+        )
+        self.notifier = notifier
+        notifier.start()  # type: ignore[attr-defined]
+        manager.start(rt.clock.now_ms)
+        rt.rules = manager
+
+    notifier: Any = None
 
     async def _start_parts(self, store: Any) -> None:
         cfg = self.config
@@ -287,6 +317,9 @@ class Daemon:
                 self.push = None
             if self.runtime is not None:
                 await self.runtime.stop()
+            if self.notifier is not None:
+                await self.notifier.stop()
+                self.notifier = None
 
         try:
             await asyncio.wait_for(steps(), STOP_TIMEOUT_S)
@@ -365,10 +398,11 @@ class Daemon:
         if rt.rules is None:
             if not files and not inline:
                 return None
-            rt.config = new
+            old, self.config = self.config, new
             try:
-                await rt._start_rules()
+                await self._start_alerting()
             except NightowlError as exc:
+                self.config = old
                 return str(exc)
             return None
         try:
