@@ -133,3 +133,77 @@ max_backoff = "500ms"
         assert d.wait(15) == 0
         p.terminate()
         p.wait(20)
+
+
+def test_remote_write_to_victoriametrics(tmp_path: Path) -> None:
+    """VictoriaMetrics receives the same samples (to its ~12 significant digits)."""
+    import json
+
+    vm = shutil.which("victoria-metrics")
+    if vm is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("victoria-metrics is required in CI")
+        pytest.skip("victoria-metrics is not installed (Debian package `victoria-metrics`)")
+    vport, nport = _free_port(), _free_port()
+    vurl, nurl = f"http://127.0.0.1:{vport}", f"http://127.0.0.1:{nport}"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f"""
+[host]
+scrape_interval = "1s"
+collectors = ["time"]
+[[remote_write]]
+url = "{vurl}/api/v1/write"
+[remote_write.queue_config]
+batch_send_deadline = "200ms"
+"""
+    )
+    with (tmp_path / "vm.log").open("wb") as log:
+        v = subprocess.Popen(
+            [
+                vm,
+                f"-storageDataPath={tmp_path / 'vm'}",
+                f"-httpListenAddr=127.0.0.1:{vport}",
+                "-search.disableCache",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+    with (tmp_path / "daemon.log").open("wb") as err:
+        d = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nightowl",
+                "daemon",
+                "--config",
+                str(cfg),
+                "--db",
+                str(tmp_path / "n.db"),
+                "--listen",
+                f"127.0.0.1:{nport}",
+            ],
+            stderr=err,
+        )
+    try:
+        _wait(vurl + "/health")
+        _wait(nurl + "/-/ready")
+        time.sleep(4)
+        t = time.time() - 1.5
+        ours = _samples(nurl, t)
+        httpx.get(vurl + "/internal/force_flush")
+        r = httpx.get(
+            vurl + "/api/v1/export",
+            params={"match[]": "node_time_seconds", "start": t - 20, "end": t},
+        )
+        (line,) = r.text.splitlines()
+        row = json.loads(line)
+        theirs = list(zip(row["timestamps"], row["values"], strict=True))
+        assert [ts / 1000 for ts, _ in theirs] == [ts for ts, _ in ours]
+        for (_, v1), (_, v2) in zip(theirs, ours, strict=True):
+            assert abs(v1 - float(v2)) <= abs(float(v2)) * 1e-11
+    finally:
+        d.send_signal(signal.SIGTERM)
+        assert d.wait(15) == 0
+        v.terminate()
+        v.wait(20)
