@@ -1,7 +1,9 @@
 """Query history: persisted, newest last, searchable.
 
 Stored as JSON lines (a PromQL query may span lines) in the XDG data dir
-(`query_history.jsonl`). Bad lines in the file are skipped, never fatal; a file
+(`query_history.jsonl`). Each new query is appended (the last copy of a query
+wins when the file is read); the file is rewritten without duplicates once it
+holds twice the maximum. Bad lines in the file are skipped, never fatal; a file
 that cannot be written only loses persistence, never the UI.
 """
 
@@ -28,12 +30,14 @@ class QueryHistory:
         self.max_entries = max(max_entries, 1)
         self.entries: list[str] = []
         self.error: str | None = None
+        self._file_lines = 0
         if path is not None and path.exists():
             try:
                 lines = path.read_text(encoding="utf-8").splitlines()
             except (OSError, UnicodeDecodeError) as exc:
                 self.error = f"query history not read: {exc}"
                 lines = []
+            self._file_lines = len(lines)
             for line in lines:
                 try:
                     q = json.loads(line)
@@ -58,9 +62,17 @@ class QueryHistory:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text("".join(json.dumps(q) + "\n" for q in self.entries), encoding="utf-8")
-            tmp.replace(self.path)
+            if self._file_lines + 1 > 2 * self.max_entries:
+                tmp = self.path.with_name(self.path.name + ".tmp")
+                tmp.write_text(
+                    "".join(json.dumps(q) + "\n" for q in self.entries), encoding="utf-8"
+                )
+                tmp.replace(self.path)
+                self._file_lines = len(self.entries)
+            else:
+                with self.path.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(query) + "\n")
+                self._file_lines += 1
         except OSError as exc:
             self.error = f"query history not saved: {exc}"
 
