@@ -98,3 +98,52 @@ def test_help_screen(snap_compare, sync_source, clock, tmp_path) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+def test_rules_view(snap_compare, sync_source, clock, tmp_path) -> None:
+    """Rules with one firing alerting rule and one failing recording rule."""
+    from nightowl.query.source import RuleInfo
+
+    sync_source.rules_fn = lambda: [
+        RuleInfo(
+            "disk",
+            "rules/disk.yml",
+            "DiskAlmostFull",
+            "alerting",
+            "fs_used > 0.9",
+            "ok",
+            "firing",
+            1,
+            clock.now - 4_000,
+            0.004,
+        ),
+        RuleInfo(
+            "disk",
+            "rules/disk.yml",
+            "DiskFillingUp",
+            "alerting",
+            "predict_linear(x[1h], 4 * 3600) < 0",
+            "ok",
+            "inactive",
+            0,
+            clock.now - 4_000,
+            0.011,
+        ),
+        RuleInfo(
+            "api",
+            "rules/api.yml",
+            "job:http_requests:rate5m",
+            "recording",
+            "sum by (job) (rate(http_requests_total[5m]))",
+            "err",
+            last_eval_ms=clock.now - 9_000,
+            last_error="many-to-many matching not allowed",
+        ),
+    ]
+    app = make_app(sync_source, clock, tmp_path, "dark")
+
+    async def run_before(pilot) -> None:
+        await pilot.press("u")
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
