@@ -3,10 +3,10 @@
 Standalone (`nightowl` with no daemon running)::
 
     store (writable, takes the writer lock) -> engine -> scrape manager (host + targets)
+        -> log / command / JSON / report sources
         -> rule manager (rule_files + [[rule_groups]]; writes ALERTS and recorded series)
-
-Notifiers ([alerting]) are not wired here yet: the daemon issue adds them; until
-then alerts are evaluated, stored and shown, but not sent.
+           with its notifier ([alerting]: Alertmanagers, webhooks) and the alert state
+           file beside the database (history, silences, acks)
 
 Attached (a daemon already owns the database): opening it writable raises
 `DatabaseLockedError`; the runtime then opens it read-only, builds only the
@@ -66,6 +66,9 @@ class Runtime:
         self.engine: Any = None
         self.scrapers: Any = None
         self.rules: Any = None
+        self.notifier: Any = None
+        self.alert_state: Any = None
+        self.devsec: Any = None
         self.attached_reason: str | None = None
         self._source: LocalSource | None = None
 
@@ -116,32 +119,42 @@ class Runtime:
             errors = await self.scrapers.apply(self.config)
             for err in errors:
                 log.warning("scrape target: %s", err)
+            from nightowl.scrapers._devsec import DevSecSources
+
+            self.devsec = DevSecSources(self.store, clock=self.clock)
+            for err in await self.devsec.apply(self.config):
+                log.warning("source: %s", err)
         if not self.attached:
             await self._start_rules()
 
     async def _start_rules(self) -> None:
-        """Load rule files and inline groups; run them when there are any."""
+        """Load rule files and inline groups; run them, with notifications, when there are any."""
         files = tuple(getattr(self.config, "rule_files", ()) or ())
         inline = tuple(getattr(self.config, "rule_groups", ()) or ())
         if not files and not inline:
             return
-        from nightowl.alerts.manager import RuleManager
-        from nightowl.alerts.rulefile import groups_from_config
+        from nightowl.alerts.manager import alerting_from_config
         from nightowl.alerts.rules import engine_query_fn
 
-        g = getattr(self.config, "global_", None)
-        manager = RuleManager(
+        manager, notifier, state = await asyncio.to_thread(
+            alerting_from_config,
+            self.config,
             engine_query_fn(self.engine),
             self.store,
-            None,
-            interval_ms=getattr(g, "evaluation_interval", 15_000),
-            external_labels=getattr(g, "external_labels", {}),
-            querier=self.store,
+            self.store,
+            self.db_path,
         )
-        source = getattr(self.config, "source", "") or "config.toml"
-        await asyncio.to_thread(manager.load, files, groups_from_config(inline, file=source))
+        self.notifier, self.alert_state = notifier, state
+        notifier.start()  # type: ignore[attr-defined]
         manager.start(self.clock.now_ms)
         self.rules = manager
+
+    def targets(self) -> list[Any]:
+        """Scrape targets, then the log, command, JSON and report sources."""
+        out = list(self.scrapers.targets()) if self.scrapers is not None else []
+        if self.devsec is not None:
+            out.extend(self.devsec.targets())
+        return out
 
     def source(self) -> LocalSource:
         """The TUI's view of this runtime."""
@@ -155,7 +168,7 @@ class Runtime:
                 self.store,
                 description=desc,
                 read_only=self.attached,
-                targets_fn=self.scrapers.targets if self.scrapers is not None else None,
+                targets_fn=self.targets if self.scrapers is not None else None,
                 alerts_fn=self._alerts if self.rules is not None else None,
                 rules_fn=self._rules if self.rules is not None else None,
                 clock=self.clock,
@@ -169,10 +182,16 @@ class Runtime:
         return rules_from_manager(self.rules.groups())
 
     async def stop(self) -> None:
-        """Stop rules, then scrapers (writing staleness markers), then the source and store."""
+        """Stop rules and notifier, then sources and scrapers (stale markers), then the store."""
         if self.rules is not None:
             await self.rules.stop()
             self.rules = None
+        if self.notifier is not None:
+            await self.notifier.stop()
+            self.notifier = None
+        if self.devsec is not None:
+            await self.devsec.stop()
+            self.devsec = None
         if self.scrapers is not None:
             await self.scrapers.stop()
             self.scrapers = None
