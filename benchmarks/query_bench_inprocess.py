@@ -276,9 +276,12 @@ def main(argv: list[str] | None = None) -> int:
                 verdict_shifted = _verdict(ours_shifted, json.loads(body))
                 mo, mp = statistics.median(ours_t) * 1000, statistics.median(prom_t) * 1000
                 rows.append((case["name"], mo, mp, verdict_shifted))
-                print(f"{case['name']:<34} nightowl {mo:8.2f} ms  prometheus {mp:8.2f} ms  "
-                      f"ratio {mo / mp:5.2f}\n    at the standard times: {verdict}\n"
-                      f"    {shift_ms} ms later (no sample on an edge): {verdict_shifted}", flush=True)  # fmt: skip
+                print(
+                    f"{case['name']:<34} nightowl {mo:8.2f} ms  prometheus {mp:8.2f} ms  "
+                    f"ratio {mo / mp:5.2f}\n    at the standard times: {verdict}\n"
+                    f"    {shift_ms} ms later (no sample on an edge): {verdict_shifted}",
+                    flush=True,
+                )
             store.close()
         finally:
             prom.close()
