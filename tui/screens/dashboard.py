@@ -293,6 +293,7 @@ class DashboardScreen(Screen[None]):
         pane = self.query_one("#alerts", AlertPane)
         pane.alerts = tuple(message.alerts)
         pane.error = message.error
+        pane.minute = self.app.clock.now_ms() // 60_000  # type: ignore[attr-defined]
         firing = {(a.name, tuple(a.labels)) for a in message.alerts if a.state == "firing"}
         new = firing - self._firing if self._firing is not None else set()
         self._firing = firing if message.error is None else self._firing

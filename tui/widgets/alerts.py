@@ -53,6 +53,9 @@ class AlertPane(Widget, can_focus=True):
     """The alerts shown, in order."""
     error: reactive[str | None] = reactive(None)
     """Why alerts could not be read, if they could not."""
+    minute: reactive[int] = reactive(0)
+    """The current minute: ages are shown to the minute, so the pane repaints for them
+    once a minute, not every refresh."""
     cursor: reactive[int] = reactive(0)
     """Index of the chosen alert (shown when the pane has focus)."""
 
@@ -106,7 +109,7 @@ class AlertPane(Widget, can_focus=True):
             text.append(a.name, style=style)
             if a.active_since_ms is not None:
                 age = max(now - a.active_since_ms, 0)
-                text.append(f"  for {format_age(age - age % 60_000 if age >= 60_000 else age)}")
+                text.append(f"  for {format_age(age - age % 60_000) if age >= 60_000 else '<1m'}")
             if a.value is not None:
                 text.append(f"  value {format_value(a.value)}")
             extra = ", ".join(f"{k}={v}" for k, v in a.labels if k not in ("alertname", "severity"))
