@@ -9,7 +9,7 @@ traceback::
     │   ├── ConfigError                nightowl.config: TOML syntax, unknown keys, bad values
     │   ├── ParseError                 exposition text, PromQL, rule files: carries a position
     │   └── UsageError                 bad command-line arguments or combinations
-    ├── StoreError                     nightowl.store: the database file
+    ├── StoreError                     nightowl.store: the database file (exit status 2)
     │   ├── DatabaseLockedError        another process holds the writer lock (names its PID)
     │   ├── CorruptDatabaseError       not SQLite, damaged, or a schema we cannot read
     │   └── SchemaVersionError         written by a newer nightowl; never touched
@@ -99,7 +99,14 @@ class UsageError(UserError):
 
 
 class StoreError(NightowlError):
-    """The database file could not be used."""
+    """The database file could not be used.
+
+    The CLI exits with status 2 for these, as for user errors: a database that is
+    missing, unreadable, locked or damaged is the user's to fix (its path, its
+    permissions, another process), never a reason for a traceback.
+    """
+
+    exit_code = 2
 
 
 class DatabaseLockedError(StoreError, UserError):
