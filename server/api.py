@@ -74,6 +74,7 @@ _GO_FLOAT = re.compile(
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _MAX_INT64 = 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EMPTY_MATCHERS = "match[] must contain at least one non-empty matcher"
 
 
 class Params:
@@ -152,8 +153,12 @@ def parse_time(text: str) -> int:
     """A time parameter to Unix ms, as Prometheus's `parseTime` (raises ValueError)."""
     f = _go_float(text)
     if f is not None:
-        if not math.isfinite(f) or abs(f) > 9.2e15:
-            raise ValueError(f"cannot parse {_go_quote(text)} to a valid timestamp")
+        # Go converts out-of-range floats to int64 without complaint; clamp to the
+        # times Prometheus can represent instead (NaN: the earliest).
+        if f != f or f * 1000 <= MIN_TIME_MS:
+            return MIN_TIME_MS
+        if f * 1000 >= MAX_TIME_MS:
+            return MAX_TIME_MS
         whole = math.trunc(f)
         frac = round((f - whole) * 1000)
         return int(whole) * 1000 + int(frac)
@@ -256,11 +261,13 @@ def parse_matcher_sets(texts: Sequence[str]) -> list[list[Matcher]]:
         try:
             matchers = parse_matchers(text)
         except ParseError as exc:
-            raise ApiError("bad_data", exc.message) from None
+            if "at least one non-empty matcher" in exc.message:
+                raise _invalid("match[]", _EMPTY_MATCHERS) from None
+            raise _invalid("match[]", exc.message) from None
         except (ValueError, re.error) as exc:  # a regex Python cannot compile
-            raise ApiError("bad_data", f"invalid matcher {_go_quote(text)}: {exc}") from None
+            raise _invalid("match[]", f"invalid matcher {_go_quote(text)}: {exc}") from None
         if all(m.matches_empty() for m in matchers):
-            raise ApiError("bad_data", "match[] must contain at least one non-empty matcher")
+            raise _invalid("match[]", _EMPTY_MATCHERS)
         sets.append(matchers)
     return sets
 

@@ -370,3 +370,75 @@ def test_real_prometheus_federates_and_scrapes(tmp_path: Path, daemon: Running) 
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+ERROR_CASES = [
+    ("/api/v1/query", {"query": "up{"}),
+    ("/api/v1/query", {"query": ""}),
+    ("/api/v1/query", {"query": "up", "time": "x"}),
+    ("/api/v1/query", {"query": "up", "timeout": "x"}),
+    ("/api/v1/query", {"query": "foo(up)", "time": "1"}),
+    ("/api/v1/query_range", {"query": "up", "end": "10", "step": "1"}),
+    ("/api/v1/query_range", {"query": "up", "start": "1", "end": "x", "step": "1"}),
+    ("/api/v1/query_range", {"query": "up", "start": "10", "end": "5", "step": "1"}),
+    ("/api/v1/query_range", {"query": "up", "start": "0", "end": "5", "step": "0"}),
+    ("/api/v1/query_range", {"query": "up", "start": "0", "end": "5", "step": "-1s"}),
+    ("/api/v1/query_range", {"query": "up", "start": "0", "end": "5", "step": "1.5s"}),
+    ("/api/v1/query_range", {"query": "up", "start": "0", "end": "100000", "step": "1"}),
+    ("/api/v1/query_range", {"query": "up[5m]", "start": "0", "end": "10", "step": "1"}),
+    ("/api/v1/series", {}),
+    ("/api/v1/series", {"match[]": '{job=~".*"}'}),
+    ("/api/v1/series", {"match[]": "up", "start": "x"}),
+    ("/api/v1/series", {"match[]": "up", "end": "2023-13-01T00:00:00Z"}),
+    ("/api/v1/labels", {"start": "x"}),
+    ("/api/v1/label/0bad/values", {}),
+    ("/api/v1/rules", {"type": "x"}),
+    ("/api/v1/metadata", {"limit": "x"}),
+    ("/api/v1/query", {"query": "up", "time": "1e20"}),
+    ("/api/v1/nothing", {}),
+]
+
+
+@pytest.mark.external
+def test_errors_match_real_prometheus(tmp_path: Path, daemon: Running) -> None:
+    """Bad requests get the same status, errorType and message as from Prometheus 2.42."""
+    prom = _need("prometheus")
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text("global: {}\n")
+    pport = _free_port()
+    with (tmp_path / "prom.log").open("wb") as f:
+        proc = subprocess.Popen(
+            [
+                prom,
+                f"--config.file={cfg}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{pport}",
+            ],
+            stdout=f,
+            stderr=f,
+        )
+    purl = f"http://127.0.0.1:{pport}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(purl + "/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "prometheus did not start"
+            time.sleep(0.1)
+
+        def shape(r: httpx.Response) -> tuple:
+            if r.headers.get("content-type", "").startswith("application/json"):
+                j = r.json()
+                return r.status_code, j["status"], j.get("errorType"), j.get("error")
+            return (r.status_code,)
+
+        for path, params in ERROR_CASES:
+            theirs = shape(httpx.get(purl + path, params=params))
+            ours = shape(httpx.get(daemon.url + path, params=params))
+            assert ours == theirs, (path, params)
+    finally:
+        proc.terminate()
+        proc.wait(15)

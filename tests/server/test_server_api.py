@@ -145,7 +145,11 @@ async def test_staleness_marker_ends_series(client: httpx.AsyncClient) -> None:
             "exceeded maximum resolution of 11,000 points per timeseries",
         ),
         ("/api/v1/series", {}, "no match[] parameter provided"),
-        ("/api/v1/series", {"match[]": '{job=~".*"}'}, "at least one non-empty matcher"),
+        (
+            "/api/v1/series",
+            {"match[]": '{job=~".*"}'},
+            'invalid parameter "match[]": match[] must contain at least one non-empty matcher',
+        ),
         ("/api/v1/series", {"match[]": "up", "limit": "-1"}, "limit must be non-negative"),
         ("/api/v1/series", {"match[]": "up", "limit": "x"}, 'strconv.Atoi: parsing "x"'),
         ("/api/v1/labels", {"start": "x"}, 'invalid parameter "start"'),
