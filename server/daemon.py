@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -41,7 +42,14 @@ from nightowl.server.selfmetrics import render
 
 from nightowl.errors import ConfigError, NightowlError, UserError
 
-__all__ = ["Daemon", "JsonFormatter", "configure_logging", "engine_options", "split_listen"]
+__all__ = [
+    "Daemon",
+    "JsonFormatter",
+    "bind",
+    "configure_logging",
+    "engine_options",
+    "split_listen",
+]
 
 log = logging.getLogger("nightowl.daemon")
 
@@ -90,6 +98,26 @@ def split_listen(listen: str) -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port)
+
+
+def bind(listen: str) -> socket.socket:
+    """A listening TCP socket on `listen`; UserError naming the address when that fails."""
+    host, port = split_listen(listen)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, addr = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise UserError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def engine_options(server: Any) -> EngineOptions:
@@ -150,6 +178,7 @@ class Daemon:
 
         os.umask(0o077)
         cfg = self.config
+        self._sock = bind(cfg.server.listen)
         self.runtime = Runtime(cfg, db_path=Path(self.db_path) if self.db_path else None)
         await self.runtime.start()
         if self.runtime.attached:
@@ -193,6 +222,7 @@ class Daemon:
         rt.rules = manager
 
     notifier: Any = None
+    _sock: socket.socket | None = None
 
     async def _start_parts(self, store: Any) -> None:
         cfg = self.config
@@ -261,11 +291,8 @@ class Daemon:
         assert self.api is not None and self.parts is not None
         cfg = self.config
         self._app = create_app(self.api, self.parts)
-        host, port = split_listen(cfg.server.listen)
         uv = uvicorn.Config(
             self._app,
-            host=host,
-            port=port,
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -278,7 +305,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
-        serve = asyncio.create_task(self.server.serve(), name="http")
+        serve = asyncio.create_task(self.server.serve(sockets=[self._sock]), name="http")
         while not self.server.started and not serve.done():
             await asyncio.sleep(0.02)
         if serve.done():
@@ -327,6 +354,8 @@ class Daemon:
             log.error("shutdown took longer than %.0f s; exiting anyway", STOP_TIMEOUT_S)
         if self._app is not None:
             self._app.state.executor.shutdown(wait=False, cancel_futures=True)
+        if self._sock is not None:
+            self._sock.close()
         log.info("stopped")
 
     async def reload(self) -> str | None:

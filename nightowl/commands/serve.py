@@ -56,12 +56,17 @@ async def serve(config: Any, db: str) -> int:
 
     from nightowl.server.api import Api
     from nightowl.server.app import ServerParts, create_app
-    from nightowl.server.daemon import _Server, engine_options, split_listen
+    from nightowl.server.daemon import _Server, bind, engine_options
     from nightowl.server.security import Authenticator, ssl_options
     from nightowl.server.selfmetrics import render
     from nightowl.store import Store
 
-    store = await asyncio.to_thread(Store.open, db, readonly=True)
+    sock = bind(config.server.listen)
+    try:
+        store = await asyncio.to_thread(Store.open, db, readonly=True)
+    except BaseException:
+        sock.close()
+        raise
     started = time.time()
     try:
         s = config.server
@@ -80,12 +85,9 @@ async def serve(config: Any, db: str) -> int:
             queue_timeout_s=s.query_timeout / 1000,
         )
         app = create_app(api, parts)
-        host, port = split_listen(s.listen)
         server = _Server(
             uvicorn.Config(
                 app,
-                host=host,
-                port=port,
                 log_config=None,
                 access_log=False,
                 lifespan="off",
@@ -96,7 +98,7 @@ async def serve(config: Any, db: str) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not task.done():
             await asyncio.sleep(0.02)
         if task.done() and not server.started:
@@ -105,5 +107,6 @@ async def serve(config: Any, db: str) -> int:
         await task
         app.state.executor.shutdown(wait=False, cancel_futures=True)
     finally:
+        sock.close()
         await asyncio.to_thread(store.close)
     return 0

@@ -442,3 +442,22 @@ def test_errors_match_real_prometheus(tmp_path: Path, daemon: Running) -> None:
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_address_in_use_exits_2(daemon: Running) -> None:
+    """An address already taken is one clear line and exit 2, before anything starts."""
+    port = daemon.url.rsplit(":", 1)[1]
+    for cmd in (
+        ["daemon", "--config", str(daemon.config), "--db", str(daemon.db.with_name("other.db"))],
+        ["serve", "--db", str(daemon.db)],
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "nightowl", *cmd, "--listen", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert out.returncode == 2, out.stderr
+        assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
+        assert "Traceback" not in out.stderr
+    assert not daemon.db.with_name("other.db").exists()
