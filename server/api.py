@@ -359,7 +359,6 @@ class Api:
         self.runtime_info_fn = runtime_info
         self.retention = retention
         self.started_ms = clock()
-        self.query_durations: list[float] = []
         self._lock = threading.Lock()
         self.query_count = 0
         self.query_seconds = 0.0
@@ -441,6 +440,24 @@ class Api:
         query = params.get("query")
         res = self._run(lambda: engine.range(query, start, end, step, lookback_delta_ms=lookback))
         return ApiResult(RawJSON(query_data_json(res.value)), res.warnings, res.infos)
+
+    def query_exemplars(self, params: Params) -> ApiResult:
+        """`/api/v1/query_exemplars`: always empty (nightowl stores no exemplars).
+
+        The parameters are checked as Prometheus checks them, so a client's mistakes
+        still come back as errors.
+        """
+        start = parse_time_param(params, "start", MIN_TIME_MS)
+        end = parse_time_param(params, "end", MAX_TIME_MS)
+        if start is not None and end is not None and end < start:
+            raise ApiError("bad_data", "end timestamp must not be before start timestamp")
+        from nightowl.query.parser import parse
+
+        try:
+            parse(params.get("query"))
+        except ParseError as exc:
+            raise ApiError("bad_data", exc.message) from None
+        return ApiResult([])
 
     def format_query(self, params: Params) -> ApiResult:
         """`/api/v1/format_query`: the query pretty-printed."""

@@ -287,6 +287,7 @@ def create_app(api: Api, parts: ServerParts | None = None) -> Starlette:
         api_route("/api/v1/query", "/api/v1/query", api.query),
         api_route("/api/v1/query_range", "/api/v1/query_range", api.query_range),
         api_route("/api/v1/format_query", "/api/v1/format_query", api.format_query),
+        api_route("/api/v1/query_exemplars", "/api/v1/query_exemplars", api.query_exemplars),
         api_route("/api/v1/series", "/api/v1/series", api.series),
         api_route("/api/v1/labels", "/api/v1/labels", api.labels),
         api_route(

@@ -396,6 +396,10 @@ ERROR_CASES = [
     ("/api/v1/metadata", {"limit": "x"}),
     ("/api/v1/query", {"query": "up", "time": "1e20"}),
     ("/api/v1/nothing", {}),
+    ("/api/v1/query_exemplars", {"query": "up{"}),
+    ("/api/v1/query_exemplars", {"query": "up", "start": "x"}),
+    ("/api/v1/query_exemplars", {"query": "up", "start": "5", "end": "1"}),
+    ("/api/v1/query_exemplars", {"query": "up", "start": "1", "end": "5"}),
 ]
 
 

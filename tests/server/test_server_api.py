@@ -326,3 +326,13 @@ async def test_success_envelope_is_compact_json(client: httpx.AsyncClient) -> No
         "status": "success",
         "data": {"resultType": "scalar", "result": [1, "1"]},
     }
+
+
+async def test_query_exemplars(client: httpx.AsyncClient) -> None:
+    """Exemplars: none stored, so an empty list; bad parameters still rejected."""
+    r = await client.get(
+        "/api/v1/query_exemplars", params={"query": "up", "start": "0", "end": "9"}
+    )
+    assert r.json() == {"status": "success", "data": []}
+    r = await client.get("/api/v1/query_exemplars", params={"query": "up{", "start": "0"})
+    assert r.status_code == 400
