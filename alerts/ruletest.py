@@ -309,12 +309,64 @@ def _samples_str(items: list[tuple[Labels, float]]) -> str:
     return ", ".join(f"{prom_labels(lb)} {format_go_e(v)}" for lb, v in items)
 
 
+def _allowed_char(value: int) -> bool:
+    return (
+        value in (0x09, 0x0A, 0x0D, 0x85)
+        or 0x20 <= value <= 0x7E
+        or 0xA0 <= value <= 0xD7FF
+        or 0xE000 <= value <= 0xFFFD
+        or 0x10000 <= value <= 0x10FFFF
+    )
+
+
+def _utf8_problem(data: bytes) -> str:
+    """The first problem promtool's YAML reader finds in bytes that are not UTF-8.
+
+    promtool reads test files as UTF-8 and stops at the first octet or
+    character it refuses, naming the problem in these words (exit status 1).
+    """
+    i, n = 0, len(data)
+    while i < n:
+        octet = data[i]
+        if octet < 0x80:
+            width, value = 1, octet
+        elif octet & 0xE0 == 0xC0:
+            width, value = 2, octet & 0x1F
+        elif octet & 0xF0 == 0xE0:
+            width, value = 3, octet & 0x0F
+        elif octet & 0xF8 == 0xF0:
+            width, value = 4, octet & 0x07
+        else:
+            return "invalid leading UTF-8 octet"
+        if i + width > n:
+            return "incomplete UTF-8 octet sequence"
+        for k in range(1, width):
+            trailing = data[i + k]
+            if trailing & 0xC0 != 0x80:
+                return "invalid trailing UTF-8 octet"
+            value = (value << 6) | (trailing & 0x3F)
+        if (width == 2 and value < 0x80) or (width == 3 and value < 0x800):
+            return "invalid length of a UTF-8 sequence"
+        if width == 4 and value < 0x10000:
+            return "invalid length of a UTF-8 sequence"
+        if 0xD800 <= value <= 0xDFFF or value > 0x10FFFF:
+            return "invalid Unicode character"
+        if not _allowed_char(value):
+            return "control characters are not allowed"
+        i += width
+    return "invalid UTF-8 text"
+
+
 def _test_file(path: Path, out: TextIO) -> list[str]:
     print(f"Unit Testing:  {path}", file=out)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         return [f"open {path}: {exc.strerror}"]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return [f"yaml: {_utf8_problem(data)}"]
     try:
         doc = load_yaml(text, str(path)) or {}
     except NightowlError as exc:
