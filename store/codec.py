@@ -33,6 +33,14 @@ A **float section** picks one of two modes per column:
   8 planes). Used when decimal scaling does not fit.
 
 The same sections encode rollup blocks (see :func:`encode_columns`).
+
+Reading many chunks at once (:func:`decode_chunks`) parses only the small
+headers chunk by chunk; the byte planes, zigzag, bases, GCD scaling, the
+running sums of the differences and the XOR chains of *all* chunks are undone
+together with a few numpy passes over the concatenated payloads (segmented
+prefix sums: a global cumsum minus its value just before each segment, exact
+modulo 2**64; likewise for XOR). :func:`decode_chunk` is the one-chunk
+reference path and the two must agree bit for bit.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from nightowl.errors import CorruptDatabaseError
 
 __all__ = [
     "decode_chunk",
+    "decode_chunks",
     "decode_columns",
     "encode_chunk",
     "encode_columns",
@@ -416,3 +425,314 @@ def decode_columns(kinds: str, blob: bytes) -> list[np.ndarray]:
         return [_get_ints(r) if kind == "i" else _get_floats(r) for kind in kinds]
     except (ValueError, struct.error) as exc:
         raise CorruptDatabaseError(f"rollup data is damaged ({exc})") from None
+
+
+# -- batch decoding ----------------------------------------------------------------------------
+
+#: Largest sample count a chunk header may claim (a 4 h window at 1 ms is 14.4 M).
+_MAX_CHUNK_SAMPLES = 1 << 26
+
+
+def _uv(buf: bytes, pos: int) -> tuple[int, int]:
+    """An unsigned varint at `pos` of `buf`, and the position after it."""
+    try:
+        byte = buf[pos]
+        if byte < 0x80:
+            return byte, pos + 1
+        value = byte & 0x7F
+        shift = 7
+        while True:
+            pos += 1
+            byte = buf[pos]
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return value, pos + 1
+            shift += 7
+            if shift > 63:
+                raise ValueError("bad varint")
+    except IndexError:
+        raise ValueError("truncated varint") from None
+
+
+def _sv(buf: bytes, pos: int) -> tuple[int, int]:
+    z, pos = _uv(buf, pos)
+    return (z >> 1) ^ -(z & 1), pos
+
+
+class _Column:
+    """Headers of the int sections that make up one concatenated int64 column.
+
+    The sections tile the column back to back. A section of one sample (or a
+    placeholder for an XOR float section, whose slots are filled elsewhere)
+    has order 0 and width 0: only its first value is set.
+    """
+
+    def __init__(self) -> None:
+        self.n: list[int] = []
+        self.order: list[int] = []
+        self.width: list[int] = []
+        self.body: list[int] = []  # offset of the byte planes in the joined payloads
+        self.base: list[int] = []
+        self.g: list[int] = []
+        self.first: list[int] = []
+        self.d1: list[int] = []  # first difference of order-2 sections, in section order
+
+    def placeholder(self, n: int) -> None:
+        self.n.append(n)
+        self.order.append(0)
+        self.width.append(0)
+        self.body.append(0)
+        self.base.append(0)
+        self.g.append(1)
+        self.first.append(0)
+
+    def parse(self, buf: bytes, pos: int, base_off: int) -> tuple[int, int]:
+        """Parse the int section at `pos` of `buf`; returns (samples, position after it)."""
+        n, pos = _uv(buf, pos)
+        if n == 0:
+            return 0, pos
+        if n > _MAX_CHUNK_SAMPLES:
+            raise ValueError("implausible sample count")
+        first, pos = _sv(buf, pos)
+        g, pos = _uv(buf, pos)
+        if not -(2**63) <= first < 2**63 or not 1 <= g < 2**64:
+            raise ValueError("bad int section header")
+        if n == 1:
+            self.placeholder(1)
+            self.first[-1] = first & _MASK
+            return 1, pos
+        if pos >= len(buf):
+            raise ValueError("truncated chunk")
+        packed = buf[pos]
+        order, width = packed >> 4, packed & 0xF
+        base, pos = _sv(buf, pos + 1)
+        if order not in (1, 2) or width > 8 or (order == 2 and n < 3):
+            raise ValueError("bad int section header")
+        if order == 2:
+            d1, pos = _sv(buf, pos)
+            self.d1.append(d1 & _MASK)
+        end = pos + (n - order) * width
+        if end > len(buf):
+            raise ValueError("truncated chunk")
+        self.n.append(n)
+        self.order.append(order)
+        self.width.append(width)
+        self.body.append(base_off + pos)
+        self.base.append(base & _MASK)
+        self.g.append(g)
+        self.first.append(first & _MASK)
+        return n, end
+
+    def decode(self, payload: np.ndarray) -> np.ndarray:
+        """The column (uint64; an int64 column's bits), all sections undone at once."""
+        n = np.array(self.n, dtype=np.intp)
+        total = int(n.sum())
+        starts = np.cumsum(n) - n
+        order = np.array(self.order, dtype=np.intp)
+        width = np.array(self.width, dtype=np.intp)
+        top = int(width.max()) if len(width) else 0
+        if top:
+            # Plane j of element i of a section sits at body + j*m + (i - order); reads
+            # that fall outside a section's planes (order lead, narrower widths) are
+            # clipped to the buffer and masked off below.
+            small = np.uint16 if top <= 2 else np.uint32 if top <= 4 else np.uint64
+            src = np.repeat(np.array(self.body, dtype=np.intp) - starts - order, n)
+            src += np.arange(total, dtype=np.intp)
+            z = payload.take(src, mode="clip").astype(small)
+            if top > 1:
+                stride = np.repeat(np.where(width >= 2, n - order, 0), n)
+                for j in range(1, top):
+                    src += stride
+                    z |= payload.take(src, mode="clip").astype(small) << small(8 * j)
+            if (width != top).any():
+                size = 8 * np.dtype(small).itemsize
+                masks = [(1 << min(8 * w, size)) - 1 for w in self.width]
+                z &= np.repeat(np.array(masks, dtype=small), n)
+            # Undo the zigzag in the narrow type, then widen with sign extension.
+            signed = {np.uint16: np.int16, np.uint32: np.int32, np.uint64: np.int64}[small]
+            z = ((z >> small(1)) ^ (-(z & small(1)))).view(signed)
+            u = z.astype(np.int64).view(np.uint64)
+        else:
+            u = np.zeros(total, np.uint64)
+        if any(self.base):
+            u += np.repeat(np.array(self.base, dtype=np.uint64), n)
+        u[starts] = np.array(self.first, dtype=np.uint64)
+        two = order == 2
+        if self.d1:
+            u[starts[two] + 1] = np.array(self.d1, dtype=np.uint64)
+            # Second differences -> first differences, in order-2 sections only.
+            inside = np.repeat(two, n)
+            inside[starts] = False
+            y = np.where(inside, u, np.uint64(0))
+            np.cumsum(y, out=y)
+            y -= np.repeat(y[starts], n)
+            np.copyto(u, y, where=inside)
+        if any(g != 1 for g in self.g):
+            gs = np.repeat(np.array(self.g, dtype=np.uint64), n)
+            gs[starts] = 1
+            u *= gs
+        # Differences -> values with one running sum: each section's first entry
+        # subtracts the previous section's last value, so the sum restarts there.
+        if len(n) > 1:
+            last = np.add.reduceat(u, starts)
+            u[starts[1:]] -= last[:-1]
+        np.cumsum(u, out=u)
+        return u
+
+
+#: Samples decoded per vectorised pass. Small enough that the temporaries stay
+#: in the CPU cache and below malloc's mmap threshold (fresh mmap'ed pages
+#: cost a page fault each: one big pass measured 2x slower than passes of this size).
+_GROUP_SAMPLES = 1 << 16
+
+
+class _Group:
+    """Chunks decoded together: their parsed headers and joined payloads."""
+
+    def __init__(self) -> None:
+        self.tcol = _Column()
+        self.vcol = _Column()
+        self.payloads: list[bytes] = []
+        self.dec_k: list[int] = []  # decimal scale per value section (-1: XOR)
+        self.xor_body: list[int] = []
+        self.exc_pos: list[np.ndarray] = []
+        self.exc_bits: list[np.ndarray] = []
+        self.base_off = 0
+        self.total = 0
+
+    def add(self, buf: bytes) -> int:
+        """Parse one decompressed chunk payload; returns its sample count."""
+        base_off = self.base_off
+        self.payloads.append(buf)
+        n, pos = self.tcol.parse(buf, 0, base_off)
+        if pos >= len(buf):
+            raise ValueError("truncated chunk")
+        mode = buf[pos]
+        mode, k = mode & 1, mode >> 1
+        pos += 1
+        if mode == _MODE_XOR:
+            nv, pos = _uv(buf, pos)
+            if pos + 8 * nv > len(buf):
+                raise ValueError("truncated chunk")
+            if nv == n and n:
+                self.vcol.placeholder(n)
+                self.dec_k.append(-1)
+                self.xor_body.append(base_off + pos)
+        else:
+            nbad, pos = _uv(buf, pos)
+            if k > _MAX_SCALE or nbad >= 2**32:
+                raise ValueError("bad float section header")
+            if nbad:
+                if pos + 12 * nbad > len(buf):
+                    raise ValueError("truncated chunk")
+                bad = np.frombuffer(buf, dtype="<u4", count=nbad, offset=pos)
+                bits = np.frombuffer(buf, dtype="<u8", count=nbad, offset=pos + 4 * nbad)
+                pos += 12 * nbad
+            nv, _ = self.vcol.parse(buf, pos, base_off)
+            if nbad:
+                if int(bad.max()) >= nv:
+                    raise ValueError("exception position out of range")
+                self.exc_pos.append(bad.astype(np.intp) + self.total)
+                self.exc_bits.append(bits)
+            if nv:
+                self.dec_k.append(k)
+        if nv != n:
+            raise ValueError("column lengths differ")
+        self.total += n
+        self.base_off += len(buf)
+        return n
+
+    def decode(self) -> tuple[np.ndarray, np.ndarray]:
+        """The group's timestamps and values."""
+        payload = np.frombuffer(b"".join(self.payloads), dtype=np.uint8)
+        ts = self.tcol.decode(payload).view(np.int64)
+        ks = np.array(self.dec_k, dtype=np.intp)
+        vn = np.array(self.vcol.n, dtype=np.intp)
+        values = self.vcol.decode(payload).view(np.int64).astype(np.float64)
+        if (ks > 0).any():
+            scale = np.array(_POW10, dtype=np.float64)[np.maximum(ks, 0)]
+            values /= np.repeat(scale, vn)
+        if self.exc_pos:
+            values.view(np.uint64)[np.concatenate(self.exc_pos)] = np.concatenate(self.exc_bits)
+        if self.xor_body:
+            xor = ks < 0
+            xn = vn[xor]
+            xstart = (np.cumsum(vn) - vn)[xor]
+            xs = np.cumsum(xn) - xn
+            xt = int(xn.sum())
+            src = np.repeat(np.array(self.xor_body, dtype=np.intp) - xs, xn)
+            src += np.arange(xt, dtype=np.intp)
+            stride = np.repeat(xn, xn)
+            x = payload[src].astype(np.uint64)
+            for j in range(1, 8):
+                src += stride
+                x |= payload[src].astype(np.uint64) << np.uint64(8 * j)
+            # XOR chains restart per section: a global XOR scan, undone at each start.
+            np.bitwise_xor.accumulate(x, out=x)
+            before = np.zeros(len(xn), np.uint64)
+            before[1:] = x[xs[1:] - 1]
+            x ^= np.repeat(before, xn)
+            pos = np.repeat(xstart - xs, xn) + np.arange(xt, dtype=np.intp)
+            values.view(np.uint64)[pos] = x
+        return ts, values
+
+
+def decode_chunks(
+    blobs: Sequence[bytes],
+    mint: int = -(2**63),
+    maxt: int = 2**63 - 1,
+    *,
+    each: list[tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode many chunk blobs at once: (timestamps, values, counts).
+
+    `timestamps` and `values` are the chunks' samples with timestamps in
+    [mint, maxt], concatenated in the order of `blobs`; `counts[i]` is how many
+    of them came from chunk i. When `each` is given, every chunk's complete
+    columns are appended to it as separate arrays (for a cache). Bit-identical
+    to calling :func:`decode_chunk` on each blob. Raises
+    :class:`CorruptDatabaseError` if any blob is damaged.
+    """
+    groups = [_Group()]
+    sizes: list[list[int]] = [[]]
+    try:
+        for blob in blobs:
+            group = groups[-1]
+            if group.total >= _GROUP_SAMPLES:
+                group = _Group()
+                groups.append(group)
+                sizes.append([])
+            sizes[-1].append(group.add(_unpack(blob)))
+    except (ValueError, IndexError) as exc:
+        raise CorruptDatabaseError(f"chunk data is damaged ({exc})") from None
+    ts_parts: list[np.ndarray] = []
+    v_parts: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    for group, n in zip(groups, sizes, strict=True):
+        if group.total == 0:
+            counts.append(np.zeros(len(n), np.int64))
+            if each is not None:
+                each.extend((np.empty(0, np.int64), np.empty(0, np.float64)) for _ in n)
+            continue
+        ts, vs = group.decode()
+        ends = np.cumsum(n)
+        if each is not None:
+            start = 0
+            for end in ends.tolist():
+                each.append((ts[start:end].copy(), vs[start:end].copy()))
+                start = end
+        if ts[0] >= mint and ts[-1] <= maxt and (ts >= mint).all() and (ts <= maxt).all():
+            counts.append(np.array(n, dtype=np.int64))
+        else:
+            keep = (ts >= mint) & (ts <= maxt)
+            kept = np.concatenate([[0], np.cumsum(keep)])
+            counts.append(kept[ends] - kept[ends - np.array(n)])
+            ts, vs = ts[keep], vs[keep]
+        ts_parts.append(ts)
+        v_parts.append(vs)
+    cnt = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+    if len(ts_parts) == 1:
+        return ts_parts[0], v_parts[0], cnt
+    if not ts_parts:
+        return np.empty(0, np.int64), np.empty(0, np.float64), cnt
+    return np.concatenate(ts_parts), np.concatenate(v_parts), cnt

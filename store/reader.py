@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from nightowl.store.api import RollupData, SeriesData
-from nightowl.store.codec import decode_chunk, decode_columns
+from nightowl.store.codec import decode_chunks, decode_columns
 from nightowl.store.options import CHUNK_WINDOW_MS, ROLLUP_RESOLUTIONS, DatabaseStats
 from nightowl.store.sqlite import connect_reader, db_files
 from nightowl.store.writer import decode_labels
@@ -80,26 +80,62 @@ class ChunkCache:
         self._items: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, cid: int, data: bytes) -> tuple[np.ndarray, np.ndarray]:
-        """The decoded chunk `cid`, decoding `data` on a miss."""
+    def lookup(self, cids: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """The cached decoded chunks for `cids` (None where missing), refreshing them."""
+        out: list[tuple[np.ndarray, np.ndarray] | None] = []
         with self._lock:
-            hit = self._items.get(cid)
-            if hit is not None:
-                self._items.move_to_end(cid)
-                return hit
-        ts, vs = decode_chunk(data)
+            items = self._items
+            for cid in cids:
+                hit = items.get(cid)
+                if hit is not None:
+                    items.move_to_end(cid)
+                out.append(hit)
+        return out
+
+    def put(self, cid: int, ts: np.ndarray, vs: np.ndarray) -> None:
+        """Remember chunk `cid` decoded (the arrays must not be views of larger ones)."""
+        size = ts.nbytes + vs.nbytes
+        if size > self.max_bytes:
+            return
         ts.flags.writeable = False
         vs.flags.writeable = False
-        size = ts.nbytes + vs.nbytes
-        if size <= self.max_bytes:
-            with self._lock:
-                if cid not in self._items:
-                    self._items[cid] = (ts, vs)
-                    self.bytes += size
-                while self.bytes > self.max_bytes:
-                    _, (ot, ov) = self._items.popitem(last=False)
-                    self.bytes -= ot.nbytes + ov.nbytes
-        return ts, vs
+        with self._lock:
+            if cid in self._items:
+                return
+            self._items[cid] = (ts, vs)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, (ot, ov) = self._items.popitem(last=False)
+                self.bytes -= ot.nbytes + ov.nbytes
+
+    def pieces(
+        self, rows: Sequence[tuple[int, int, bytes]], mint: int, maxt: int
+    ) -> list[tuple[np.ndarray, np.ndarray]] | None:
+        """Per row (chunk id, series id, blob) its samples in [mint, maxt] as read-only
+        views of cached chunks (misses decoded in one batch and cached), or None when
+        none of the rows is cached (the caller then decodes them all in one batch)."""
+        if self.max_bytes <= 0 or not self._items:
+            return None
+        got = self.lookup([r[0] for r in rows])
+        miss = [i for i, hit in enumerate(got) if hit is None]
+        if len(miss) == len(rows):
+            return None
+        if miss:
+            each: list[tuple[np.ndarray, np.ndarray]] = []
+            decode_chunks([rows[i][2] for i in miss], each=each)
+            for i, (t, v) in zip(miss, each, strict=True):
+                self.put(rows[i][0], t, v)
+                got[i] = (t, v)
+        out = []
+        for hit in got:
+            assert hit is not None
+            t, v = hit
+            if len(t) and (t[0] < mint or t[-1] > maxt):
+                a = int(np.searchsorted(t, mint, "left"))
+                b = int(np.searchsorted(t, maxt, "right"))
+                t, v = t[a:b], v[a:b]
+            out.append((t, v))
+        return out
 
 
 class LabelIndex:
@@ -200,6 +236,48 @@ class LabelIndex:
         return np.flatnonzero(mask)
 
 
+def _sorted_unique(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Samples sorted by time; of equal times the first one (in input order) wins."""
+    if len(t) < 2 or np.all(t[1:] > t[:-1]):
+        return t, v
+    order = np.argsort(t, kind="stable")
+    t, v = t[order], v[order]
+    keep = np.ones(len(t), dtype=bool)
+    keep[1:] = t[1:] != t[:-1]
+    return t[keep], v[keep]
+
+
+def _split(
+    out: dict[int, tuple[np.ndarray, np.ndarray]],
+    row_sids: list[int],
+    ts: np.ndarray,
+    vs: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """Cut decoded rows (concatenated, `counts` samples per row, rows ordered by series
+    and then time) into one run of samples per series, stored in `out`."""
+    if not len(ts):
+        return
+    sids = np.array(row_sids, dtype=np.int64)
+    first = np.flatnonzero(np.concatenate([[True], sids[1:] != sids[:-1]]))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    starts = offsets[first]
+    ends = np.append(starts[1:], len(ts))
+    # A time step down inside a series means overlapping chunks (not written by us):
+    # that series gets sorted.
+    down = np.flatnonzero(ts[1:] <= ts[:-1]) + 1
+    fix: set[int] = set()
+    if len(down):
+        inside = down[~np.isin(down, starts)]
+        if len(inside):
+            which = np.searchsorted(starts, inside, "right") - 1
+            fix = set(sids[first[which]].tolist())
+    for sid, a, b in zip(sids[first].tolist(), starts.tolist(), ends.tolist(), strict=True):
+        if a < b:
+            t, v = ts[a:b], vs[a:b]
+            out[sid] = _sorted_unique(t, v) if sid in fix else (t, v)
+
+
 def _sqlite_errors(fn: F) -> F:
     """Report SQLite failures of a read as StoreError naming the file."""
 
@@ -290,7 +368,6 @@ class Reader:
         conn = self._conn()
         id_json = json.dumps(ids.tolist())
         lo = max(_INT64_MIN, (mint // CHUNK_WINDOW_MS) * CHUNK_WINDOW_MS)
-        parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         with _snapshot(conn):  # chunks and head from the same commit
             rows = conn.execute(
                 "SELECT id, series_id, data FROM chunks "
@@ -307,37 +384,43 @@ class Reader:
                 (id_json, mint, maxt),
             ).fetchall()
         cache = self._cache
-        for cid, sid, data in rows:
-            ts, vs = cache.get(cid, data)
-            if ts[0] < mint or ts[-1] > maxt:
-                a = int(np.searchsorted(ts, mint, "left"))
-                b = int(np.searchsorted(ts, maxt, "right"))
-                ts, vs = ts[a:b], vs[a:b]
-            if len(ts):
-                parts.setdefault(sid, []).append((ts, vs))
-        for sid, t_text, v_text in head:
-            ts = np.fromstring(t_text, dtype=np.int64, sep=",")
-            vs = np.fromstring(v_text, dtype=np.int64, sep=",").view(np.float64)
-            if len(ts) != len(vs):
-                raise CorruptDatabaseError("head rows are damaged", where=str(self.path))
-            if len(ts) > 1 and not np.all(ts[1:] > ts[:-1]):
-                order = np.argsort(ts, kind="stable")
-                ts, vs = ts[order], vs[order]
-            parts.setdefault(sid, []).append((ts, vs))
+        pieces = cache.pieces(rows, mint, maxt)
         out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for sid, runs in parts.items():
-            if len(runs) == 1:
-                out[sid] = runs[0]
-                continue
-            t = np.concatenate([r[0] for r in runs])
-            v = np.concatenate([r[1] for r in runs])
-            if np.any(t[1:] <= t[:-1]):
+        if pieces is not None:
+            runs: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+            for (_, sid, _), (t, v) in zip(rows, pieces, strict=True):
+                if len(t):
+                    runs.setdefault(sid, []).append((t, v))
+            for sid, parts in runs.items():
+                if len(parts) == 1:
+                    out[sid] = parts[0]
+                else:
+                    out[sid] = _sorted_unique(
+                        np.concatenate([p[0] for p in parts]),
+                        np.concatenate([p[1] for p in parts]),
+                    )
+        elif rows:
+            each: list[tuple[np.ndarray, np.ndarray]] | None = [] if cache.max_bytes > 0 else None
+            ts, vs, counts = decode_chunks([r[2] for r in rows], mint, maxt, each=each)
+            if each:
+                for (cid, _, _), (t, v) in zip(rows, each, strict=True):
+                    cache.put(cid, t, v)
+            _split(out, [r[1] for r in rows], ts, vs, counts)
+        for sid, t_text, v_text in head:
+            t = np.fromstring(t_text, dtype=np.int64, sep=",")
+            v = np.fromstring(v_text, dtype=np.int64, sep=",").view(np.float64)
+            if len(t) != len(v):
+                raise CorruptDatabaseError("head rows are damaged", where=str(self.path))
+            if len(t) > 1 and not np.all(t[1:] > t[:-1]):
                 order = np.argsort(t, kind="stable")
                 t, v = t[order], v[order]
-                keep = np.ones(len(t), dtype=bool)
-                keep[1:] = t[1:] != t[:-1]
-                t, v = t[keep], v[keep]
-            out[sid] = (t, v)
+            have = out.get(sid)
+            if have is None:
+                out[sid] = (t, v)
+            else:  # sealed samples win over head rows at the same time
+                out[sid] = _sorted_unique(
+                    np.concatenate([have[0], t]), np.concatenate([have[1], v])
+                )
         return out
 
     @_sqlite_errors
