@@ -10,7 +10,7 @@ Every API answer is one JSON object::
 timestamps are JSON numbers of seconds written from the integer milliseconds,
 with three decimals when there is a fraction (1500 ms is ``1.500``, 2000 ms is
 ``2``, as Prometheus writes them), sample values are strings in Go's
-shortest ``'f'`` formatting (``"1"``, ``"0.0000001"``, ``"1000000000000000000000"``)
+shortest formatting (``"1"``, ``"0.000001"``, ``"1e-07"``, ``"1e+21"``)
 with ``"NaN"``, ``"+Inf"`` and ``"-Inf"``.
 
 The error kinds and their HTTP statuses are Prometheus's (`web/api/v1/api.go`):
@@ -88,14 +88,23 @@ class RawJSON:
         self.text = text
 
 
-def format_value(v: float) -> str:
-    """A sample value as Prometheus writes it (Go's `FormatFloat(v, 'f', -1, 64)`)."""
+def format_value(v: float, *, scalar: bool = False) -> str:
+    """A sample value as Prometheus writes it.
+
+    Go's shortest `FormatFloat`, with `'e'` below 1e-6 and from 1e21 on and `'f'`
+    between (encoding/json's rule, which Prometheus's encoder of vector and matrix
+    points follows); a scalar result (`scalar=True`) is always `'f'`, as Prometheus's
+    `Scalar.MarshalJSON` writes it.
+    """
     if v != v:
         return "NaN"
     if v == math.inf:
         return "+Inf"
     if v == -math.inf:
         return "-Inf"
+    a = abs(v)
+    if not scalar and a != 0 and (a < 1e-6 or a >= 1e21):
+        return repr(float(v))  # shortest digits, exponent of at least two digits, as Go
     text = repr(float(v))
     if "e" in text or "E" in text:
         text = format(Decimal(text), "f")
@@ -138,7 +147,7 @@ def _pairs(ts: np.ndarray, vs: np.ndarray) -> str:
 def query_data_json(value: Any) -> str:
     """The `data` of a query answer: `{"resultType": ..., "result": ...}`."""
     if isinstance(value, Scalar):
-        result = f'[{format_timestamp(value.t)},"{format_value(value.v)}"]'
+        result = f'[{format_timestamp(value.t)},"{format_value(value.v, scalar=True)}"]'
         kind = "scalar"
     elif isinstance(value, String):
         result = f"[{format_timestamp(value.t)},{_dumps(value.v)}]"

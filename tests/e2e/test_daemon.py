@@ -465,3 +465,121 @@ def test_address_in_use_exits_2(daemon: Running) -> None:
         assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
         assert "Traceback" not in out.stderr
     assert not daemon.db.with_name("other.db").exists()
+
+
+SAME_DATA = [
+    ("/api/v1/query", {"query": "g", "time": "1700000300"}),
+    ("/api/v1/query", {"query": "g", "time": "1700000300.5"}),
+    ("/api/v1/query", {"query": "g / 3", "time": "1700000300"}),
+    ("/api/v1/query", {"query": "1/3", "time": "1700000300.123"}),
+    # range windows off the sample grid: Prometheus 3 (nightowl) opened them on the left
+    ("/api/v1/query", {"query": "g[2m]", "time": "1700000301"}),
+    ("/api/v1/query", {"query": '"text"', "time": "1700000300"}),
+    ("/api/v1/query", {"query": "sum by (k) (rate(c_total[2m]))", "time": "1700000301"}),
+    ("/api/v1/query", {"query": "scalar(sum(g))", "time": "1700000300"}),
+    (
+        "/api/v1/query_range",
+        {"query": "g", "start": "1700000000", "end": "1700000300", "step": "45s"},
+    ),
+    (
+        "/api/v1/query_range",
+        {
+            "query": "rate(c_total[1m])",
+            "start": "2023-11-14T22:14:01Z",
+            "end": "2023-11-14T22:18:21Z",
+            "step": "20",
+        },
+    ),
+    ("/api/v1/series", {"match[]": "g", "start": "1700000000", "end": "1700000300"}),
+    ("/api/v1/series", {"match[]": '{k=~"a|b"}', "start": "1700000000", "end": "1700000300"}),
+    ("/api/v1/labels", {"start": "1700000000", "end": "1700000300"}),
+    ("/api/v1/label/k/values", {"start": "1700000000", "end": "1700000300"}),
+    ("/api/v1/label/__name__/values", {"start": "1700000000", "end": "1700000300"}),
+]
+
+
+def _same_data_openmetrics() -> str:
+    values = ["0.1", "1e-07", "1e+21", "NaN", "+Inf", "-Inf", "-0.5", "12345.678", "3"]
+    lines = ["# TYPE g gauge"]
+    for i in range(21):
+        t = 1_700_000_000 + i * 15
+        lines.append(f'g{{k="a"}} {values[i % len(values)]} {t}')
+        lines.append(f'g{{k="b"}} {i * 0.25} {t}')
+    lines.append("# TYPE c counter")
+    for i in range(21):
+        t = 1_700_000_000 + i * 15
+        lines.append(f'c_total{{k="a"}} {i * 7 if i < 12 else (i - 12) * 3} {t}')
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.external
+def test_answers_match_real_prometheus(tmp_path: Path) -> None:
+    """Over the same samples, nightowl's JSON equals Prometheus 2.42's, value strings included."""
+    prom, promtool = _need("prometheus"), _need("promtool")
+    om = tmp_path / "data.om"
+    om.write_text(_same_data_openmetrics())
+    subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(om), str(tmp_path / "tsdb")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    db = tmp_path / "n.db"
+    subprocess.run(
+        [sys.executable, "-m", "nightowl", "import", "--db", str(db), str(om)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text("global: {}\n")
+    pport, nport = _free_port(), _free_port()
+    with (tmp_path / "prom.log").open("wb") as f:
+        p = subprocess.Popen(
+            [
+                prom,
+                f"--config.file={cfg}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                "--storage.tsdb.retention.time=100y",
+                f"--web.listen-address=127.0.0.1:{pport}",
+            ],
+            stdout=f,
+            stderr=f,
+        )
+    with (tmp_path / "serve.log").open("wb") as f:
+        n = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nightowl",
+                "serve",
+                "--db",
+                str(db),
+                "--listen",
+                f"127.0.0.1:{nport}",
+            ],
+            stderr=f,
+        )
+    purl, nurl = f"http://127.0.0.1:{pport}", f"http://127.0.0.1:{nport}"
+    try:
+        for url, proc, log in ((purl, p, "prom.log"), (nurl, n, "serve.log")):
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(url + "/-/ready", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None, (tmp_path / log).read_text()
+                assert time.monotonic() < deadline, (tmp_path / log).read_text()
+                time.sleep(0.1)
+        for path, params in SAME_DATA:
+            theirs = httpx.get(purl + path, params=params)
+            ours = httpx.get(nurl + path, params=params)
+            assert theirs.status_code == 200, theirs.text
+            assert ours.json() == theirs.json(), (path, params)
+    finally:
+        for proc in (p, n):
+            proc.terminate()
+            proc.wait(15)

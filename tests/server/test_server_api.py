@@ -46,12 +46,24 @@ async def test_query_timestamps_keep_milliseconds(client: httpx.AsyncClient) -> 
 
 @pytest.mark.parametrize(
     ("expr", "want"),
-    [("1/0", "+Inf"), ("-1/0", "-Inf"), ("0/0", "NaN"), ("1e21", "1000000000000000000000")],
+    [
+        ("1/0", "+Inf"),
+        ("-1/0", "-Inf"),
+        ("0/0", "NaN"),
+        ("1e21", "1e+21"),
+        ("1e20", "100000000000000000000"),
+    ],
 )
 async def test_special_values(client: httpx.AsyncClient, expr: str, want: str) -> None:
-    """Infinities, NaN and big numbers are spelled as Prometheus spells them."""
-    r = await client.get("/api/v1/query", params={"query": expr, "time": "100"})
-    assert r.json()["data"]["result"] == [100, want]
+    """Infinities, NaN and big numbers are spelled as Prometheus spells them in vectors."""
+    r = await client.get("/api/v1/query", params={"query": f"vector({expr})", "time": "100"})
+    assert r.json()["data"]["result"][0]["value"] == [100, want]
+
+
+async def test_scalar_values_are_never_exponents(client: httpx.AsyncClient) -> None:
+    """A scalar result is written with 'f' formatting, as Prometheus's Scalar does."""
+    r = await client.get("/api/v1/query", params={"query": "1e21", "time": "100"})
+    assert r.json()["data"]["result"] == [100, "1000000000000000000000"]
 
 
 async def test_string_result(client: httpx.AsyncClient) -> None:
