@@ -163,6 +163,8 @@ class Runtime:
                 raise RuntimeError("Runtime.source() before start()")
             where = _short_path(self.db_path)
             desc = f"attached read-only {where}" if self.attached else f"standalone {where}"
+            from nightowl.store.alertstate import AlertStateDB, alertstate_path
+
             self._source = LocalSource(
                 self.engine,
                 self.store,
@@ -171,6 +173,7 @@ class Runtime:
                 targets_fn=self.targets if self.scrapers is not None else None,
                 alerts_fn=self._alerts if self.rules is not None else None,
                 rules_fn=self._rules if self.rules is not None else None,
+                alert_state=AlertStateDB(alertstate_path(self.db_path)),
                 clock=self.clock,
             )
         return self._source

@@ -37,6 +37,9 @@ __all__ = ["DeferredSource", "LocalSource", "QueryEngine"]
 
 T = TypeVar("T")
 
+#: How long an ack from the UI lasts at most (it also ends when its alert resolves).
+ACK_EXPIRY_MS = 12 * 3_600_000
+
 _FAMILY_SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created", "_info")
 
 
@@ -63,6 +66,8 @@ class LocalSource:
         targets_fn: The scrape manager's `targets` (standalone); None reads `up`.
         alerts_fn: Asks the rule manager for alerts; None reads `ALERTS`.
         rules_fn: The rule manager's state (standalone); None: rules run elsewhere.
+        alert_state: The alert state sidecar (`store.alertstate.AlertStateDB`) silences
+            and acks are written to; safe next to a running daemon. None: not writable.
         clock: Tells "now" for alerts and targets.
     """
 
@@ -76,6 +81,7 @@ class LocalSource:
         targets_fn: Callable[[], list[TargetStatus]] | None = None,
         alerts_fn: Callable[[], Awaitable[list[AlertInfo]]] | None = None,
         rules_fn: Callable[[], list[RuleInfo]] | None = None,
+        alert_state: Any = None,
         clock: Clock | None = None,
     ) -> None:
         self.engine = engine
@@ -85,6 +91,7 @@ class LocalSource:
         self.targets_fn = targets_fn
         self.alerts_fn = alerts_fn
         self.rules_fn = rules_fn
+        self.alert_state = alert_state
         self.clock = clock or SystemClock()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nightowl-query")
 
@@ -192,6 +199,52 @@ class LocalSource:
         """The rule manager's rules, or None when rules are evaluated by another process."""
         return None if self.rules_fn is None else self.rules_fn()
 
+    def _state(self) -> Any:
+        if self.alert_state is None:
+            raise QueryError(
+                "no alert state file to write silences and acks to", kind="unavailable"
+            )
+        return self.alert_state
+
+    async def silence(self, alert: AlertInfo, duration_ms: int, comment: str) -> str:
+        """Silence this alert's exact label set in the alert state file (the rule
+        evaluator, here or in the daemon, reads it before notifying)."""
+        from nightowl.alerts.silences import default_author
+
+        db = self._state()
+        now = self.clock.now_ms()
+        matchers = [str(Matcher(k, MatchOp.EQ, v)) for k, v in alert.labels]
+        if not any(k == "alertname" for k, _ in alert.labels):
+            matchers.append(str(Matcher("alertname", MatchOp.EQ, alert.name)))
+        rec = await asyncio.to_thread(
+            db.add_silence, matchers, now, now + duration_ms, default_author(), comment, now
+        )
+        return f"silenced {alert.name} until {_hhmm(rec.ends_ms)} (silence {rec.id[:8]})"
+
+    async def ack(self, alert: AlertInfo, note: str) -> str:
+        """Acknowledge this alert in the alert state file; it ends when the alert resolves."""
+        from nightowl.alerts.rules import fingerprint
+        from nightowl.alerts.silences import default_author
+
+        db = self._state()
+        now = self.clock.now_ms()
+        labels = (
+            alert.labels
+            if alert.labels.get("alertname")
+            else alert.labels.with_(alertname=alert.name)
+        )
+        rec = await asyncio.to_thread(
+            db.add_ack,
+            fingerprint(labels),
+            alert.name,
+            labels.to_dict(),
+            default_author(),
+            note,
+            now,
+            now + ACK_EXPIRY_MS,
+        )
+        return f"acked {alert.name} as {rec.acked_by}"
+
     async def close(self) -> None:
         """Stop the query thread (the store is closed by its owner)."""
         self.shutdown()
@@ -287,6 +340,14 @@ class DeferredSource:
         """See Source.rules."""
         return await (await self.wait_ready()).rules()
 
+    async def silence(self, alert: AlertInfo, duration_ms: int, comment: str) -> str:
+        """See Source.silence."""
+        return await (await self.wait_ready()).silence(alert, duration_ms, comment)
+
+    async def ack(self, alert: AlertInfo, note: str) -> str:
+        """See Source.ack."""
+        return await (await self.wait_ready()).ack(alert, note)
+
     async def close(self) -> None:
         """Close the real source if it started; stop waiting for it otherwise."""
         inner = self.inner
@@ -294,6 +355,12 @@ class DeferredSource:
             await inner.close()
         elif not self._task.done():
             self._task.cancel()
+
+
+def _hhmm(t_ms: int) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(t_ms / 1000).astimezone().strftime("%H:%M")
 
 
 def targets_from_up(up: Any, duration: Any, stamps: Any) -> list[TargetStatus]:

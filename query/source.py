@@ -190,6 +190,14 @@ class Source(Protocol):
         """Rule state, or None when no rule evaluator is reachable through this source."""
         ...
 
+    async def silence(self, alert: AlertInfo, duration_ms: int, comment: str) -> str:
+        """Silence exactly this alert's label set for `duration_ms`; returns what was done."""
+        ...
+
+    async def ack(self, alert: AlertInfo, note: str) -> str:
+        """Acknowledge this alert (someone is on it); returns what was done."""
+        ...
+
     async def close(self) -> None:
         """Release connections; the source is unusable afterwards."""
         ...
@@ -492,6 +500,21 @@ class RemoteSource:
                     )
                 )
         return out
+
+    async def silence(self, alert: AlertInfo, duration_ms: int, comment: str) -> str:
+        """Not over a Prometheus API: silences live in Alertmanager (or nightowl's own state)."""
+        raise QueryError(
+            "a Prometheus-compatible API has no silences; use its Alertmanager, "
+            "or run the UI on the nightowl host",
+            kind="unavailable",
+        )
+
+    async def ack(self, alert: AlertInfo, note: str) -> str:
+        """Not over a Prometheus API (acks are nightowl's own alert state)."""
+        raise QueryError(
+            "a Prometheus-compatible API has no acknowledgements; run the UI on the nightowl host",
+            kind="unavailable",
+        )
 
     async def close(self) -> None:
         """Close the HTTP client."""

@@ -473,3 +473,52 @@ async def test_rules_view(source, clock, tmp_path) -> None:
         assert "2 rules, 1 firing, 1 failing" in str(
             app.screen.query_one("#rules-summary").render()
         )
+
+
+async def test_silence_and_ack_from_the_alert_pane(host_store, clock, tmp_path) -> None:
+    """s asks for a duration and comment and writes a silence; k writes an ack; both to the
+    alert state file beside the database, where the rule evaluator reads them."""
+    from nightowl.query.engine import Engine
+    from nightowl.store.alertstate import AlertStateDB
+    from nightowl.tui.screens.alert_action import AlertActionScreen
+
+    from nightowl.sources import LocalSource
+
+    state = AlertStateDB(tmp_path / "owl.db-alerts.sqlite")
+    src = LocalSource(Engine(host_store), host_store, alert_state=state, clock=clock)
+    app = make_app(src, clock, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("a", "s")
+        await pilot.pause()
+        assert isinstance(app.screen, AlertActionScreen)
+        await pilot.press("enter")  # keep the 2h default, move to the comment
+        await pilot.press("enter")  # no comment yet: refused
+        assert isinstance(app.screen, AlertActionScreen)
+        await pilot.press(*"disk cleanup running", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        (sil,) = state.silences(clock.now)
+        assert sil.comment == "disk cleanup running"
+        assert sil.ends_ms - sil.starts_ms == 2 * HOUR
+        assert 'alertname="DiskAlmostFull"' in sil.matchers and 'mountpoint="/home"' in sil.matchers
+        await pilot.press("k")
+        await pilot.press(*"on it", "enter")
+        await settle(pilot)
+        (ack,) = state.acks(clock.now)
+        assert ack.alertname == "DiskAlmostFull" and ack.note == "on it"
+        await pilot.press("s", "escape")
+        assert isinstance(app.screen, DashboardScreen) and len(state.silences(clock.now)) == 1
+        assert any("silenced DiskAlmostFull" in n.message for n in app._notifications)
+    await src.close()
+
+
+async def test_silence_without_alert_state_says_why(source, clock, tmp_path) -> None:
+    """A source that cannot write silences reports it as a notification, not a crash."""
+    app = make_app(source, clock, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("a", "k", *"x", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        assert any("ack failed" in n.message for n in app._notifications)

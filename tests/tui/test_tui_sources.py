@@ -351,3 +351,20 @@ async def test_deferred_source_failure_reaches_every_caller() -> None:
         await d.alerts()
     assert d.description == "starting"
     await d.close()
+
+
+async def test_remote_source_has_no_silences(prometheus: str) -> None:
+    """Silences and acks are refused over a Prometheus API, with the reason."""
+    from nightowl.query.source import AlertInfo
+
+    from nightowl.model import Labels
+
+    src = RemoteSource(prometheus)
+    alert = AlertInfo("Down", "firing", "critical", Labels.of(alertname="Down"))
+    try:
+        with pytest.raises(QueryError, match="Alertmanager"):
+            await src.silence(alert, 60_000, "x")
+        with pytest.raises(QueryError, match="acknowledgements"):
+            await src.ack(alert, "x")
+    finally:
+        await src.close()

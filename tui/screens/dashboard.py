@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from nightowl.query.source import AlertInfo
 from nightowl.query.values import QueryResult
 from nightowl.tui.dashboards import DashboardSpec, PanelSpec
 from nightowl.tui.format import format_clock
 from nightowl.tui.messages import AlertsChanged, EventsChanged, PanelData
 from nightowl.tui.results import alert_events, series_from_result, with_head
+from nightowl.tui.screens.alert_action import AlertAction, AlertActionScreen
 from nightowl.tui.widgets.alerts import AlertPane
 from nightowl.tui.widgets.panel import Panel, PanelState
 from nightowl.tui.widgets.status import StatusBar
@@ -305,6 +307,31 @@ class DashboardScreen(Screen[None]):
         """Open the chosen alert's `ALERTS` series over the window in the query view."""
         a = message.alert
         await self.app.open_query(f'ALERTS{{alertname="{a.name}"}}')  # type: ignore[attr-defined]
+
+    @on(AlertPane.Act)
+    def on_alert_pane_act(self, message: AlertPane.Act) -> None:
+        """Ask for the silence's duration and comment (or the ack's note), then act."""
+        alert = message.alert
+
+        def done(action: AlertAction | None) -> None:
+            if action is not None:
+                self._act(action, alert)
+
+        self.app.push_screen(AlertActionScreen(message.kind, alert), done)
+
+    @work(group="alert-actions", exit_on_error=False, description="silence or ack")
+    async def _act(self, action: AlertAction, alert: AlertInfo) -> None:
+        kind, duration, text = action
+        source = self.app.source  # type: ignore[attr-defined]
+        try:
+            if kind == "silence":
+                done = await source.silence(alert, duration, text)
+            else:
+                done = await source.ack(alert, text)
+        except NightowlError as exc:
+            self.app.notify(f"{kind} failed: {exc.message}", severity="error", timeout=8)
+            return
+        self.app.notify(done)
 
     def action_focus_alerts(self) -> None:
         """Move the focus to the alert pane (up/down choose, enter opens the history)."""

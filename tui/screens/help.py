@@ -42,6 +42,7 @@ class HelpScreen(ModalScreen[None]):
         from nightowl.tui.screens.dashboard import DashboardScreen
         from nightowl.tui.screens.explorer import ExplorerScreen
         from nightowl.tui.screens.query import QueryScreen
+        from nightowl.tui.widgets.alerts import AlertPane
         from nightowl.tui.widgets.query_bar import QueryBar
 
         table = Table(title="nightowl keys", expand=True, show_edge=False)
@@ -52,6 +53,7 @@ class HelpScreen(ModalScreen[None]):
             ("everywhere", self.app.BINDINGS),
             ("dashboard", DashboardScreen.BINDINGS),
             ("query", [*QueryScreen.BINDINGS, *QueryBar.BINDINGS]),
+            ("alert pane", AlertPane.BINDINGS),
             ("metrics", ExplorerScreen.BINDINGS),
         ]
         for where, bindings in groups:

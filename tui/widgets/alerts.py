@@ -21,14 +21,16 @@ __all__ = ["AlertPane"]
 class AlertPane(Widget, can_focus=True):
     """Lists alerts; says "no alerts" honestly when there are none.
 
-    Focused (key `a` on the dashboard), up/down choose an alert and enter posts
-    :class:`AlertPane.OpenHistory` for it.
+    Focused (key `a` on the dashboard), up/down choose an alert; enter posts
+    :class:`AlertPane.OpenHistory`, `s` and `k` post :class:`AlertPane.Act`.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "move(-1)", "Previous alert", show=False),
         Binding("down", "move(1)", "Next alert", show=False),
         Binding("enter", "open", "Alert history"),
+        Binding("s", "act('silence')", "Silence"),
+        Binding("k", "act('ack')", "Ack"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -43,6 +45,13 @@ class AlertPane(Widget, can_focus=True):
     class OpenHistory(Message):
         """Open an alert's history. Handled by `DashboardScreen.on_alert_pane_open_history`."""
 
+        alert: AlertInfo
+
+    @dataclass
+    class Act(Message):
+        """Silence or ack an alert. Handled by `DashboardScreen.on_alert_pane_act`."""
+
+        kind: str
         alert: AlertInfo
 
     DEFAULT_CSS = """
@@ -80,6 +89,11 @@ class AlertPane(Widget, can_focus=True):
         """Choose the previous or next alert."""
         if self.alerts:
             self.cursor = max(0, min(len(self.alerts) - 1, self.cursor + delta))
+
+    def action_act(self, kind: str) -> None:
+        """Ask to silence ("silence") or acknowledge ("ack") the chosen alert."""
+        if self.alerts:
+            self.post_message(self.Act(kind, self.alerts[min(self.cursor, len(self.alerts) - 1)]))
 
     def action_open(self) -> None:
         """Ask for the chosen alert's history."""
