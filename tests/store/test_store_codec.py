@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nightowl.store.codec import decode_chunk, decode_columns, encode_chunk, encode_columns
+from nightowl.store.codec import (
+    decode_chunk,
+    decode_chunks,
+    decode_columns,
+    encode_chunk,
+    encode_columns,
+)
 
 from nightowl.errors import CorruptDatabaseError
 from nightowl.model import NORMAL_NAN_BITS, STALE_NAN, STALE_NAN_BITS
@@ -35,10 +41,18 @@ def _bits(a: np.ndarray) -> np.ndarray:
 
 
 def _roundtrip(ts: np.ndarray, vs: np.ndarray) -> None:
-    t2, v2 = decode_chunk(encode_chunk(ts, vs))
+    blob = encode_chunk(ts, vs)
+    t2, v2 = decode_chunk(blob)
     assert t2.dtype == np.int64 and v2.dtype == np.float64
     np.testing.assert_array_equal(t2, ts)
     np.testing.assert_array_equal(_bits(v2), _bits(vs))
+    # The batch decoder agrees, alone and between other chunks.
+    other = encode_chunk(np.array([5, 7, 30], dtype=np.int64), np.array([1.5, -2.0, 1e300]))
+    t3, v3, counts = decode_chunks([other, blob, other])
+    assert counts.tolist() == [3, len(ts), 3]
+    np.testing.assert_array_equal(t3[3 : 3 + len(ts)], ts)
+    np.testing.assert_array_equal(_bits(v3[3 : 3 + len(ts)]), _bits(vs))
+    np.testing.assert_array_equal(t3[-3:], [5, 7, 30])
 
 
 @settings(max_examples=300, deadline=None)
@@ -119,6 +133,8 @@ def test_damaged_chunk_is_a_clear_error(blob: bytes) -> None:
     """A damaged blob raises CorruptDatabaseError, not a numpy or zlib error."""
     with pytest.raises(CorruptDatabaseError):
         decode_chunk(blob)
+    with pytest.raises(CorruptDatabaseError):
+        decode_chunks([encode_chunk(np.arange(3), np.ones(3)), blob])
 
 
 def test_truncated_payload_is_a_clear_error() -> None:
@@ -131,3 +147,5 @@ def test_truncated_payload_is_a_clear_error() -> None:
     bad = b"\x01" + c.compress(payload) + c.flush()
     with pytest.raises(CorruptDatabaseError):
         decode_chunk(bad)
+    with pytest.raises(CorruptDatabaseError):
+        decode_chunks([good, bad])
