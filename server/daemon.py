@@ -29,8 +29,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -138,6 +137,8 @@ class Daemon:
 
     Args:
         config: The loaded `Config` (overrides already applied).
+        runtime: Builds the composition root (`nightowl.runtime.Runtime`) for a config;
+            passed in by the CLI so this package stays below the runtime in the layers.
         config_path: The file reloads re-read (None: the XDG default).
         db_path: `--db` (kept across reloads).
         listen: `--listen` (kept across reloads).
@@ -146,12 +147,14 @@ class Daemon:
     def __init__(
         self,
         config: Any,
+        runtime: Callable[[Any], Any],
         *,
         config_path: str | None = None,
         db_path: str | None = None,
         listen: str | None = None,
     ) -> None:
         self.config = config
+        self.make_runtime = runtime
         self.config_path = config_path
         self.db_path = db_path
         self.listen = listen
@@ -174,12 +177,10 @@ class Daemon:
 
     async def run(self) -> int:
         """Start everything, serve until stopped, stop everything; the exit status."""
-        from nightowl.runtime import Runtime
-
         os.umask(0o077)
         cfg = self.config
         self._sock = bind(cfg.server.listen)
-        self.runtime = Runtime(cfg, db_path=Path(self.db_path) if self.db_path else None)
+        self.runtime = self.make_runtime(cfg)
         await self.runtime.start()
         if self.runtime.attached:
             reason = self.runtime.attached_reason
@@ -240,7 +241,8 @@ class Daemon:
             # A target seen for the first time starts with what was scraped since start-up.
             since_start = int((time.time() - self._started_s) * 1000) + 1000
             self.remote_write = RemoteWriteManager(store, cfg.remote_write, backfill_ms=since_start)
-            await asyncio.to_thread(self.remote_write.start)
+            for err in await asyncio.to_thread(self.remote_write.start):
+                log.warning("%s", err)
         rt = self.runtime
         self.api = Api(
             store,
@@ -401,7 +403,7 @@ class Daemon:
                 from nightowl.server.remote_write import RemoteWriteManager
 
                 self.remote_write = RemoteWriteManager(rt.store, ())
-                self.remote_write.start()
+                await asyncio.to_thread(self.remote_write.start)
             for err in await asyncio.to_thread(self.remote_write.apply, new.remote_write):
                 log.warning("%s", err)
         if new.server.listen != old.server.listen or new.server.tls != old.server.tls:

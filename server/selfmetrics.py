@@ -214,31 +214,9 @@ def render(
             [({"job": t.job, "url": t.url}, t.last_duration_s) for t in ts],
         )
     if remote_write is not None:
-        stats = remote_write()
-        for field_name, kind, help_text in (
-            ("samples_sent", "counter", "Samples the receiver acknowledged."),
-            ("samples_failed", "counter", "Samples in failed attempts."),
-            ("samples_retried", "counter", "Samples sent again."),
-            ("samples_dropped", "counter", "Samples the receiver refused (4xx)."),
-            ("samples_pending", "gauge", "Samples read and not yet acknowledged."),
-            ("bytes_sent", "counter", "Compressed bytes acknowledged."),
-        ):
-            name = f"nightowl_remote_write_{field_name}" + ("_total" if kind == "counter" else "")
-            out += _family(
-                name,
-                kind,
-                help_text,
-                [({"remote_name": s.name, "url": s.url}, getattr(s, field_name)) for s in stats],
-            )
-        out += _family(
-            "nightowl_remote_write_highest_sent_timestamp_seconds",
-            "gauge",
-            "Newest sample timestamp acknowledged.",
-            [
-                ({"remote_name": s.name, "url": s.url}, s.highest_sent_timestamp_ms / 1000)
-                for s in stats
-            ],
-        )
+        from nightowl.server.remote_write import render_stats
+
+        out += render_stats(remote_write()).splitlines()
     if http is not None:
         out += http.lines()
     out += process_metrics(start_time_s if start_time_s is not None else time.time())

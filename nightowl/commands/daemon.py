@@ -37,10 +37,20 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config and run the daemon until it is stopped."""
+    from pathlib import Path
+
     from nightowl.config import load_config, with_overrides
+    from nightowl.runtime import Runtime
     from nightowl.server.daemon import Daemon, configure_logging
 
     configure_logging(args.log_format, args.log_level)
     config = with_overrides(load_config(args.config), db=args.db, listen=args.listen)
-    daemon = Daemon(config, config_path=args.config, db_path=args.db, listen=args.listen)
+    db = Path(args.db) if args.db else None
+    daemon = Daemon(
+        config,
+        lambda cfg: Runtime(cfg, db_path=db),
+        config_path=args.config,
+        db_path=args.db,
+        listen=args.listen,
+    )
     return asyncio.run(daemon.run())
