@@ -198,6 +198,7 @@ def create_app(api: Api, parts: ServerParts | None = None) -> Starlette:
         return Route(path, endpoint, methods=list(methods), name=name)
 
     async def federate_endpoint(request: Request) -> Response:
+        t0 = time.perf_counter()
         denied = await guard(request, "read")
         if denied is not None:
             return denied
@@ -215,7 +216,7 @@ def create_app(api: Api, parts: ServerParts | None = None) -> Starlette:
                 api.querier, sets, parts.clock(), external_labels=parts.external_labels
             ),
         )
-        stats.observe("/federate", 200, 0.0)
+        stats.observe("/federate", 200, time.perf_counter() - t0)
         return Response(text, media_type=_TEXT_FORMAT)
 
     async def metrics_endpoint(request: Request) -> Response:
@@ -263,6 +264,7 @@ def create_app(api: Api, parts: ServerParts | None = None) -> Starlette:
         return PlainTextResponse("Requesting termination... Goodbye!\n")
 
     async def push_endpoint(request: Request) -> Response:
+        t0 = time.perf_counter()
         denied = await guard(request, "write")
         if denied is not None:
             return denied
@@ -280,7 +282,7 @@ def create_app(api: Api, parts: ServerParts | None = None) -> Starlette:
             dict(request.headers),
             request.scope.get("query_string", b"").decode("latin-1"),
         )
-        stats.observe("/metrics/job", resp.status, 0.0)
+        stats.observe("/metrics/job", resp.status, time.perf_counter() - t0)
         return Response(resp.body, status_code=resp.status, headers=dict(resp.headers))
 
     routes = [
