@@ -113,7 +113,6 @@ def _error(exc: ApiError) -> Response:
 def create_app(api: Api, parts: ServerParts | None = None) -> Starlette:
     """The ASGI app serving `api` plus `parts` (see the module docs for the routes)."""
     parts = parts or ServerParts()
-    auth = parts.auth
     stats = HttpStats()
     executor = ThreadPoolExecutor(
         max_workers=parts.max_concurrent_queries + 2, thread_name_prefix="nightowl-api"
@@ -121,6 +120,7 @@ def create_app(api: Api, parts: ServerParts | None = None) -> Starlette:
     slots = asyncio.Semaphore(parts.max_concurrent_queries)
 
     async def principal(request: Request) -> Principal | None:
+        auth = parts.auth  # read per request: a reload may replace it
         if auth is None or not auth.enabled:
             return ANONYMOUS_ALL
         header = request.headers.get("authorization")

@@ -128,3 +128,14 @@ def test_from_config_reads_token_file(tmp_path) -> None:
     a = Authenticator.from_config(cfg)
     p = a.authenticate("Bearer s3cret")
     assert p is not None and p.name == "ci" and p.allows("write")
+
+
+async def test_reloaded_credentials_apply_at_once(api: Api, auth: Authenticator) -> None:
+    """Replacing ServerParts.auth (what a reload does) changes who gets in."""
+    parts = ServerParts()
+    app = create_app(api, parts)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://n") as c:
+        assert (await c.get("/-/healthy")).status_code == 200
+        parts.auth = auth
+        assert (await c.get("/-/healthy")).status_code == 401
+        assert (await c.get("/-/healthy", auth=("alice", "wonder"))).status_code == 200
