@@ -468,23 +468,13 @@ class _Column:
     """
 
     def __init__(self) -> None:
-        self.n: list[int] = []
-        self.order: list[int] = []
-        self.width: list[int] = []
-        self.body: list[int] = []  # offset of the byte planes in the joined payloads
-        self.base: list[int] = []
-        self.g: list[int] = []
-        self.first: list[int] = []
+        #: Per section: (n, order, width, body offset in the joined payloads, base, g,
+        #: first value); base and first as uint64 bit patterns.
+        self.rows: list[tuple[int, int, int, int, int, int, int]] = []
         self.d1: list[int] = []  # first difference of order-2 sections, in section order
 
     def placeholder(self, n: int) -> None:
-        self.n.append(n)
-        self.order.append(0)
-        self.width.append(0)
-        self.body.append(0)
-        self.base.append(0)
-        self.g.append(1)
-        self.first.append(0)
+        self.rows.append((n, 0, 0, 0, 0, 1, 0))
 
     def parse(self, buf: bytes, pos: int, base_off: int) -> tuple[int, int]:
         """Parse the int section at `pos` of `buf`; returns (samples, position after it)."""
@@ -494,18 +484,27 @@ class _Column:
         if n > _MAX_CHUNK_SAMPLES:
             raise ValueError("implausible sample count")
         first, pos = _sv(buf, pos)
-        g, pos = _uv(buf, pos)
+        # One-byte varints (the usual GCD, base and first difference) inline.
+        g = buf[pos] if pos < len(buf) else 0x80
+        if g < 0x80:
+            pos += 1
+        else:
+            g, pos = _uv(buf, pos)
         if not -(2**63) <= first < 2**63 or not 1 <= g < 2**64:
             raise ValueError("bad int section header")
         if n == 1:
-            self.placeholder(1)
-            self.first[-1] = first & _MASK
+            self.rows.append((1, 0, 0, 0, 0, 1, first & _MASK))
             return 1, pos
-        if pos >= len(buf):
+        if pos + 1 >= len(buf):
             raise ValueError("truncated chunk")
         packed = buf[pos]
         order, width = packed >> 4, packed & 0xF
-        base, pos = _sv(buf, pos + 1)
+        z = buf[pos + 1]
+        if z < 0x80:
+            base = (z >> 1) ^ -(z & 1)
+            pos += 2
+        else:
+            base, pos = _sv(buf, pos + 1)
         if order not in (1, 2) or width > 8 or (order == 2 and n < 3):
             raise ValueError("bad int section header")
         if order == 2:
@@ -514,29 +513,24 @@ class _Column:
         end = pos + (n - order) * width
         if end > len(buf):
             raise ValueError("truncated chunk")
-        self.n.append(n)
-        self.order.append(order)
-        self.width.append(width)
-        self.body.append(base_off + pos)
-        self.base.append(base & _MASK)
-        self.g.append(g)
-        self.first.append(first & _MASK)
+        self.rows.append((n, order, width, base_off + pos, base & _MASK, g, first & _MASK))
         return n, end
 
     def decode(self, payload: np.ndarray) -> np.ndarray:
         """The column (uint64; an int64 column's bits), all sections undone at once."""
-        n = np.array(self.n, dtype=np.intp)
+        cols = list(zip(*self.rows, strict=True))
+        n = np.array(cols[0], dtype=np.intp)
         total = int(n.sum())
         starts = np.cumsum(n) - n
-        order = np.array(self.order, dtype=np.intp)
-        width = np.array(self.width, dtype=np.intp)
+        order = np.array(cols[1], dtype=np.intp)
+        width = np.array(cols[2], dtype=np.intp)
         top = int(width.max()) if len(width) else 0
         if top:
             # Plane j of element i of a section sits at body + j*m + (i - order); reads
             # that fall outside a section's planes (order lead, narrower widths) are
             # clipped to the buffer and masked off below.
             small = np.uint16 if top <= 2 else np.uint32 if top <= 4 else np.uint64
-            src = np.repeat(np.array(self.body, dtype=np.intp) - starts - order, n)
+            src = np.repeat(np.array(cols[3], dtype=np.intp) - starts - order, n)
             src += np.arange(total, dtype=np.intp)
             z = payload.take(src, mode="clip").astype(small)
             if top > 1:
@@ -546,7 +540,7 @@ class _Column:
                     z |= payload.take(src, mode="clip").astype(small) << small(8 * j)
             if (width != top).any():
                 size = 8 * np.dtype(small).itemsize
-                masks = [(1 << min(8 * w, size)) - 1 for w in self.width]
+                masks = [(1 << min(8 * w, size)) - 1 for w in cols[2]]
                 z &= np.repeat(np.array(masks, dtype=small), n)
             # Undo the zigzag in the narrow type, then widen with sign extension.
             signed = {np.uint16: np.int16, np.uint32: np.int32, np.uint64: np.int64}[small]
@@ -554,9 +548,9 @@ class _Column:
             u = z.astype(np.int64).view(np.uint64)
         else:
             u = np.zeros(total, np.uint64)
-        if any(self.base):
-            u += np.repeat(np.array(self.base, dtype=np.uint64), n)
-        u[starts] = np.array(self.first, dtype=np.uint64)
+        if any(cols[4]):
+            u += np.repeat(np.array(cols[4], dtype=np.uint64), n)
+        u[starts] = np.array(cols[6], dtype=np.uint64)
         two = order == 2
         if self.d1:
             u[starts[two] + 1] = np.array(self.d1, dtype=np.uint64)
@@ -567,8 +561,8 @@ class _Column:
             np.cumsum(y, out=y)
             y -= np.repeat(y[starts], n)
             np.copyto(u, y, where=inside)
-        if any(g != 1 for g in self.g):
-            gs = np.repeat(np.array(self.g, dtype=np.uint64), n)
+        if any(g != 1 for g in cols[5]):
+            gs = np.repeat(np.array(cols[5], dtype=np.uint64), n)
             gs[starts] = 1
             u *= gs
         # Differences -> values with one running sum: each section's first entry
@@ -647,7 +641,7 @@ class _Group:
         payload = np.frombuffer(b"".join(self.payloads), dtype=np.uint8)
         ts = self.tcol.decode(payload).view(np.int64)
         ks = np.array(self.dec_k, dtype=np.intp)
-        vn = np.array(self.vcol.n, dtype=np.intp)
+        vn = np.array([r[0] for r in self.vcol.rows], dtype=np.intp)
         values = self.vcol.decode(payload).view(np.int64).astype(np.float64)
         if (ks > 0).any():
             scale = np.array(_POW10, dtype=np.float64)[np.maximum(ks, 0)]
@@ -705,9 +699,12 @@ def decode_chunks(
             sizes[-1].append(group.add(_unpack(blob)))
     except (ValueError, IndexError) as exc:
         raise CorruptDatabaseError(f"chunk data is damaged ({exc})") from None
-    ts_parts: list[np.ndarray] = []
-    v_parts: list[np.ndarray] = []
+    # Upper-bound outputs: only the pages actually written are ever touched.
+    total = sum(g.total for g in groups)
+    ts_out = np.empty(total, np.int64)
+    vs_out = np.empty(total, np.float64)
     counts: list[np.ndarray] = []
+    pos = 0
     for group, n in zip(groups, sizes, strict=True):
         if group.total == 0:
             counts.append(np.zeros(len(n), np.int64))
@@ -715,24 +712,30 @@ def decode_chunks(
                 each.extend((np.empty(0, np.int64), np.empty(0, np.float64)) for _ in n)
             continue
         ts, vs = group.decode()
-        ends = np.cumsum(n)
         if each is not None:
             start = 0
-            for end in ends.tolist():
+            for end in np.cumsum(n).tolist():
                 each.append((ts[start:end].copy(), vs[start:end].copy()))
                 start = end
-        if ts[0] >= mint and ts[-1] <= maxt and (ts >= mint).all() and (ts <= maxt).all():
-            counts.append(np.array(n, dtype=np.int64))
-        else:
-            keep = (ts >= mint) & (ts <= maxt)
-            kept = np.concatenate([[0], np.cumsum(keep)])
-            counts.append(kept[ends] - kept[ends - np.array(n)])
-            ts, vs = ts[keep], vs[keep]
-        ts_parts.append(ts)
-        v_parts.append(vs)
+        keep = ts >= mint
+        keep &= ts <= maxt
+        sizes_arr = np.array(n, dtype=np.intp)
+        if keep.all():
+            kept = sizes_arr
+        elif sizes_arr.all():
+            kept = np.add.reduceat(keep, np.cumsum(sizes_arr) - sizes_arr, dtype=np.intp)
+        else:  # empty chunks: reduceat cannot express a zero-length run
+            run = np.concatenate([[0], np.cumsum(keep)])
+            ends = np.cumsum(sizes_arr)
+            kept = run[ends] - run[ends - sizes_arr]
+        k = int(kept.sum())
+        if k == len(ts):
+            ts_out[pos : pos + k] = ts
+            vs_out[pos : pos + k] = vs
+        elif k:
+            np.compress(keep, ts, out=ts_out[pos : pos + k])
+            np.compress(keep, vs, out=vs_out[pos : pos + k])
+        pos += k
+        counts.append(kept.astype(np.int64, copy=False))
     cnt = np.concatenate(counts) if counts else np.zeros(0, np.int64)
-    if len(ts_parts) == 1:
-        return ts_parts[0], v_parts[0], cnt
-    if not ts_parts:
-        return np.empty(0, np.int64), np.empty(0, np.float64), cnt
-    return np.concatenate(ts_parts), np.concatenate(v_parts), cnt
+    return ts_out[:pos], vs_out[:pos], cnt
