@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 
 import promql_parser as _pp
-from nightowl.query import ast
+from nightowl.query import _lexer, ast
 from nightowl.query.block import ArgType
 
 from nightowl.errors import ParseError
@@ -463,34 +463,8 @@ def _check_calls(expr: ast.Expr, text: str) -> None:
 
 # -- errors -----------------------------------------------------------------
 
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<comment>\#[^\n]*)
-  | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)
-  | (?P<badstring>["'`])
-  | (?P<number>(?:0[xX][0-9a-fA-F_]+
-              |[0-9][0-9_]*\.?[0-9_]*(?:[eE][-+]?[0-9]+)?
-              |\.[0-9]+(?:[eE][-+]?[0-9]+)?)
-             (?:[a-zA-Z]+[0-9]*)*)
-  | (?P<ident>[a-zA-Z_:][a-zA-Z0-9_:.]*)
-  | (?P<op>=~|!~|!=|==|>=|<=|[-+*/%^<>=,@:])
-  | (?P<open>[(\[{])
-  | (?P<close>[)\]}])
-  | (?P<bad>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
-
-
-def _tokens(text: str) -> list[tuple[str, int, int]]:
-    return [
-        (m.lastgroup or "", m.start(), m.end())
-        for m in _TOKEN.finditer(text)
-        if m.lastgroup not in ("ws", "comment")
-    ]
+_tokens = _lexer.tokens
 
 
 def _lex_position(text: str, msg: str) -> int | None:
@@ -609,11 +583,16 @@ def _prometheus_wording(text: str, msg: str, pos: int) -> str:
     )
     if msg != "invalid promql query":
         return msg
+    return _unexpected(text, pos) + _lexer.context(text, pos)
+
+
+def _unexpected(text: str, pos: int) -> str:
+    """Prometheus's `unexpected <token>` for the token at `pos`."""
     if pos >= len(text.rstrip()):
         return "unexpected end of input"
     tok = next(((k, a, b) for k, a, b in _tokens(text) if a == pos), None)
     if tok is None:
-        return msg
+        return "invalid promql query"
     kind, a, b = tok
     word = text[a:b]
     if kind == "ident":
@@ -625,16 +604,51 @@ def _prometheus_wording(text: str, msg: str, pos: int) -> str:
     if kind == "number":
         return f'unexpected number "{word}"'
     if kind == "string":
-        return f"unexpected string {word!r}" if word[0] != '"' else f"unexpected string {word}"
+        return f"unexpected string {_lexer.go_quote(word)}"
     if kind == "op":
         return f"unexpected <op:{word}>" if word not in (",", ":", "@") else f'unexpected "{word}"'
     return f'unexpected "{word}"'
 
 
+_TYPE_WORDS = {
+    ArgType.SCALAR: "scalar",
+    ArgType.STRING: "string",
+    ArgType.VECTOR: "instant vector",
+    ArgType.MATRIX: "range vector",
+}
+
+
+def _type_of(sub: str) -> str | None:
+    """The value type of a sub-expression's text, in Prometheus's words."""
+    try:
+        return _TYPE_WORDS[_parse_cached(sub).type]
+    except (ParseError, KeyError, AttributeError):
+        return None
+
+
+def _regex_reason(value: str) -> str | None:
+    """Why `value` is not a regex, in Go's words where they correspond."""
+    try:
+        re.compile(f"(?s:{translate_regex(value)})")
+    except re.error as exc:
+        return _lexer.regex_reason(value, str(exc))
+    return None
+
+
 def _error(text: str, msg: str, position: int | None = None) -> ParseError:
-    pos = _position(text, msg) if position is None else position
-    pos = max(0, min(pos, len(text)))
-    msg = _prometheus_wording(text, msg, pos)
+    found = None
+    if position is None:
+        try:
+            found = _lexer.locate(text, msg, _type_of, _regex_reason)
+        except RecursionError:
+            found = None
+    if found is not None:
+        pos, msg = found
+        pos = max(0, min(pos, len(text)))
+    else:
+        pos = _position(text, msg) if position is None else position
+        pos = max(0, min(pos, len(text)))
+        msg = _prometheus_wording(text, msg, pos)
     line = text.count("\n", 0, pos) + 1
     col = pos - (text.rfind("\n", 0, pos) + 1) + 1
     return ParseError(f"{line}:{col}: parse error: {msg}", line=line, column=col, position=pos)

@@ -1,0 +1,568 @@
+"""Tokens of a PromQL text, and where Prometheus would point at a parse error.
+
+`promql_parser` reports errors without positions and in its own words. This
+module tokenises the text itself and, for each class of error, finds the offset
+Prometheus's parser reports and rewrites the message in Prometheus's wording:
+
+- lexical errors sit where Prometheus's lexer stops (an unclosed bracket at the
+  end of the input, an unexpected `)` just after it);
+- type errors in calls point at the offending argument, in aggregations at the
+  parameter or the aggregated expression;
+- operand type errors point at the operand, operator errors (`bool`, scalar
+  comparisons, `on`/`group_*` clashes) at the operator, and the rest of the
+  binary-expression errors at the start of the whole binary expression;
+- regex errors point at the matcher's label name.
+
+:func:`locate` returns None when it cannot tell; the parser then falls back to
+its prefix search.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+__all__ = ["Token", "context", "go_quote", "locate", "regex_reason", "tokens"]
+
+Token = tuple[str, int, int]
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<comment>\#[^\n]*)
+  | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)
+  | (?P<badstring>["'`])
+  | (?P<number>(?:0[xX][0-9a-fA-F_]+
+              |[0-9][0-9_]*\.?[0-9_]*(?:[eE][-+]?[0-9]+)?
+              |\.[0-9]+(?:[eE][-+]?[0-9]+)?)
+             (?:[a-zA-Z]+[0-9]*)*)
+  | (?P<ident>[a-zA-Z_:][a-zA-Z0-9_:.]*)
+  | (?P<op>=~|!~|!=|==|>=|<=|[-+*/%^<>=,@:])
+  | (?P<open>[(\[{])
+  | (?P<close>[)\]}])
+  | (?P<bad>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_PAIRS = {"(": ")", "[": "]", "{": "}"}
+
+#: Binary operators by precedence (Prometheus's grammar, loosest first).
+_PRECEDENCE = {
+    "or": 1, "and": 2, "unless": 2,
+    "==": 3, "!=": 3, "<=": 3, "<": 3, ">=": 3, ">": 3,
+    "+": 4, "-": 4, "*": 5, "/": 5, "%": 5, "atan2": 5, "^": 6,
+}  # fmt: skip
+_TYPE_WORDS = {"vector": "instant vector", "matrix": "range vector"}
+_COMPARISONS = frozenset({"==", "!=", "<=", "<", ">=", ">"})
+_SET_OPS = frozenset({"and", "or", "unless"})
+_AGGREGATORS = frozenset(
+    {"sum", "min", "max", "avg", "count", "group", "stddev", "stdvar", "topk", "bottomk",
+     "quantile", "count_values", "limitk", "limit_ratio"}
+)  # fmt: skip
+
+
+def tokens(text: str) -> list[Token]:
+    """`(kind, start, end)` of each token, without white space and comments."""
+    return [
+        (m.lastgroup or "", m.start(), m.end())
+        for m in _TOKEN.finditer(text)
+        if m.lastgroup not in ("ws", "comment")
+    ]
+
+
+def go_quote(word: str) -> str:
+    """`word` quoted as Go's `%q` would."""
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class _Text:
+    """A text with its tokens and bracket pairs."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks = tokens(text)
+        self.match: dict[int, int] = {}
+        stack: list[int] = []
+        for i, (kind, start, _end) in enumerate(self.toks):
+            if kind == "open":
+                stack.append(i)
+            elif kind == "close" and stack and _PAIRS[text[self.toks[stack[-1]][1]]] == text[start]:
+                j = stack.pop()
+                self.match[i] = j
+                self.match[j] = i
+
+    def word(self, i: int) -> str:
+        if i < 0 or i >= len(self.toks):
+            return ""
+        _kind, start, end = self.toks[i]
+        return self.text[start:end]
+
+    def start(self, i: int) -> int:
+        return self.toks[i][1] if i < len(self.toks) else len(self.text)
+
+    def is_binary_op(self, i: int) -> bool:
+        """Whether token i is a binary operator (not a unary sign or a matcher's `=`)."""
+        word = self.word(i)
+        if word not in _PRECEDENCE:
+            return False
+        if word in ("+", "-"):
+            prev = self.word(i - 1)
+            kind = self.toks[i - 1][0] if i > 0 else ""
+            if i == 0 or kind in ("open", "op") or prev in _PRECEDENCE or prev == "bool":
+                return False
+        return not self.in_braces(i)
+
+    def in_braces(self, i: int) -> bool:
+        depth = 0
+        for j in range(i - 1, -1, -1):
+            word = self.word(j)
+            if self.toks[j][0] == "close" and j in self.match:
+                depth += 1
+            elif self.toks[j][0] == "open":
+                if depth == 0:
+                    return word == "{"
+                depth -= 1
+        return False
+
+    def enclosing_open(self, i: int) -> int | None:
+        """Index of the innermost unmatched-so-far open bracket before token i."""
+        depth = 0
+        for j in range(i - 1, -1, -1):
+            kind = self.toks[j][0]
+            if kind == "close":
+                depth += 1
+            elif kind == "open":
+                if depth == 0:
+                    return j
+                depth -= 1
+        return None
+
+    def operand_start(self, i: int) -> int:
+        """Index of the first token of the operand that ends with token i."""
+        while i > 0:
+            kind = self.toks[i][0]
+            word = self.word(i)
+            if kind == "close" and i in self.match:
+                j = self.match[i]
+                opener = self.word(j)
+                if opener == "[":
+                    i = j - 1
+                    continue
+                if opener == "{" and self.toks[j - 1][0] == "ident" and j > 0:
+                    return j - 1
+                if opener == "(" and j > 0:
+                    prev = self.word(j - 1)
+                    if self.toks[j - 1][0] == "ident" and prev not in _PRECEDENCE:
+                        return self._call_start(j - 1)
+                    if prev == ")" and j - 1 in self.match:
+                        k = self.match[j - 1]
+                        if self.word(k - 1) in ("by", "without") and k >= 2:
+                            return k - 2
+                return j
+            if self.word(i - 1) in ("offset", "@") or (
+                self.word(i - 1) == "-" and self.word(i - 2) in ("offset", "@")
+            ):
+                i -= 2 if self.word(i - 1) != "-" else 3
+                continue
+            if word in ("start", "end") and self.word(i - 1) == "@":
+                i -= 2
+                continue
+            return i
+        return 0
+
+    def _call_start(self, i: int) -> int:
+        """An aggregation may put its grouping after the arguments: still its name."""
+        return i
+
+    def lhs_start(self, k: int) -> int:
+        """Index of the first token of the left operand of the binary operator k."""
+        prec = _PRECEDENCE[self.word(k)]
+        i = k - 1
+        first = k
+        while i >= 0:
+            kind = self.toks[i][0]
+            word = self.word(i)
+            if kind == "close" and i in self.match:
+                first = self.match[i]
+                i = first - 1
+                continue
+            if kind == "open" or word == ",":
+                break
+            if self.is_binary_op(i) and _PRECEDENCE[word] < prec:
+                break
+            if word in ("by", "without") and self.word(i - 1) in _AGGREGATORS:
+                pass
+            first = i
+            i -= 1
+        return first
+
+    def rhs_start(self, k: int) -> int:
+        """Index of the first token of the right operand of the binary operator k."""
+        i = k + 1
+        if self.word(i) == "bool":
+            i += 1
+        for words in (("on", "ignoring"), ("group_left", "group_right")):
+            if self.word(i) in words:
+                i += 1
+                if self.word(i) == "(" and i in self.match:
+                    i = self.match[i] + 1
+        return i
+
+    def binary_ops(self) -> list[int]:
+        return [i for i in range(len(self.toks)) if self.is_binary_op(i)]
+
+    def operand_kind(self, first: int, last: int) -> str:
+        """ "string", "matrix" or "" for the tokens first..last (a rough type)."""
+        if first > last:
+            return ""
+        if first == last and self.toks[first][0] == "string":
+            return "string"
+        i = last
+        while i > first and self.word(i - 1) in ("offset", "@", "-"):
+            i -= 2 if self.word(i - 1) != "-" else 3
+        if self.word(i) == "]" and i in self.match:
+            return "matrix"
+        return ""
+
+    def operand_end(self, first: int) -> int:
+        """Index of the last token of the operand starting at token `first`."""
+        i = first
+        n = len(self.toks)
+        if self.toks[i][0] == "open" and i in self.match:
+            i = self.match[i]
+        elif self.toks[i][0] == "ident" and self.word(i + 1) in ("(", "{") and i + 1 in self.match:
+            i = self.match[i + 1]
+        elif self.toks[i][0] == "ident" and self.word(i + 1) in ("by", "without"):
+            j = i + 2
+            if self.word(j) == "(" and j in self.match:
+                j = self.match[j] + 1
+            i = self.match.get(j, j)
+        while i + 1 < n:
+            nxt = self.word(i + 1)
+            bracket = nxt == "[" or (nxt == "{" and self.toks[i][0] == "ident")
+            if bracket and i + 1 in self.match:
+                i = self.match[i + 1]
+            elif nxt in ("offset", "@"):
+                i += 2 if self.word(i + 2) != "-" else 3
+            else:
+                break
+        return i
+
+
+def context(text: str, pos: int) -> str:
+    """The ` in <where>, expected <what>` Prometheus adds to an unexpected token at `pos`."""
+    t = _Text(text)
+    i = next((j for j, tok in enumerate(t.toks) if tok[1] >= pos), len(t.toks))
+    prev = t.word(i - 1)
+    if prev == "offset":
+        return " in offset, expected duration"
+    if prev == "@":
+        return " in @, expected timestamp"
+    if prev in ("by", "without") and t.word(i) != "(":
+        return ' in grouping opts, expected "("'
+    opener = t.enclosing_open(i)
+    if opener is not None and t.word(opener) == "(" and t.word(opener - 1) in ("by", "without"):
+        if prev in ("(", ","):
+            return " in grouping opts, expected label"
+        return ' in grouping opts, expected "," or ")"'
+    return ""
+
+
+# -- finders ------------------------------------------------------------------
+#
+# Each takes the text and promql_parser's message and returns (position,
+# Prometheus's message), or None to leave the case to the next finder.
+
+_Found = tuple[int, str] | None
+
+
+def _lexical(t: _Text, msg: str) -> _Found:
+    text = t.text
+    if msg.startswith("unclosed left parenthesis"):
+        return len(text), "unclosed left parenthesis"
+    if msg.startswith("unexpected end of input inside brackets"):
+        return len(text), "unclosed left bracket"
+    if msg.startswith("unexpected right parenthesis"):
+        depth = 0
+        for kind, start, _end in t.toks:
+            if text[start] == "(" and kind == "open":
+                depth += 1
+            elif text[start] == ")" and kind == "close":
+                depth -= 1
+                if depth < 0:
+                    return start + 1, "unexpected right parenthesis ')'"
+        return None
+    if msg.startswith("unterminated quoted string"):
+        for kind, start, _end in t.toks:
+            if kind == "badstring":
+                words = "raw string" if text[start] == "`" else "quoted string"
+                return start, f"unterminated {words}"
+        return None
+    if msg.startswith("unexpected second colon"):
+        for i, (kind, start, _end) in enumerate(t.toks):
+            if text[start] == "[" and kind == "open" and i in t.match:
+                inside = text[start : t.start(t.match[i])]
+                first = inside.find(":")
+                second = inside.find(":", first + 1) if first >= 0 else -1
+                if second >= 0:
+                    return start + second, "unexpected colon ':'"
+        return None
+    m = re.match(r"invalid label matcher, expected label matching operator after '(.*)'$", msg)
+    if m:
+        for i in range(len(t.toks) - 1):
+            if t.word(i) == m.group(1) and t.in_braces(i) and t.word(i + 1) in (",", "}"):
+                word = t.word(i + 1)
+                where = "in label matching, expected label matching operator"
+                return t.start(i + 1), f'unexpected "{word}" {where}'
+        return None
+    m = re.match(r"unexpected identifier '(.*)' in label matching, expected string$", msg)
+    if m:
+        for i in range(len(t.toks)):
+            if t.word(i) == m.group(1) and t.in_braces(i):
+                where = "in label matching, expected string"
+                return t.start(i), f'unexpected identifier "{m.group(1)}" {where}'
+        return None
+    m = re.match(r"unexpected character inside brackets: '(.)'", msg)
+    if m:
+        for i, (_kind, start, _end) in enumerate(t.toks):
+            opener = t.enclosing_open(i)
+            if text[start] == m.group(1) and opener is not None and t.word(opener) == "[":
+                return start, f'unexpected "{m.group(1)}" in subquery or range, expected ":" or "]"'
+        return None
+    m = re.match(r"bad number or duration syntax: (\S+)", msg)
+    if m:
+        idx = text.find(m.group(1))
+        if idx < 0:
+            return None
+        head = re.match(r"0[xX][0-9a-fA-F]*|[0-9]*\.?[0-9]*(?:[eE][-+]?[0-9]+)?", m.group(1))
+        quoted = go_quote(head.group(0) if head else m.group(1))
+        opener = t.enclosing_open(next((i for i, tok in enumerate(t.toks) if tok[1] == idx), 0))
+        if opener is not None and t.word(opener) == "[":
+            return idx, f"bad duration syntax: {quoted}"
+        return idx, f"bad number or duration syntax: {quoted}"
+    return None
+
+
+def _call_args(t: _Text, name_idx: int) -> list[tuple[int, int]]:
+    """(first, last) token indexes of each argument of the call at token name_idx."""
+    j = name_idx + 1
+    if t.word(j) in ("by", "without"):
+        j += 1
+        if t.word(j) == "(" and j in t.match:
+            j = t.match[j] + 1
+    if t.word(j) != "(" or j not in t.match:
+        return []
+    close = t.match[j]
+    out: list[tuple[int, int]] = []
+    first = j + 1
+    i = first
+    while i < close:
+        if t.toks[i][0] == "open" and i in t.match:
+            i = t.match[i] + 1
+            continue
+        if t.word(i) == ",":
+            out.append((first, i - 1))
+            first = i + 1
+        i += 1
+    if first < close or out:
+        out.append((first, close - 1))
+    return out
+
+
+def _type_of(t: _Text, first: int, last: int, type_of: Callable[[str], str | None]) -> str | None:
+    return type_of(t.text[t.start(first) : t.toks[last][2]])
+
+
+def _call_types(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _Found:
+    m = re.match(r"expected type (.+) in call to function '([^']+)', got (.+)$", msg)
+    if not m:
+        return None
+    want, name, got = m.groups()
+    got = _TYPE_WORDS.get(got, got)
+    want = _TYPE_WORDS.get(want, want)
+    text = f'expected type {want} in call to function "{name}", got {got}'
+    for i in range(len(t.toks)):
+        if t.word(i) != name or t.word(i + 1) != "(":
+            continue
+        for first, last in _call_args(t, i):
+            if _type_of(t, first, last, type_of) == got:
+                return t.start(first), text
+        return t.start(i), text
+    return None
+
+
+def _aggregations(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _Found:
+    m = re.match(r"expected type (.+) in aggregation expression, got (.+)$", msg)
+    if m:
+        want, got = (_TYPE_WORDS.get(g, g) for g in m.groups())
+        param = want in ("scalar", "string")
+        where = "parameter" if param else "expression"
+        text = f"expected type {want} in aggregation {where}, got {got}"
+        for i in range(len(t.toks)):
+            if t.word(i) not in _AGGREGATORS or t.toks[i][0] != "ident":
+                continue
+            args = _call_args(t, i)
+            if not args:
+                continue
+            first, last = args[0] if param or len(args) == 1 else args[1]
+            if _type_of(t, first, last, type_of) == got:
+                return t.start(first), text
+        return None
+    m = re.match(r"wrong number of arguments for aggregate expression .*, got (\d+)", msg)
+    if m:
+        got = int(m.group(1))
+        for i in range(len(t.toks)):
+            if t.word(i) not in _AGGREGATORS or t.toks[i][0] != "ident":
+                continue
+            if len(_call_args(t, i)) == got and t.word(i + 1) in ("(", "by", "without"):
+                return t.start(i), msg
+    return None
+
+
+def _binary(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _Found:
+    ops = t.binary_ops()
+    if msg.startswith("binary expression must contain only scalar and instant vector types"):
+        for k in ops:
+            lhs = t.lhs_start(k)
+            if t.operand_kind(lhs, k - 1):
+                return t.start(lhs), msg
+            rhs = t.rhs_start(k)
+            if rhs < len(t.toks) and t.operand_kind(rhs, t.operand_end(rhs)):
+                return t.start(rhs), msg
+        return None
+    m = re.match(r"(set operator|no grouping allowed for) '(\w+)'(.*)$", msg)
+    if m:
+        for k in ops:
+            if t.word(k) == m.group(2):
+                return t.start(t.lhs_start(k)), f'{m.group(1)} "{m.group(2)}"{m.group(3)}'
+        return None
+    if msg.startswith("vector matching only allowed between"):
+        for k in ops:
+            if t.word(t.rhs_start(k) - 1) in (")", "group_left", "group_right"):
+                text = "vector matching only allowed between instant vectors"
+                return t.start(t.lhs_start(k)), text
+        return None
+    if msg.startswith("comparisons between scalars must use BOOL modifier"):
+        for k in ops:
+            if t.word(k) in _COMPARISONS and t.word(k + 1) != "bool":
+                left = type_of(t.text[t.start(t.lhs_start(k)) : t.start(k)])
+                if left == "scalar":
+                    return t.start(k), msg
+        return None
+    if msg.startswith("bool modifier can only be used on comparison operators"):
+        for k in ops:
+            if t.word(k + 1) == "bool" and t.word(k) not in _COMPARISONS:
+                return t.start(k), msg
+        return None
+    m = re.match(r"label '([^']*)' must not occur in ON and GROUP clause at once", msg)
+    if m:
+        for k in ops:
+            if t.word(k + 1) in ("on", "ignoring"):
+                return t.start(
+                    k
+                ), f'label "{m.group(1)}" must not occur in ON and GROUP clause at once'
+    return None
+
+
+def _modifiers(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _Found:
+    for word, prefix in (("offset", "offset may not"), ("@", "@ <timestamp> may not")):
+        if msg.startswith(prefix):
+            idx = [i for i in range(len(t.toks)) if t.word(i) == word]
+            if idx:
+                return t.start(t.operand_start(idx[0] - 1)), msg
+            return None
+    if msg.startswith("unary expression only allowed"):
+        m = re.search(r"got:? (\w+)", msg)
+        got = m.group(1) if m else ""
+        got = _TYPE_WORDS.get(got, got)
+        allowed = "unary expression only allowed on expressions of type scalar or instant vector"
+        text = f'{allowed}, got "{got}"'
+        for i in range(len(t.toks)):
+            if t.word(i) in ("-", "+") and not t.is_binary_op(i):
+                return t.start(i), text
+        return None
+    if msg.startswith("ranges only allowed for vector selectors"):
+        for i in range(1, len(t.toks)):
+            if t.word(i) != "[" or i not in t.match:
+                continue
+            close = t.match[i]
+            if ":" in (t.word(j) for j in range(i, close)):
+                continue
+            prev = t.word(i - 1)
+            if prev in ("]", ")") or t.word(i - 2) in ("offset", "@"):
+                return t.start(i), msg
+    return None
+
+
+def _regex(t: _Text, msg: str, check: Callable[[str], str | None]) -> _Found:
+    m = re.match(r"illegal regex for (.*)$", msg, re.DOTALL)
+    if not m:
+        m = re.match(r"invalid regular expression '(.*)': ", msg, re.DOTALL)
+    if not m:
+        return None
+    value = m.group(1)
+    toks = t.toks
+    for i in range(2, len(toks)):
+        if toks[i][0] != "string" or t.word(i - 1) not in ("=~", "!~"):
+            continue
+        if value not in t.word(i):
+            continue
+        name = i - 2
+        if t.word(name) == "," or t.word(name) == "{":
+            continue
+        reason = check(value) or "invalid regular expression"
+        return t.start(name), f"error parsing regexp: {reason}"
+    return None
+
+
+def regex_reason(value: str, err: str) -> str:
+    """Python's `re.error` text in Go's regexp words where they correspond."""
+    if err.startswith("missing ), unterminated subpattern"):
+        return f"missing closing ): `^(?:{value})$`"
+    if err.startswith("unbalanced parenthesis"):
+        return f"unexpected ): `^(?:{value})$`"
+    m = re.match(r"bad character range (\S+)", err)
+    if m:
+        return f"invalid character class range: `{m.group(1)}`"
+    m = re.match(r"unknown extension \?(.)", err)
+    if m:
+        return f"invalid or unsupported Perl syntax: `(?{m.group(1)}`"
+    if err.startswith("unterminated character set"):
+        return f"missing closing ]: `{value[err_pos(err) or 0 :]}`"
+    if err.startswith("nothing to repeat") or err.startswith("multiple repeat"):
+        return f"missing argument to repetition operator: `{value}`"
+    return err
+
+
+def err_pos(err: str) -> int | None:
+    """The `at position N` of a `re.error` text."""
+    m = re.search(r"at position (\d+)", err)
+    return int(m.group(1)) if m else None
+
+
+def locate(
+    text: str,
+    msg: str,
+    type_of: Callable[[str], str | None],
+    regex_check: Callable[[str], str | None],
+) -> _Found:
+    """Prometheus's (0-based position, message) for promql_parser's message `msg`.
+
+    Args:
+        text: The query.
+        msg: promql_parser's (or our converter's) message.
+        type_of: The value type name ("scalar", "string", "instant vector",
+            "range vector") of a sub-expression's text, or None if it does not parse.
+        regex_check: Go-worded reason a regex does not compile, or None.
+    """
+    t = _Text(text)
+    for finder in (_lexical,):
+        found = finder(t, msg)
+        if found is not None:
+            return found
+    for typed in (_call_types, _aggregations, _binary, _modifiers):
+        found = typed(t, msg, type_of)
+        if found is not None:
+            return found
+    return _regex(t, msg, regex_check)
