@@ -583,3 +583,29 @@ def test_answers_match_real_prometheus(tmp_path: Path) -> None:
         for proc in (p, n):
             proc.terminate()
             proc.wait(15)
+
+
+def test_reload_adds_scrape_job_scraping_itself(daemon: Running) -> None:
+    """A reload that adds a scrape job starts it: the daemon scrapes its own /metrics."""
+    port = daemon.url.rsplit(":", 1)[1]
+    daemon.config.write_text(
+        CONFIG.format(
+            extra=f'[[scrape_configs]]\njob_name = "self"\nscrape_interval = "1s"\n'
+            f'static_configs = [{{ targets = ["127.0.0.1:{port}"] }}]\n'
+        )
+    )
+    daemon.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 15
+    active: list = []
+    result: list = []
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        active = httpx.get(daemon.url + "/api/v1/targets").json()["data"]["activeTargets"]
+        q = {"query": 'nightowl_http_requests_total{job="self",handler="/api/v1/targets"}'}
+        result = httpx.get(daemon.url + "/api/v1/query", params=q).json()["data"]["result"]
+        if active and active[0]["health"] == "up" and result:
+            break
+    assert [t["scrapePool"] for t in active] == ["self"]
+    assert active[0]["labels"] == {"instance": f"127.0.0.1:{port}", "job": "self"}
+    assert active[0]["health"] == "up"
+    assert float(result[0]["value"][1]) >= 1
