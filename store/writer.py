@@ -15,9 +15,12 @@ Appending a batch (:meth:`WriterCore.append`), all vectorised per sample:
    cardinality limits (over-limit samples are dropped and counted).
 2. Sort by (series, time); drop in-batch repeats (same value: a no-op;
    different value: a duplicate).
-3. Compare with each series' newest timestamp: newer samples are appended;
-   samples inside the out-of-order window are checked one by one against
-   stored data; older ones are rejected as out of order.
+3. Compare with each series' newest timestamp: newer samples are appended.
+   Older ones are looked up in stored data (one range read per series,
+   vectorised matching): at a stored timestamp a bit-identical value is a
+   no-op and a different one a duplicate; otherwise the sample goes to the
+   head inside the out-of-order window and is rejected as out of order
+   outside it.
 4. A series with many new samples in the batch (an import) gets them encoded
    straight into sealed chunks; the few samples of a scrape go to the head
    table, which compaction later seals into chunks.
@@ -301,13 +304,7 @@ class WriterCore:
         new = t > mt
         older = ~new
         if older.any():
-            window = self.options.out_of_order_window_ms
-            # Oldest acceptable timestamp per sample (clamped at the int64 minimum).
-            floor = np.where(mt < _INT64_MIN + window, _INT64_MIN, mt - window)
-            check = older & (t >= floor)
-            res.out_of_order += int((older & ~check).sum())
-            for i in np.flatnonzero(check).tolist():
-                self._append_old(int(sid[i]), int(t[i]), int(vb[i]), res, pend)
+            self._append_older(sid[older], t[older], vb[older], mt[older], res)
         if not new.all():
             sid, t, vb = sid[new], t[new], vb[new]
         if len(sid) == 0:
@@ -315,33 +312,87 @@ class WriterCore:
         res.accepted += len(sid)
         self._append_new(sid, t, vb, pend)
 
-    def _append_old(self, sid: int, t: int, vb: int, res: AppendResult, pend: _Pending) -> None:
-        existing = self.stored_value(sid, t)
-        if existing is None:
-            self.conn.execute("INSERT INTO head (series_id, t, v) VALUES (?, ?, ?)", (sid, t, vb))
-            res.accepted += 1
-        elif existing == vb:
-            res.accepted += 1
-        else:
-            res.duplicate += 1
+    def _append_older(
+        self, sid: np.ndarray, t: np.ndarray, vb: np.ndarray, mt: np.ndarray, res: AppendResult
+    ) -> None:
+        """Samples not newer than their series' newest `mt` (sorted by series, time).
 
-    def stored_value(self, sid: int, t: int) -> int | None:
-        """The stored value bits of series `sid` at `t`, or None."""
-        row = self.conn.execute(
-            "SELECT v FROM head WHERE series_id = ? AND t = ?", (sid, t)
-        ).fetchone()
-        if row is not None:
-            return int(row[0])
-        ws = window_start(t)
-        for (data,) in self.conn.execute(
-            "SELECT data FROM chunks WHERE series_id = ? AND mint >= ? AND mint <= ? AND maxt >= ?",
-            (sid, ws, t, t),
-        ):
-            ts, vs = decode_chunk(data)
-            i = int(np.searchsorted(ts, t))
-            if i < len(ts) and ts[i] == t:
-                return int(vs.view(np.int64)[i])
-        return None
+        At a stored timestamp: a no-op when bit-identical, else a duplicate.
+        Otherwise inserted into the head inside the out-of-order window and
+        rejected as out of order outside it.
+        """
+        found, stored = self.stored_values(sid, t)
+        same = found & (stored == vb)
+        n_same = int(same.sum())
+        res.accepted += n_same
+        res.duplicate += int(found.sum()) - n_same
+        window = self.options.out_of_order_window_ms
+        # Oldest acceptable timestamp per sample (clamped at the int64 minimum).
+        floor = np.where(mt < _INT64_MIN + window, _INT64_MIN, mt - window)
+        insert = ~found & (t >= floor)
+        n_insert = int(insert.sum())
+        res.out_of_order += int((~found).sum()) - n_insert
+        if n_insert:
+            self.conn.executemany(
+                "INSERT INTO head (series_id, t, v) VALUES (?, ?, ?)",
+                zip(sid[insert].tolist(), t[insert].tolist(), vb[insert].tolist(), strict=True),
+            )
+            res.accepted += n_insert
+
+    def stored_values(self, sid: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Look up stored samples at (`sid`, `t`), sorted by series then time.
+
+        Returns (found, value bits): per sample whether the series has a stored
+        sample at that timestamp and its value bits (0 where not found). One
+        range read of head and chunks per series; matching is vectorised.
+        """
+        found = np.zeros(len(sid), dtype=bool)
+        bits = np.zeros(len(sid), dtype=np.int64)
+        if len(sid) == 0:
+            return found, bits
+        bounds = np.flatnonzero(np.diff(sid)) + 1
+        starts = np.concatenate([[0], bounds]).tolist()
+        ends = np.concatenate([bounds, [len(sid)]]).tolist()
+        conn = self.conn
+        for a, b in zip(starts, ends, strict=True):
+            s, lo, hi = int(sid[a]), int(t[a]), int(t[b - 1])
+            parts_t: list[np.ndarray] = []
+            parts_v: list[np.ndarray] = []
+            head = conn.execute(
+                "SELECT t, v FROM head WHERE series_id = ? AND t >= ? AND t <= ? ORDER BY t",
+                (s, lo, hi),
+            ).fetchall()
+            if head:
+                hv = np.array(head, dtype=np.int64)
+                parts_t.append(hv[:, 0])
+                parts_v.append(hv[:, 1])
+            for (data,) in conn.execute(
+                "SELECT data FROM chunks WHERE series_id = ? AND mint >= ? AND mint <= ? "
+                "AND maxt >= ? ORDER BY mint",
+                (s, window_start(lo), hi, lo),
+            ):
+                ct, cv = decode_chunk(data)
+                parts_t.append(ct)
+                parts_v.append(cv.view(np.int64))
+            if not parts_t:
+                continue
+            st = np.concatenate(parts_t) if len(parts_t) > 1 else parts_t[0]
+            sv = np.concatenate(parts_v) if len(parts_v) > 1 else parts_v[0]
+            if len(parts_t) > 1 and not bool(np.all(st[1:] > st[:-1])):
+                # Head rows first, so a head sample wins over a chunk's at the same time.
+                order = np.argsort(st, kind="stable")
+                st, sv = st[order], sv[order]
+                keep = np.ones(len(st), dtype=bool)
+                keep[1:] = st[1:] != st[:-1]
+                st, sv = st[keep], sv[keep]
+            q = t[a:b]
+            pos = np.searchsorted(st, q)
+            inside = pos < len(st)
+            hit = np.zeros(len(q), dtype=bool)
+            hit[inside] = st[pos[inside]] == q[inside]
+            found[a:b] = hit
+            bits[a:b][hit] = sv[pos[hit]]
+        return found, bits
 
     def _append_new(self, sid: np.ndarray, t: np.ndarray, vb: np.ndarray, pend: _Pending) -> None:
         """Samples newer than their series' newest: head rows or chunks."""

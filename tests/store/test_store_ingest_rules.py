@@ -48,14 +48,21 @@ def test_out_of_order_window_accepts_recent_and_rejects_older(tmp_path: Path) ->
         )
         s.compact_sync(force=True)  # everything sealed into chunks
         late = SampleBatch.from_samples(
-            [Sample(A, 150_001, -1.0), Sample(A, 199_999, -2.0), Sample(A, 100_000, -3.0)]
+            [
+                Sample(A, 150_001, -1.0),
+                Sample(A, 199_999, -2.0),
+                Sample(A, 100_001, -3.0),
+                Sample(A, 100_000, -4.0),
+            ]
         )
         res = s.append_sync(late)
-        assert (res.accepted, res.out_of_order, res.duplicate) == (2, 1, 0)
+        # 100_001 is too old; 100_000 is stored with another value: a duplicate.
+        assert (res.accepted, res.out_of_order, res.duplicate) == (2, 1, 1)
         vals = _values(s, A)
         assert vals[150_001] == -1.0
         assert vals[199_999] == -2.0
-        assert vals[100_000] == 100.0  # the rejected -3.0 did not replace it
+        assert 100_001 not in vals
+        assert vals[100_000] == 100.0  # the rejected -4.0 did not replace it
         s.compact_sync(force=True)
         assert _values(s, A) == vals
         assert len(vals) == 102
@@ -84,6 +91,49 @@ def test_duplicates_against_head_chunks_and_batch(tmp_path: Path) -> None:
         assert (res.accepted, res.duplicate) == (1, 0)
         assert _values(s, A) == {1000: 1.0, 2000: 2.0, 5000: 5.0}
         assert s.stats().samples_duplicate == 3
+
+
+def test_identical_old_samples_are_no_ops_outside_the_window(tmp_path: Path) -> None:
+    """Re-sending stored history: bit-identical samples older than the newest are no-ops,
+    a different value at a stored timestamp is a duplicate, a new old timestamp is out of
+    order; head rows, sealed chunks and several series in one batch alike."""
+    with Store.open(tmp_path / "x.db", options=_opts()) as s:
+        ts = np.arange(0, 4 * 3_600_000, 15_000, dtype=np.int64)
+        n = len(ts)
+        vals = np.random.default_rng(3).normal(size=n)
+        vals[5] = float("nan")
+        batch = SampleBatch([A, B], np.repeat([0, 1], n), np.tile(ts, 2), np.tile(vals, 2))
+        assert s.append_sync(batch).accepted == 2 * n
+        s.compact_sync(force=True)  # sealed into chunks
+        s.append_sync(_one(A, ts[-1] + 15_000, 7.0))  # a head row, newest of A
+        # Everything again, A's newest included, in a shuffled order: all no-ops.
+        again = SampleBatch(
+            [A, B],
+            np.concatenate([np.repeat([0, 1], n), [0]]),
+            np.concatenate([np.tile(ts, 2), [ts[-1] + 15_000]]),
+            np.concatenate([np.tile(vals, 2), [7.0]]),
+        )
+        perm = np.random.default_rng(4).permutation(len(again))
+        again = SampleBatch(
+            again.series, again.refs[perm], again.timestamps[perm], again.values[perm]
+        )
+        res = s.append_sync(again)
+        assert (res.accepted, res.out_of_order, res.duplicate) == (2 * n + 1, 0, 0)
+        # Changed values at stored times, and times never stored, both older than the newest.
+        mixed = SampleBatch(
+            [A, B],
+            np.array([0, 0, 1, 1, 0]),
+            np.array([ts[10], ts[10] + 1, ts[20], ts[5], ts[-1] + 15_000], dtype=np.int64),
+            np.array([vals[10] + 1, 1.0, vals[20], 0.0, 8.0]),
+        )
+        res = s.append_sync(mixed)
+        assert (res.accepted, res.out_of_order, res.duplicate) == (1, 1, 3)
+        got = _values(s, A)
+        assert len(got) == n + 1
+        assert got[int(ts[10])] == vals[10]
+        assert got[int(ts[-1]) + 15_000] == 7.0
+        st = s.stats()
+        assert (st.samples_out_of_order, st.samples_duplicate) == (1, 3)
 
 
 def test_nan_duplicates_compare_bits(tmp_path: Path) -> None:
