@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,6 +90,7 @@ __all__ = [
     "SeriesCache",
     "content_type_is_openmetrics",
     "detect_openmetrics",
+    "looks_like_openmetrics",
     "parse",
 ]
 
@@ -105,6 +106,7 @@ _GUESS_BYTES = 1 << 16  # an undecided stream's format is guessed from this much
 # and raw comment line -> its parsed meaning. Both are pure functions of the
 # text; they are cleared when they grow past _MAX_SHARED entries.
 _MAX_SHARED = 1 << 16
+_MAX_SHARED_KEY = 1 << 12  # longer texts are not kept process-wide (per parser only)
 _SHARED_BRACE: tuple[dict[bytes, tuple[str, Labels]], dict[bytes, tuple[str, Labels]]] = ({}, {})
 _SHARED_BARE: tuple[dict[bytes, tuple[str, Labels]], dict[bytes, tuple[str, Labels]]] = ({}, {})
 _NOSAMPLE = -2  # gids entry: comment, blank or rejected line
@@ -117,17 +119,23 @@ _SHARED_COMMENTS: tuple[
 
 _METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
+# The inside of a quoted string. Possessive repeats: no backtracking state per
+# character, so a multi-megabyte label value costs linear time and no memory
+# beyond the match (an alternation `(?:[^"\\]|\\.)*` kept ~100 bytes per character).
+_QSTR = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
+_QUOTED_RE = re.compile(rf'"({_QSTR})"')
 _ESCAPE_RE = re.compile(r"\\(.)")
 _WS_RE = re.compile(r"[ \t]*")
 _INT_RE = re.compile(rb"-?[0-9]+\Z")
 _PROM_META_RE = re.compile(r"#[ \t]+(HELP|TYPE)[ \t]+")
-_PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
-_FAST_SERIES_RE = re.compile(rf"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{{((?:{_PAIR}(?:,{_PAIR})*,?)?)\}})?")
+_PAIR = rf'[a-zA-Z_][a-zA-Z0-9_]*="{_QSTR}"'
+_FAST_SERIES_RE = re.compile(
+    rf"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{{((?:{_PAIR}(?:,{_PAIR})*+,?)?)\}})?"
+)
 _PROM_VALUE_RE = re.compile(r"[^ \t{]+")
 _PROM_TOKEN_RE = re.compile(r"[^ \t]+")
 _PROM_NOT_VALUE = ("", " ", "\t", "{")  # after "series ": these need the full scanner
-_PAIR_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+_PAIR_RE = re.compile(rf'([a-zA-Z_][a-zA-Z0-9_]*)="({_QSTR})"')
 _PLAIN_COMMENT_RE = re.compile(rb"[ \t]*#(?![ \t]+(?:HELP|TYPE)[ \t])")
 
 _PROM_TYPES = {
@@ -263,6 +271,8 @@ def parse(
     skip_errors: bool = False,
     skip_created: bool = False,
     cache: SeriesCache | None = None,
+    require_timestamps: bool = False,
+    max_line_bytes: int | None = None,
 ) -> ParsedExposition:
     """Parse one complete exposition.
 
@@ -277,6 +287,11 @@ def parse(
             histograms and summaries.
         cache: A :class:`SeriesCache` kept between parses of the same source
             (a scrape target) to skip label parsing of series seen before.
+        require_timestamps: A sample line without a timestamp is an error
+            ("expected a timestamp, got none"), as promtool's import makes it.
+        max_line_bytes: Lines longer than this many bytes (newline excluded)
+            are errors; None for no limit. A stream (:class:`ExpositionParser`)
+            then never holds more than this much of one line.
 
     Raises:
         ParseError: malformed input (never any other exception).
@@ -291,6 +306,8 @@ def parse(
         skip_errors=skip_errors,
         skip_created=skip_created,
         cache=cache,
+        require_timestamps=require_timestamps,
+        max_line_bytes=max_line_bytes,
     )
     first = p.feed(data)
     last = p.close()
@@ -319,7 +336,16 @@ class SeriesCache:
     parse at a time per cache.
     """
 
-    __slots__ = ("bare", "brace", "by_labels", "comment_keys", "labels", "meanings", "mode")
+    __slots__ = (
+        "bare",
+        "brace",
+        "by_labels",
+        "comment_keys",
+        "labels",
+        "max_key",
+        "meanings",
+        "mode",
+    )
 
     def __init__(self) -> None:
         self.brace: dict[bytes, int] = {}  # text before "} " of `name{...} value` -> id
@@ -329,6 +355,7 @@ class SeriesCache:
         self.comment_keys: list[bytes] = []  # comment lines cached within one exposition
         self.meanings: list[tuple[str, str, object] | None] = []  # cached comment lines
         self.mode: tuple[bool, bool] | None = None  # (openmetrics, skip_created)
+        self.max_key = 0  # longest key in brace/bare (bounds cached lines' length)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -341,6 +368,7 @@ class SeriesCache:
         self.labels.clear()
         self.comment_keys.clear()
         self.meanings.clear()
+        self.max_key = 0
 
 
 class ExpositionParser:
@@ -357,6 +385,9 @@ class ExpositionParser:
         skip_errors: See :func:`parse`.
         skip_created: See :func:`parse`.
         cache: See :func:`parse`.
+        require_timestamps: See :func:`parse`.
+        max_line_bytes: See :func:`parse`. The bytes of a longer line are
+            dropped as they arrive; the error names the line when it ends.
     """
 
     def __init__(
@@ -367,12 +398,22 @@ class ExpositionParser:
         skip_errors: bool = False,
         skip_created: bool = False,
         cache: SeriesCache | None = None,
+        require_timestamps: bool = False,
+        max_line_bytes: int | None = None,
     ) -> None:
+        if max_line_bytes is not None and max_line_bytes < 1:
+            raise ValueError("max_line_bytes must be at least 1 (or None for no limit)")
         self.openmetrics = openmetrics
         self.default_timestamp_ms = default_timestamp_ms
         self.skip_errors = skip_errors
         self.skip_created = skip_created
-        self._pending = b""
+        self.require_timestamps = require_timestamps
+        self.max_line_bytes = max_line_bytes
+        # The text after the last newline so far, as the pieces that arrived
+        # (joined once, when the line ends: no quadratic copying of long lines).
+        self._pending: list[bytes] = []
+        self._pending_len = 0
+        self._overlong = 0  # > 0: the current line passed max_line_bytes (its length so far)
         self._lineno = 0  # lines consumed so far
         self._eof_line = 0  # line number of "# EOF" (OpenMetrics), 0 = not seen
         self._closed = False
@@ -407,32 +448,50 @@ class ExpositionParser:
             raise ParseError("parser already closed")
         if self.openmetrics is None:
             if self._pending:
-                data = self._pending + data
-                self._pending = b""
+                data = self._take_pending() + data
             if len(data) < _GUESS_BYTES:
                 # Undecided: wait for more text (or close(), which sees the end).
-                self._pending = data
+                self._pending = [data]
+                self._pending_len = len(data)
                 return self._parse_lines([], final=False)
             self.openmetrics = _guess_openmetrics(data[:_GUESS_BYTES])
+        if data.find(b"\n") < 0:
+            self._hold(data)  # still inside one line
+            return self._parse_lines([], final=False)
         # Split the new data as it is (no copy of the chunk); the last piece is
         # an incomplete line, the first one continues what was pending.
-        if self._pending:
-            lines = data.split(b"\n")
-            lines[0] = self._pending + lines[0]
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        if self._overlong:
+            err = self._overlong_error(self._overlong + len(lines[0]))
+            self._overlong = 0
+            self._lineno += 1
+            result = self._parse_lines(lines[1:], final=False)
+            result.errors.insert(0, err)
+            result.lines += 1
         else:
-            lines = data.split(b"\n")
-        self._pending = lines.pop()
-        return self._parse_lines(lines, final=False)
+            if self._pending:
+                lines[0] = self._take_pending() + lines[0]
+            result = self._parse_lines(lines, final=False)
+        self._hold(tail)
+        return result
 
     def close(self) -> ParsedExposition:
         """Parse what is left and check the end of the text (`# EOF` for OpenMetrics)."""
         if self._closed:
             raise ParseError("parser already closed")
+        overlong = None
+        if self._overlong:
+            overlong = self._overlong_error(self._overlong)
+            self._overlong = 0
+            self._lineno += 1
+        rest = self._take_pending()  # an incomplete last line, or all of a short undecided text
         if self.openmetrics is None:
-            self.openmetrics = detect_openmetrics(self._pending)
-        rest = self._pending  # an incomplete last line, or all of a short undecided text
-        self._pending = b""
+            self.openmetrics = detect_openmetrics(rest)
         result = self._parse_lines(rest.split(b"\n") if rest else [], final=True)
+        if overlong is not None:
+            result.errors.insert(0, overlong)
+            result.lines += 1
         self._closed = True
         if self.openmetrics and not self._eof_line:
             err = ParseError(
@@ -447,6 +506,53 @@ class ExpositionParser:
         return result
 
     # -- internals ----------------------------------------------------------
+
+    def _take_pending(self) -> bytes:
+        parts = self._pending
+        if not parts:
+            return b""
+        self._pending = []
+        self._pending_len = 0
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _hold(self, piece: bytes) -> None:
+        """Keep `piece` as the start of the next line (or only count it when too long)."""
+        if self._overlong:
+            self._overlong += len(piece)
+            return
+        if not piece:
+            return
+        total = self._pending_len + len(piece)
+        if self.max_line_bytes is not None and total > self.max_line_bytes:
+            self._overlong = total
+            self._pending = []
+            self._pending_len = 0
+            if not self.skip_errors:
+                self._overlong_error(None)  # raises now: no need to read to the line's end
+            return
+        self._pending.append(piece)
+        self._pending_len = total
+
+    def _overlong_error(self, length: int | None) -> ParseError:
+        """The error for the line after the last consumed one, longer than the limit.
+
+        Raised at once unless `skip_errors` (then returned, to be collected).
+        """
+        lineno = self._lineno + 1
+        if self._eof_line:
+            err = self._error("unexpected data after # EOF", lineno, 1)
+        else:
+            err = self._line_too_long(length, lineno)
+        if not self.skip_errors:
+            raise err
+        return err
+
+    def _line_too_long(self, length: int | None, lineno: int) -> ParseError:
+        """`length` None: the line is not complete yet."""
+        size = "" if length is None else f" ({length:,} bytes)"
+        return self._error(
+            f"line longer than the limit of {self.max_line_bytes:,} bytes{size}", lineno, 1
+        )
 
     def _error(self, message: str, lineno: int, column: int) -> ParseError:
         return ParseError(
@@ -570,7 +676,11 @@ class ExpositionParser:
         """A line whose text before "} " is not cached: returns (global id, value text)."""
         lines, base, gids, rests, fixed, errors = ctx
         om = bool(self.openmetrics)
-        if sep:
+        # A line over the length limit goes straight to the strict path, which says so.
+        too_long = self.max_line_bytes is not None and len(line) > self.max_line_bytes
+        if too_long:
+            pass
+        elif sep:
             known = _SHARED_BRACE[om].get(k)
             if known is not None:
                 return self._add_series(self._brace, k, known[0], known[1], om), rest
@@ -584,7 +694,7 @@ class ExpositionParser:
                 if known is not None:
                     return self._add_series(self._bare, k2, known[0], known[1], om), rest2
         shared_comments = _SHARED_COMMENTS[om]
-        if not self._eof_line and line in shared_comments:
+        if not too_long and not self._eof_line and line in shared_comments:
             meaning = shared_comments[line]
             if meaning is not None:
                 self._apply_meta(*meaning)
@@ -666,7 +776,8 @@ class ExpositionParser:
             try:
                 allf = np.fromiter(map(float, toks), np.float64, len(toks))
             except ValueError:
-                reparse([i for i, r in enumerate(srests) if not _rest_ok(r, om)])
+                ok = self._rest_checker()
+                reparse([i for i, r in enumerate(srests) if not ok(r)])
                 continue
             if nsp == n:
                 vals = allf[0::2].copy()
@@ -765,24 +876,51 @@ class ExpositionParser:
         Returns (indices of bad rests, the rests joined by newlines, number of spaces).
         """
         joined = b"\n".join(rests)
+        max_rest = self._max_rest()
+        if max_rest is not None and len(joined) > max_rest and max(map(len, rests)) > max_rest:
+            # Some line may be longer than max_line_bytes: the strict path checks.
+            long = [i for i, r in enumerate(rests) if len(r) > max_rest]
+            bad, nsp = self._bulk_bad(rests, joined)
+            return sorted(set(bad).union(long)), joined, nsp
+        bad, nsp = self._bulk_bad(rests, joined)
+        return bad, joined, nsp
+
+    def _max_rest(self) -> int | None:
+        """Longest value text a cached-series line may have within max_line_bytes."""
+        if self.max_line_bytes is None:
+            return None
+        return self.max_line_bytes - self._series_cache.max_key - 2
+
+    def _rest_checker(self) -> Callable[[bytes], bool]:
+        """`_rest_ok` with this parser's settings."""
+        om = bool(self.openmetrics)
+        need_ts = self.require_timestamps
+        max_rest = self._max_rest()
+        return lambda rest: _rest_ok(rest, om, need_ts, max_rest)
+
+    def _bulk_bad(self, rests: list[bytes], joined: bytes) -> tuple[list[int], int]:
+        """(indices of rests that are not `VALUE` or `VALUE TS`, number of spaces)."""
+        need_ts = self.require_timestamps
         rem = joined.translate(None, _NUM_BYTES)
         if rem and rem.translate(None, _NANINF_BYTES):
-            om = bool(self.openmetrics)
-            bad = [i for i, r in enumerate(rests) if not _rest_ok(r, om)]
-            return bad, joined, joined.count(b" ")
+            ok = self._rest_checker()
+            bad = [i for i, r in enumerate(rests) if not ok(r)]
+            return bad, joined.count(b" ")
         n = len(rests)
         nsp = joined.count(b" ")
         if nsp == n or nsp == 0:
             # Fast structural check: every line holds exactly one space (or none),
             # not at its start or end.
             if nsp == 0:
+                if need_ts:
+                    return list(range(n)), 0  # no line has a timestamp
                 if (
                     joined
                     and b"\n\n" not in joined
                     and joined[:1] != b"\n"
                     and joined[-1:] != b"\n"
                 ):
-                    return [], joined, 0
+                    return [], 0
             elif joined[:1] != b" " and joined[-1:] != b" ":
                 arr = np.frombuffer(joined, np.uint8)
                 sp = np.flatnonzero(arr == _ASCII_SPACE)
@@ -794,7 +932,7 @@ class ExpositionParser:
                     and not np.any(arr[sp - 1] == 10)
                     and not np.any(arr[sp + 1] == 10)
                 ):
-                    return [], joined, nsp
+                    return [], nsp
         arr = np.frombuffer(joined, np.uint8)
         nl = np.flatnonzero(arr == 10)
         starts = np.empty(n, np.int64)
@@ -811,7 +949,11 @@ class ExpositionParser:
             bad |= cnt > 1
             # no space first or last on its line
             bad[line_of[(sp == starts[line_of]) | (sp == ends[line_of] - 1)]] = True
-        return np.flatnonzero(bad).tolist(), joined, nsp
+            if need_ts:
+                bad |= cnt == 0
+        elif need_ts:
+            bad[:] = True
+        return np.flatnonzero(bad).tolist(), nsp
 
     def _reparse(
         self,
@@ -826,11 +968,9 @@ class ExpositionParser:
         """Strictly re-parse the sample lines with chunk indices `bad`."""
         if not self.skip_errors and bad:
             # Report the earliest bad line: check the sample lines before it strictly.
-            om = bool(self.openmetrics)
+            ok = self._rest_checker()
             first = min(bad)
-            earlier = [
-                i for i in range(first) if gids[i] > _NOSAMPLE and not _rest_ok(rests[i], om)
-            ]
+            earlier = [i for i in range(first) if gids[i] > _NOSAMPLE and not ok(rests[i])]
             bad = earlier + list(bad)
         for li in sorted(set(bad)):
             try:
@@ -856,6 +996,8 @@ class ExpositionParser:
         om = bool(self.openmetrics)
         if self._eof_line and lineno > self._eof_line:
             raise self._error("unexpected data after # EOF", lineno, 1)
+        if self.max_line_bytes is not None and len(line) > self.max_line_bytes:
+            raise self._line_too_long(len(line), lineno)
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -878,7 +1020,7 @@ class ExpositionParser:
                 meaning = self._comment(text, om, lineno)
                 if meaning is not None:
                     self._apply_meta(*meaning)
-                if not self._eof_line:
+                if not self._eof_line and len(line) <= _MAX_SHARED_KEY:
                     cache = _SHARED_COMMENTS[om]
                     if len(cache) > _MAX_SHARED:
                         cache.clear()
@@ -956,12 +1098,17 @@ class ExpositionParser:
             entry = self._meta.get(name[: -len("_created")])
             if entry is not None and entry[0] in _CREATED_TYPES:
                 cache[key] = -1
+                if len(key) > self._series_cache.max_key:
+                    self._series_cache.max_key = len(key)
                 return -1
         g = self._by_labels.get(labels)
         if g is None:
             g = self._by_labels[labels] = len(self._labels)
             self._labels.append(labels)
         cache[key] = g
+        c = self._series_cache
+        if len(key) > c.max_key:
+            c.max_key = len(key)
         return g
 
     def _sample(self, text: str, om: bool, start: int) -> tuple[int, float, int | None]:
@@ -1028,6 +1175,8 @@ class ExpositionParser:
                 i = _WS_RE.match(text, j).end()
                 if i < n:
                     raise _LineError("expected end of line after timestamp", i)
+        if ts_ms is None and self.require_timestamps:
+            raise _LineError("expected a timestamp, got none", n)
         g = self._series_id(text, series_end, name, pairs, om)
         return g, value, ts_ms
 
@@ -1048,9 +1197,10 @@ class ExpositionParser:
                 raise _LineError(f"duplicate label name {ln!r}", 0)
             seen.add(ln)
         labels = Labels([(METRIC_NAME, name), *pairs])
-        if len(shared) > _MAX_SHARED:
-            shared.clear()
-        shared[key] = (name, labels)
+        if len(key) <= _MAX_SHARED_KEY:
+            if len(shared) > _MAX_SHARED:
+                shared.clear()
+            shared[key] = (name, labels)
         return self._add_series(cache, key, name, labels, om)
 
 
@@ -1246,8 +1396,10 @@ def _scan_exemplar(text: str, i: int) -> None:
         _parse_om_ts(text[i:], i)
 
 
-def _rest_ok(rest: bytes, om: bool) -> bool:
-    """Strict check of a bulk-path `VALUE[ TS]` text."""
+def _rest_ok(rest: bytes, om: bool, need_ts: bool = False, max_rest: int | None = None) -> bool:
+    """Strict check of a bulk-path `VALUE[ TS]` text (`need_ts`: TS required)."""
+    if max_rest is not None and len(rest) > max_rest:
+        return False
     parts = rest.split(b" ")
     if not 1 <= len(parts) <= 2:
         return False
@@ -1273,7 +1425,16 @@ def _rest_ok(rest: bytes, om: bool) -> bool:
                 return False
             return f == f and abs(f) < 9.2e15
         return _INT_RE.match(t) is not None
-    return True
+    return not need_ts
+
+
+def looks_like_openmetrics(head: bytes) -> bool:
+    """True when the start of a text shows OpenMetrics-only features.
+
+    `# EOF`, `# UNIT`, an OpenMetrics-only type, or a fractional sample
+    timestamp (seconds) in `head`; False does not prove Prometheus text.
+    """
+    return _guess_openmetrics(head)
 
 
 def _guess_openmetrics(head: bytes) -> bool:
