@@ -154,7 +154,7 @@ class _Text:
                 if opener == "(" and j > 0:
                     prev = self.word(j - 1)
                     if self.toks[j - 1][0] == "ident" and prev not in _PRECEDENCE:
-                        return self._call_start(j - 1)
+                        return j - 1
                     if prev == ")" and j - 1 in self.match:
                         k = self.match[j - 1]
                         if self.word(k - 1) in ("by", "without") and k >= 2:
@@ -170,10 +170,6 @@ class _Text:
                 continue
             return i
         return 0
-
-    def _call_start(self, i: int) -> int:
-        """An aggregation may put its grouping after the arguments: still its name."""
-        return i
 
     def lhs_start(self, k: int) -> int:
         """Index of the first token of the left operand of the binary operator k."""
@@ -191,8 +187,6 @@ class _Text:
                 break
             if self.is_binary_op(i) and _PRECEDENCE[word] < prec:
                 break
-            if word in ("by", "without") and self.word(i - 1) in _AGGREGATORS:
-                pass
             first = i
             i -= 1
         return first
@@ -255,13 +249,21 @@ def context(text: str, pos: int) -> str:
     t = _Text(text)
     i = next((j for j, tok in enumerate(t.toks) if tok[1] >= pos), len(t.toks))
     prev = t.word(i - 1)
-    if prev == "offset":
+    if prev == "offset" or (prev == "-" and t.word(i - 2) == "offset"):
         return " in offset, expected duration"
     if prev == "@":
         return " in @, expected timestamp"
     if prev in ("by", "without") and t.word(i) != "(":
         return ' in grouping opts, expected "("'
     opener = t.enclosing_open(i)
+    if opener is not None and t.word(opener) == "{":
+        if t.toks[i - 1][0] == "string":
+            return ' in label matching, expected "," or "}"'
+        if prev in ("=", "!=", "=~", "!~"):
+            return " in label matching, expected string"
+        if t.toks[i - 1][0] == "ident":
+            return " in label matching, expected label matching operator"
+        return ' in label matching, expected identifier or "}"'
     if opener is not None and t.word(opener) == "(" and t.word(opener - 1) in ("by", "without"):
         if prev in ("(", ","):
             return " in grouping opts, expected label"
@@ -279,6 +281,11 @@ _Found = tuple[int, str] | None
 
 def _lexical(t: _Text, msg: str) -> _Found:
     text = t.text
+    if msg.startswith("unexpected right brace"):
+        for i, (kind, start, _end) in enumerate(t.toks):
+            if text[start] == "}" and (kind != "close" or i not in t.match):
+                return start, "unexpected character: '}'"
+        return None
     if msg.startswith("unclosed left parenthesis"):
         return len(text), "unclosed left parenthesis"
     if msg.startswith("unexpected end of input inside brackets"):
@@ -382,14 +389,12 @@ def _call_types(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _Fo
     got = _TYPE_WORDS.get(got, got)
     want = _TYPE_WORDS.get(want, want)
     text = f'expected type {want} in call to function "{name}", got {got}'
-    for i in range(len(t.toks)):
-        if t.word(i) != name or t.word(i + 1) != "(":
-            continue
+    calls = [i for i in range(len(t.toks)) if t.word(i) == name and t.word(i + 1) == "("]
+    for i in calls:
         for first, last in _call_args(t, i):
             if _type_of(t, first, last, type_of) == got:
                 return t.start(first), text
-        return t.start(i), text
-    return None
+    return (t.start(calls[0]), text) if calls else None
 
 
 def _aggregations(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _Found:
@@ -565,4 +570,19 @@ def locate(
         found = typed(t, msg, type_of)
         if found is not None:
             return found
-    return _regex(t, msg, regex_check)
+    found = _regex(t, msg, regex_check)
+    if found is None and msg.startswith("vector selector must contain at least one non-empty"):
+        found = _empty_selector(t, msg, type_of)
+    return found
+
+
+def _empty_selector(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _Found:
+    """The first selector that matches the empty label set on its own."""
+    for i, (kind, _start, _end) in enumerate(t.toks):
+        if kind != "open" or t.word(i) != "{" or i not in t.match:
+            continue
+        first = i - 1 if i > 0 and t.toks[i - 1][0] == "ident" else i
+        selector = t.text[t.start(first) : t.toks[t.match[i]][2]]
+        if selector == t.text.strip() or type_of(selector) is None:
+            return t.start(first), msg
+    return None

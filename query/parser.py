@@ -640,8 +640,8 @@ def _error(text: str, msg: str, position: int | None = None) -> ParseError:
     if position is None:
         try:
             found = _lexer.locate(text, msg, _type_of, _regex_reason)
-        except RecursionError:
-            found = None
+        except (IndexError, KeyError, ValueError, RecursionError):
+            found = None  # an odd text the finders cannot place: the prefix search below
     if found is not None:
         pos, msg = found
         pos = max(0, min(pos, len(text)))

@@ -171,6 +171,119 @@ PROMETHEUS_2_42 = [
         "sum(x, y)",
         "1:1: parse error: wrong number of arguments for aggregate expression provided, expected 1, got 2",
     ),
+    (
+        'sum by (job) (rate(x[5m])) / on(job) group_left "a"',
+        "1:49: parse error: binary expression must contain only scalar and instant vector types",
+    ),
+    (
+        "histogram_quantile(0.9, rate(x[5m])[5m])",
+        "1:36: parse error: ranges only allowed for vector selectors",
+    ),
+    (
+        'label_join(x, "a", "-", 1)',
+        '1:25: parse error: expected type string in call to function "label_join", got scalar',
+    ),
+    (
+        'round(x, "a")',
+        '1:10: parse error: expected type scalar in call to function "round", got string',
+    ),
+    (
+        "clamp_max(x[5m], 1)",
+        '1:11: parse error: expected type instant vector in call to function "clamp_max", got range vector',
+    ),
+    ("1 + 2 > 3", "1:7: parse error: comparisons between scalars must use BOOL modifier"),
+    ("(1 + 2) > 3", "1:9: parse error: comparisons between scalars must use BOOL modifier"),
+    (
+        "max_over_time(x)",
+        '1:15: parse error: expected type range vector in call to function "max_over_time", got instant vector',
+    ),
+    (
+        "max_over_time(rate(x[5m])[5m:] offset 1m, 1)",
+        '1:1: parse error: expected 1 argument(s) in call to "max_over_time", got 2',
+    ),
+    ('x{a=~"(", b="c"}', "1:3: parse error: error parsing regexp: missing closing ): `^(?:()$`"),
+    ('x{b="c", a=~"("}', "1:10: parse error: error parsing regexp: missing closing ): `^(?:()$`"),
+    ('x{a="b"} offset 5m offset 1m', "1:1: parse error: offset may not be set multiple times"),
+    (
+        "topk(3, x) and 1",
+        '1:1: parse error: set operator "and" not allowed in binary scalar expression',
+    ),
+    ("sum(x) + on(a) 1", "1:1: parse error: vector matching only allowed between instant vectors"),
+    ("x @ 1 offset 1m @ 2", "1:1: parse error: @ <timestamp> may not be set multiple times"),
+    (
+        'count_values("a", x[5m])',
+        "1:19: parse error: expected type instant vector in aggregation expression, got range vector",
+    ),
+    (
+        'quantile(0.5, "a")',
+        "1:15: parse error: expected type instant vector in aggregation expression, got string",
+    ),
+    (
+        "-(x[5m])",
+        '1:1: parse error: unary expression only allowed on expressions of type scalar or instant vector, got "range vector"',
+    ),
+    (
+        "rate(\n  x\n)",
+        '2:3: parse error: expected type range vector in call to function "rate", got instant vector',
+    ),
+    (
+        'abs(x) +\n  "a"',
+        "2:3: parse error: binary expression must contain only scalar and instant vector types",
+    ),
+    ("x[5m:1m:]", "1:8: parse error: unexpected colon ':'"),
+    (
+        "sum by (a b) (x)",
+        '1:11: parse error: unexpected identifier "b" in grouping opts, expected "," or ")"',
+    ),
+    (
+        'x{a="b" c="d"}',
+        '1:9: parse error: unexpected identifier "c" in label matching, expected "," or "}"',
+    ),
+    ("x offset -", "1:11: parse error: unexpected end of input in offset, expected duration"),
+    ("x @", "1:4: parse error: unexpected end of input in @, expected timestamp"),
+    ("rate(x[5m]", "1:11: parse error: unclosed left parenthesis"),
+    ('x{a="b"}}', "1:9: parse error: unexpected character: '}'"),
+    (
+        "scalar(x) > scalar(y)",
+        "1:11: parse error: comparisons between scalars must use BOOL modifier",
+    ),
+    (
+        'vector(1) + "a"',
+        "1:13: parse error: binary expression must contain only scalar and instant vector types",
+    ),
+    ("time() > 1", "1:8: parse error: comparisons between scalars must use BOOL modifier"),
+    ("x and bool y", "1:3: parse error: bool modifier can only be used on comparison operators"),
+    (
+        'sum(rate(x[5m])) by (job) > bool "a"',
+        "1:34: parse error: binary expression must contain only scalar and instant vector types",
+    ),
+    (
+        "rate(x[5m]) + 1 > bool rate(y)",
+        '1:29: parse error: expected type range vector in call to function "rate", got instant vector',
+    ),
+    ("sum(x) by (a", "1:13: parse error: unclosed left parenthesis"),
+    ('x{a="b"', "1:8: parse error: unexpected end of input inside braces"),
+    ("((x) + (y)", "1:11: parse error: unclosed left parenthesis"),
+    (
+        '{a="b"} + {}',
+        "1:11: parse error: vector selector must contain at least one non-empty matcher",
+    ),
+    ("sum(x) by (a) without (b)", "1:15: parse error: unexpected <without>"),
+    ("1 + * 2", "1:5: parse error: unexpected <op:*>"),
+    (
+        "x[5m] offset 1m + 1",
+        "1:1: parse error: binary expression must contain only scalar and instant vector types",
+    ),
+    (
+        '"a" + "b"',
+        "1:1: parse error: binary expression must contain only scalar and instant vector types",
+    ),
+    (
+        'ln("a") + 1',
+        '1:4: parse error: expected type instant vector in call to function "ln", got string',
+    ),
+    ("x or 1", '1:1: parse error: set operator "or" not allowed in binary scalar expression'),
+    ("x unless on(a) group_left y", '1:1: parse error: no grouping allowed for "unless" operation'),
 ]
 
 #: Where our message differs from 2.42's: query -> our message after `parse error: `.
