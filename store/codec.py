@@ -683,7 +683,8 @@ def decode_chunks(
     `timestamps` and `values` are the chunks' samples with timestamps in
     [mint, maxt], concatenated in the order of `blobs`; `counts[i]` is how many
     of them came from chunk i. When `each` is given, every chunk's complete
-    columns are appended to it as separate arrays (for a cache). Bit-identical
+    columns are appended to it (for a cache): views into arrays that hold a
+    group of chunks (up to about 64 k samples) and nothing else. Bit-identical
     to calling :func:`decode_chunk` on each blob. Raises
     :class:`CorruptDatabaseError` if any blob is damaged.
     """
@@ -715,7 +716,7 @@ def decode_chunks(
         if each is not None:
             start = 0
             for end in np.cumsum(n).tolist():
-                each.append((ts[start:end].copy(), vs[start:end].copy()))
+                each.append((ts[start:end], vs[start:end]))
                 start = end
         keep = ts >= mint
         keep &= ts <= maxt

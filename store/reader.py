@@ -73,12 +73,22 @@ class ChunkCache:
     Chunk ids are never reused (AUTOINCREMENT) and a chunk's data never changes
     in place (a merge writes a new row), so an id identifies its samples.
     Decoded arrays are shared read-only between callers.
+
+    Entries are views into the arrays a batch decode produced (no per-chunk
+    copies), so the bound counts those underlying arrays: each once, for as
+    long as any entry still holds a view of it. That is the memory the cache
+    really keeps alive.
     """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._items: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._items: OrderedDict[int, tuple[np.ndarray, np.ndarray, tuple[int, int]]] = (
+            OrderedDict()
+        )
+        # (id of the timestamps' base, id of the values' base) -> [entries, bytes].
+        # The ids stay valid while an entry holds a view (the base is alive).
+        self._bases: dict[tuple[int, int], list[int]] = {}
         self._lock = threading.Lock()
 
     def lookup(self, cids: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray] | None]:
@@ -88,26 +98,44 @@ class ChunkCache:
             items = self._items
             for cid in cids:
                 hit = items.get(cid)
-                if hit is not None:
+                if hit is None:
+                    out.append(None)
+                else:
                     items.move_to_end(cid)
-                out.append(hit)
+                    out.append((hit[0], hit[1]))
         return out
 
-    def put(self, cid: int, ts: np.ndarray, vs: np.ndarray) -> None:
-        """Remember chunk `cid` decoded (the arrays must not be views of larger ones)."""
-        size = ts.nbytes + vs.nbytes
-        if size > self.max_bytes:
+    def put_many(self, entries: Sequence[tuple[int, np.ndarray, np.ndarray]]) -> None:
+        """Remember decoded chunks (chunk id, timestamps, values)."""
+        if self.max_bytes <= 0:
             return
-        ts.flags.writeable = False
-        vs.flags.writeable = False
         with self._lock:
-            if cid in self._items:
-                return
-            self._items[cid] = (ts, vs)
-            self.bytes += size
-            while self.bytes > self.max_bytes:
-                _, (ot, ov) = self._items.popitem(last=False)
-                self.bytes -= ot.nbytes + ov.nbytes
+            items = self._items
+            bases = self._bases
+            for cid, ts, vs in entries:
+                if cid in items:
+                    continue
+                bt = ts if ts.base is None else ts.base
+                bv = vs if vs.base is None else vs.base
+                key = (id(bt), id(bv))
+                rec = bases.get(key)
+                if rec is None:
+                    size = bt.nbytes + bv.nbytes
+                    if size > self.max_bytes:
+                        continue
+                    rec = bases[key] = [0, size]
+                    self.bytes += size
+                rec[0] += 1
+                ts.flags.writeable = False
+                vs.flags.writeable = False
+                items[cid] = (ts, vs, key)
+            while self.bytes > self.max_bytes and items:
+                _, (_, _, key) = items.popitem(last=False)
+                rec = bases[key]
+                rec[0] -= 1
+                if rec[0] == 0:
+                    self.bytes -= rec[1]
+                    del bases[key]
 
     def pieces(
         self, rows: Sequence[tuple[int, int, bytes]], mint: int, maxt: int
@@ -124,9 +152,9 @@ class ChunkCache:
         if miss:
             each: list[tuple[np.ndarray, np.ndarray]] = []
             decode_chunks([rows[i][2] for i in miss], each=each)
-            for i, (t, v) in zip(miss, each, strict=True):
-                self.put(rows[i][0], t, v)
-                got[i] = (t, v)
+            self.put_many([(rows[i][0], t, v) for i, (t, v) in zip(miss, each, strict=True)])
+            for i, hit in zip(miss, each, strict=True):
+                got[i] = hit
         out = []
         for hit in got:
             assert hit is not None
@@ -428,8 +456,7 @@ class Reader:
             each: list[tuple[np.ndarray, np.ndarray]] | None = [] if cache.max_bytes > 0 else None
             ts, vs, counts = decode_chunks([r[2] for r in rows], mint, maxt, each=each)
             if each:
-                for (cid, _, _), (t, v) in zip(rows, each, strict=True):
-                    cache.put(cid, t, v)
+                cache.put_many([(r[0], t, v) for r, (t, v) in zip(rows, each, strict=True)])
             _split(out, [r[1] for r in rows], ts, vs, counts)
         for sid, t_text, v_text in head:
             t = np.fromstring(t_text, dtype=np.int64, sep=",")

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nightowl.store import CHUNK_WINDOW_MS, Store
 from nightowl.store.codec import decode_chunk, decode_chunks, encode_chunk
+from nightowl.store.reader import ChunkCache
 
 from nightowl.errors import CorruptDatabaseError
 from nightowl.model import STALE_NAN, Labels, Matcher, SampleBatch
@@ -197,3 +198,35 @@ def test_overlapping_chunks_are_sorted_first_one_wins(db_path: Path, quiet, cach
             want = [1.0 if x in set(t.tolist()) else 2.0 for x in ts]
             assert got["0"].values.tolist() == want
             assert got["1"].timestamps.tolist() == t.tolist()
+
+
+def test_chunk_cache_counts_the_arrays_it_keeps_alive() -> None:
+    """Entries are views into batch arrays; the bound counts each batch array once, as
+    long as any entry holds a view of it, and evicts least recently used first."""
+    rng = np.random.default_rng(5)
+    blobs = [
+        encode_chunk(np.arange(k, k + 500, dtype=np.int64), rng.random(500)) for k in range(40)
+    ]
+    per_batch = 10 * 500 * 16  # 10 chunks of 500 samples, 8 + 8 bytes each
+    cache = ChunkCache(3 * per_batch)
+    for b in range(4):
+        each: list[tuple[np.ndarray, np.ndarray]] = []
+        decode_chunks(blobs[10 * b : 10 * b + 10], each=each)
+        cache.put_many([(10 * b + i, t, v) for i, (t, v) in enumerate(each)])
+        assert cache.bytes <= cache.max_bytes
+    got = cache.lookup(list(range(40)))
+    assert [g is None for g in got] == [True] * 10 + [False] * 30  # the oldest batch went
+    assert cache.bytes == 3 * per_batch
+    for cid, hit in enumerate(got):
+        if hit is not None:
+            t, v = hit
+            rt, rv = decode_chunk(blobs[cid])
+            np.testing.assert_array_equal(t, rt)
+            np.testing.assert_array_equal(_bits(v), _bits(rv))
+            assert not t.flags.writeable and not v.flags.writeable
+    # A batch larger than the whole bound is not kept at all.
+    small = ChunkCache(per_batch // 2)
+    each = []
+    decode_chunks(blobs[:10], each=each)
+    small.put_many([(i, t, v) for i, (t, v) in enumerate(each)])
+    assert small.bytes == 0 and small.lookup([0]) == [None]
