@@ -337,6 +337,18 @@ def _lexical(t: _Text, msg: str) -> _Found:
             if text[start] == m.group(1) and opener is not None and t.word(opener) == "[":
                 return start, f'unexpected "{m.group(1)}" in subquery or range, expected ":" or "]"'
         return None
+    m = re.match(r"ParseFloatError\. (\S+) can't be parsed", msg)
+    if m:
+        idx = text.find(m.group(1))
+        why = f'strconv.ParseFloat: parsing "{m.group(1)}": invalid syntax'
+        return (idx, f"error parsing number: {why}") if idx >= 0 else None
+    m = re.match(r"bad number or duration syntax: (\d*)\.\.", msg)
+    if m:
+        hit = re.search(rf"(?<![\w.]){m.group(1)}\.(\.\d+)", text)
+        if hit:
+            return hit.start(1), f'unexpected number "{hit.group(1)}"'
+    if msg.startswith("unknown escape sequence") or msg == "invalid syntax":
+        return _escape(t)
     m = re.match(r"bad number or duration syntax: (\S+)", msg)
     if m:
         idx = text.find(m.group(1))
@@ -348,6 +360,50 @@ def _lexical(t: _Text, msg: str) -> _Found:
         if opener is not None and t.word(opener) == "[":
             return idx, f"bad duration syntax: {quoted}"
         return idx, f"bad number or duration syntax: {quoted}"
+    return None
+
+
+def _escape(t: _Text) -> _Found:
+    """The first string literal with a bad escape sequence, in Go's words."""
+    for kind, start, end in t.toks:
+        if kind != "string" or t.text[start] == "`":
+            continue
+        why = _escape_error(t.text[start + 1 : end - 1])
+        if why:
+            return start, why
+    return None
+
+
+def _go_rune(ch: str) -> str:
+    return f"U+{ord(ch):04X} '{ch}'"
+
+
+def _escape_error(body: str) -> str | None:
+    """What is wrong with the escapes of a Go string literal's body, if anything."""
+    digits = {"x": (2, "0123456789abcdefABCDEF"), "u": (4, "0123456789abcdefABCDEF"),
+              "U": (8, "0123456789abcdefABCDEF")}  # fmt: skip
+    i = 0
+    while i < len(body):
+        if body[i] != "\\":
+            i += 1
+            continue
+        if i + 1 >= len(body):
+            return "escape sequence not terminated"
+        c = body[i + 1]
+        if c in "abfnrtv\\'\"":
+            i += 2
+            continue
+        if c in digits or c in "01234567":
+            count, allowed = digits.get(c, (3, "01234567"))
+            j = i + 2 if c in digits else i + 1
+            for k in range(j, j + count):
+                if k >= len(body):
+                    return "escape sequence not terminated"
+                if body[k] not in allowed:
+                    return f"illegal character {_go_rune(body[k])} in escape sequence"
+            i = j + count
+            continue
+        return f"unknown escape sequence {_go_rune(c)}"
     return None
 
 
@@ -477,6 +533,41 @@ def _modifiers(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _Fou
             if idx:
                 return t.start(t.operand_start(idx[0] - 1)), msg
             return None
+    m = re.match(r"(offset|@) modifier must be preceded by", msg)
+    if m:
+        for i in range(1, len(t.toks)):
+            if t.word(i) == m.group(1):
+                where = "an instant vector selector or range vector selector or a subquery"
+                text = f"{m.group(1)} modifier must be preceded by {where}"
+                return t.start(t.operand_start(i - 1)), text
+        return None
+    m = re.match(r"metric name must not be set twice: '(.*)' or '(.*)'$", msg)
+    if m:
+        for i in range(len(t.toks) - 1):
+            if t.word(i) == m.group(1) and t.word(i + 1) == "{":
+                names = f'"{m.group(1)}" or "{m.group(2)}"'
+                return t.start(i), f"metric name must not be set twice: {names}"
+        return None
+    if msg.startswith("subquery is only allowed on"):
+        m = re.search(r"got (.+) instead", msg)
+        got = m.group(1) if m else ""
+        got = {"range vector": "matrix", "instant vector": "vector"}.get(got, got)
+        text = f"subquery is only allowed on instant vector, got {got} instead"
+        for i in range(1, len(t.toks)):
+            if t.word(i) != "[" or i not in t.match:
+                continue
+            if ":" not in t.text[t.start(i) : t.start(t.match[i])]:
+                continue
+            first = t.operand_start(i - 1)
+            kind = type_of(t.text[t.start(first) : t.start(i)])
+            if kind is not None and kind != "instant vector":
+                return t.start(first), text
+        return None
+    if msg.startswith("no arguments for aggregate expression"):
+        for i in range(len(t.toks) - 2):
+            if t.word(i) in _AGGREGATORS and t.word(i + 1) == "(" and t.word(i + 2) == ")":
+                return t.start(i), "no arguments for aggregate expression provided"
+        return None
     if msg.startswith("unary expression only allowed"):
         m = re.search(r"got:? (\w+)", msg)
         got = m.group(1) if m else ""
@@ -535,6 +626,9 @@ def regex_reason(value: str, err: str) -> str:
         return f"invalid or unsupported Perl syntax: `(?{m.group(1)}`"
     if err.startswith("unterminated character set"):
         return f"missing closing ]: `{value[err_pos(err) or 0 :]}`"
+    m = re.search(r"\{\d*,?\d*\}", value)
+    if err.startswith("min repeat greater than max repeat") and m:
+        return f"invalid repeat count: `{m.group(0)}`"
     if err.startswith("nothing to repeat") or err.startswith("multiple repeat"):
         return f"missing argument to repetition operator: `{value}`"
     return err

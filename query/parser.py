@@ -551,12 +551,12 @@ def _prefix_position(text: str) -> int:
     for _kind, start, end in _tokens(text):
         if not _viable(text[:end]):
             return start
-    return len(text.rstrip())
+    return len(text)
 
 
 def _position(text: str, msg: str) -> int:
     if "end of input" in msg:
-        return len(text.rstrip())
+        return len(text)
     for finder in (_lex_position, _named_position):
         pos = finder(text, msg)
         if pos is not None:
