@@ -397,6 +397,9 @@ class ScrapeConfig:
     """Over `sample_limit`: fail the whole scrape (as Prometheus) or keep the first ones."""
     label_limit: int = field(default=0, metadata=_m(minimum=0))
     """Most labels a series may have; 0 means no limit. Over it the scrape fails."""
+    target_limit: int = field(default=0, metadata=_m(minimum=0))
+    """Most targets the job may have after relabeling; 0 means no limit. Over it every
+    target of the job fails (`up` 0, "target_limit exceeded"), as in Prometheus."""
     label_name_length_limit: int = field(default=0, metadata=_m(minimum=0))
     """Longest label name allowed; 0 means no limit."""
     label_value_length_limit: int = field(default=0, metadata=_m(minimum=0))
@@ -1071,6 +1074,8 @@ def field_docs(cls: type) -> dict[str, str]:
 
 _BAD = object()
 _INT64 = 2**63
+#: Longest duration Prometheus accepts: int64 nanoseconds, in whole milliseconds.
+_MAX_DURATION_MS = (2**63 - 1) // 1_000_000
 _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _HOSTPORT_RE = re.compile(
@@ -1169,6 +1174,10 @@ class _Builder:
 
     def err(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
+
+    def ok(self, *keys: str) -> bool:
+        """True when none of `keys` of the section being checked was refused."""
+        return not self.failed.intersection(keys)
 
     def describe(self, value: Any) -> str:
         """What `value` is, for a message; only its type while converting a secret."""
@@ -1353,8 +1362,9 @@ class _Builder:
             except UserError as exc:
                 self.err(path, exc.message)
                 return _BAD
-        if ms >= _INT64:
-            self.err(path, f"duration {value!r} is too long")
+        if ms > _MAX_DURATION_MS:
+            # Prometheus keeps durations as int64 nanoseconds: at most ~292 years.
+            self.err(path, f"duration {value!r} is out of range (at most 292 years)")
             return _BAD
         if meta.get("positive") and ms <= 0:
             self.err(path, f"must be greater than 0, got {value!r}")
@@ -1563,7 +1573,7 @@ def _check_client_auth(b: _Builder, obj: Any, path: str) -> None:
 
 @_check(ScrapeConfig)
 def _check_scrape(b: _Builder, s: ScrapeConfig, raw: Mapping[str, Any], path: str) -> ScrapeConfig:
-    if s.scrape_timeout > s.scrape_interval:
+    if s.scrape_timeout > s.scrape_interval and b.ok("scrape_timeout", "scrape_interval"):
         if "scrape_timeout" in raw:
             b.err(
                 _join(path, "scrape_timeout"),
@@ -1712,7 +1722,7 @@ def _check_log(b: _Builder, c: LogConfig, raw: Mapping[str, Any], path: str) -> 
 
 def _clamp_timeout(b: _Builder, c: Any, raw: Mapping[str, Any], path: str) -> Any:
     """A timeout longer than the interval is an error when written, clamped when defaulted."""
-    if c.timeout <= c.interval:
+    if c.timeout <= c.interval or not b.ok("timeout", "interval"):
         return c
     if "timeout" in raw:
         b.err(
@@ -1728,21 +1738,23 @@ def _check_command(
     b: _Builder, c: CommandConfig, raw: Mapping[str, Any], path: str
 ) -> CommandConfig:
     c = _clamp_timeout(b, c, raw, path)
-    if c.format == "number" and not c.metric:
-        b.err(path, "format 'number' needs metric (the name of the metric)")
-    if c.format != "number" and c.metric:
-        b.err(_join(path, "metric"), "only format 'number' takes metric")
-    if c.format == "json" and not c.metrics:
-        b.err(path, "format 'json' needs metrics (field paths)")
-    if c.format != "json" and c.metrics:
-        b.err(_join(path, "metrics"), "only format 'json' takes metrics")
+    if b.ok("format", "metric"):
+        if c.format == "number" and not c.metric:
+            b.err(path, "format 'number' needs metric (the name of the metric)")
+        if c.format != "number" and c.metric:
+            b.err(_join(path, "metric"), "only format 'number' takes metric")
+    if b.ok("format", "metrics"):
+        if c.format == "json" and not c.metrics:
+            b.err(path, "format 'json' needs metrics (field paths)")
+        if c.format != "json" and c.metrics:
+            b.err(_join(path, "metrics"), "only format 'json' takes metrics")
     return c
 
 
 @_check(JSONConfig)
 def _check_json(b: _Builder, c: JSONConfig, raw: Mapping[str, Any], path: str) -> JSONConfig:
     c = _clamp_timeout(b, c, raw, path)
-    if not c.metrics:
+    if not c.metrics and b.ok("metrics"):
         b.err(_join(path, "metrics"), "a JSON source needs at least one metric")
     _check_client_auth(b, c, path)
     return c
@@ -1772,10 +1784,21 @@ def _check_dashboard(
     return d
 
 
-#: Sections whose check fills in values (or records them for inheritance) even when
-#: one of their keys was refused.
+#: Sections whose check fills in values (or records them for inheritance) or reports
+#: independent problems even when one of their keys was refused; their checks skip
+#: comparisons that involve a refused key (`_Builder.ok`).
 _ALWAYS_CHECK = frozenset(
-    {GlobalConfig, StorageConfig, HostConfig, RemoteWriteConfig, ServerConfig, Config}
+    {
+        GlobalConfig,
+        StorageConfig,
+        HostConfig,
+        RemoteWriteConfig,
+        ServerConfig,
+        Config,
+        ScrapeConfig,
+        CommandConfig,
+        JSONConfig,
+    }
 )
 
 
