@@ -11,6 +11,8 @@ match too, except for the few wording differences listed in `WORDING`.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nightowl.query.parser import parse
 
 from nightowl.errors import ParseError
@@ -402,3 +404,52 @@ def test_wording_differences_stay_few() -> None:
     queries = {q for q, _ in PROMETHEUS_2_42}
     assert set(WORDING) <= queries
     assert len(WORDING) <= len(PROMETHEUS_2_42) // 10
+
+
+_VALID = [
+    'sum by (job) (rate(http_requests_total{job=~"api|web"}[5m])) > bool 1',
+    "histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))",
+    'label_replace(up, "a", "$1", "job", "(.*)") + on(a) group_left(b) x offset 1m',
+    "topk(3, avg_over_time(m[10m:1m] @ 100)) / scalar(count(up))",
+    '-abs(x{a!="b"}) unless ignoring(c) (y or z) ^ 2',
+]
+_PIECES = [
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    '"',
+    ",",
+    ":",
+    "@",
+    "5m",
+    "by",
+    "bool",
+    "+",
+    "=~",
+    "x",
+    " ",
+]
+
+
+@given(
+    st.sampled_from(_VALID),
+    st.integers(min_value=0, max_value=200),
+    st.integers(min_value=0, max_value=4),
+    st.lists(st.sampled_from(_PIECES), max_size=3),
+)
+@settings(max_examples=300, deadline=None)
+def test_mutated_queries_fail_cleanly(base: str, at: int, cut: int, insert: list[str]) -> None:
+    """A damaged query parses or fails with a ParseError whose position, line and column agree."""
+    at = at % (len(base) + 1)
+    text = base[:at] + "".join(insert) + base[at + cut :]
+    try:
+        parse(text)
+    except ParseError as exc:
+        assert exc.position is not None and 0 <= exc.position <= len(text)
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        assert (exc.line, exc.column) == (line, col)
+        assert exc.message.startswith(f"{line}:{col}: parse error: ")
