@@ -26,11 +26,14 @@ none       the number as it is                    ``0.25``
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 
 __all__ = [
     "RATIO_UNITS",
     "UNITS",
+    "axis_labels",
+    "axis_scale",
     "axis_ticks",
     "format_age",
     "format_clock",
@@ -221,6 +224,134 @@ def _nice_step(raw: float) -> float:
         if frac <= nice:
             return nice * 10**exp
     return 10.0 ** (exp + 1)
+
+
+#: Units whose axes step in powers of 1024 (``512 KiB/s``, ``1 MiB/s``), not 1000.
+_BINARY_UNITS = ("bytes", "bytes/s")
+
+
+def _step_125(raw: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k that is at least `raw` (> 0)."""
+    exp = math.floor(math.log10(raw))
+    base = 10.0**exp
+    for nice in (1, 2, 5):
+        if raw <= nice * base * (1 + 1e-9):
+            return nice * base
+    return 10 * base
+
+
+def _axis_step(raw: float, unit: str) -> float:
+    """A 1-2-5 step at least `raw`; for byte units 1-2-5 x 1024^k (up to 500, then
+    the next binary prefix), so steps read ``200 KiB`` rather than ``195.3 KiB``."""
+    if unit in _BINARY_UNITS and raw >= 1:
+        i = min(int(math.log(raw, 1024)), len(_IEC) - 1)
+        scale = 1024.0**i
+        nice = _step_125(raw / scale)
+        if nice >= 1000 and i < len(_IEC) - 1:
+            return scale * 1024
+        return nice * scale
+    return _step_125(raw)
+
+
+def axis_scale(
+    lo: float, hi: float, unit: str = "none", intervals: int = 4
+) -> tuple[float, float, float]:
+    """Bounds and tick step for an axis over data in [lo, hi] with about
+    `intervals` intervals: the step is on a 1-2-5 ladder (binary for byte units),
+    the bounds are multiples of it, zero-based for non-negative data, and 0..100 %
+    for percentages that fit. Returns (lo, hi, step); hi > lo always.
+
+    >>> axis_scale(0, 0.9, "bytes/s", 2)
+    (0.0, 1.0, 0.5)
+    >>> axis_scale(0, 800_000, "bytes/s", 2)
+    (0.0, 1024000.0, 512000.0)
+    """
+    intervals = max(intervals, 1)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return 0.0, 1.0, 1.0 / intervals
+    if lo > hi:
+        lo, hi = hi, lo
+    if max(abs(lo), abs(hi)) > 1e300:  # no room to round outwards
+        lo, hi = min(lo, 0.0), max(hi, lo + 1.0)
+        return lo, hi, (hi - lo) / intervals
+    if unit == "percent" and lo >= 0 and hi <= 100:
+        return 0.0, 100.0, 50.0 if intervals < 4 else 25.0
+    if unit in RATIO_UNITS and lo >= 0 and hi <= 1:
+        return 0.0, 1.0, 0.5 if intervals < 4 else 0.25
+    if lo >= 0:
+        lo = 0.0
+    if hi == lo:
+        hi = lo + (abs(lo) or 1.0)
+    raw = (hi - lo) / intervals
+    if raw < 1e-300:  # below float resolution: no ladder to speak of
+        return lo, hi, hi - lo
+    step = _axis_step(raw, unit)
+    lo2, hi2 = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    if hi2 <= lo2:
+        hi2 = lo2 + step
+    return float(lo2), float(hi2), float(step)
+
+
+def _decimals(x: float) -> int:
+    """Decimals needed to write multiples of `x` exactly (at most 6)."""
+    for d in range(7):
+        if abs(round(x, d) - x) <= abs(x) * 1e-6:
+            return d
+    return 6
+
+
+def axis_labels(ticks: Sequence[float], step: float, unit: str = "none") -> list[str]:
+    """Labels for axis ticks `step` apart, all with one prefix and as many decimals
+    as the step needs, so neighbouring ticks never read the same (``0.5 B/s``, not
+    ``0 B/s`` twice).
+
+    >>> axis_labels([0, 0.5, 1], 0.5, "bytes/s")
+    ['0 B/s', '0.5 B/s', '1.0 B/s']
+    >>> axis_labels([0, 524288, 1048576], 524288, "bytes")
+    ['0 B', '512 KiB', '1024 KiB']
+    """
+    ticks = [t + 0.0 for t in ticks]  # no "-0"
+    if not ticks:
+        return []
+    if not (step > 0 and math.isfinite(step)) or max(abs(t) for t in ticks) > 1e300:
+        return [format_value(t, unit) for t in ticks]
+    if unit in _BINARY_UNITS:
+        suffix = "/s" if unit == "bytes/s" else ""
+        if step < 1:
+            d = _decimals(step)
+            return ["0 B" + suffix if t == 0 else f"{t:.{d}f} B{suffix}" for t in ticks]
+        i = min(int(math.log(step, 1024) + 1e-9), len(_IEC) - 1)
+        scale = 1024.0**i
+        d = _decimals(step / scale)
+        return ["0 B" + suffix if t == 0 else f"{t / scale:.{d}f} {_IEC[i]}{suffix}" for t in ticks]
+    if unit in ("seconds", "ms"):
+        return [format_value(t, unit) for t in ticks]
+    factor, after = 1.0, ""
+    if unit == "percent":
+        after = "%"
+    elif unit in RATIO_UNITS:
+        factor, after = 100.0, "%"
+    elif unit == "celsius":
+        after = " °C"
+    elif unit == "bits/s":
+        after = "b/s"
+    elif unit == "ops/s":
+        after = " ops/s"
+    elif unit == "reqps":
+        after = " req/s"
+    elif unit not in ("short", "none", ""):
+        after = f" {unit}"
+    biggest = max(abs(t) for t in ticks) * factor
+    scale, prefix = 1.0, ""
+    for size, name in _SI:
+        if biggest >= size and biggest < 1e18:
+            scale, prefix = size, name
+            break
+    scaled_step = step * factor / scale
+    if scaled_step < 1e-3:
+        return [f"{t * factor:.2e}{after}" if t else f"0{after}" for t in ticks]
+    d = _decimals(scaled_step)
+    return [f"0{after}" if t == 0 else f"{t * factor / scale:.{d}f}{prefix}{after}" for t in ticks]
 
 
 def axis_ticks(lo: float, hi: float, count: int) -> list[float]:

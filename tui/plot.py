@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from nightowl.tui.format import (
     RATIO_UNITS,
+    axis_labels,
+    axis_scale,
     format_clock,
     format_number,
     format_value,
@@ -142,7 +144,9 @@ def threshold_level(value: float, thresholds: Sequence[tuple[float, str]]) -> st
     return level
 
 
-def _value_range(series: Sequence[PlotSeries], unit: str, stacked: bool) -> tuple[float, float]:
+def _data_range(series: Sequence[PlotSeries], stacked: bool) -> tuple[float, float]:
+    """The smallest and largest finite values drawn (stacked: of the running sums);
+    (0, 1) without data."""
     if stacked:
         _t_all, m = _aligned(series)
         vals = np.nancumsum(np.where(np.isnan(m), 0.0, m), axis=0) if m.size else m
@@ -152,7 +156,27 @@ def _value_range(series: Sequence[PlotSeries], unit: str, stacked: bool) -> tupl
         finite = np.concatenate(parts) if parts else np.empty(0)
     if not finite.size:
         return 0.0, 1.0
-    return nice_range(float(finite.min()), float(finite.max()), unit)
+    return float(finite.min()), float(finite.max())
+
+
+def _y_ticks(
+    series: Sequence[PlotSeries], unit: str, stacked: bool, plot_h: int
+) -> tuple[float, float, dict[int, str]]:
+    """The y axis: its bounds and the labels by row (0 = top), at 1-2-5 steps,
+    each on its own row, top and bottom always labelled."""
+    intervals = 1 if plot_h < 3 else max(2, min(4, (plot_h - 1) // 2))
+    lo, hi, step = axis_scale(*_data_range(series, stacked), unit, intervals)
+    n = round((hi - lo) / step) if step > 0 and math.isfinite(step) else 1
+    if not 1 <= n <= 64:
+        n, step = 1, hi - lo
+    ticks = [hi, lo] + [lo + k * step for k in range(1, n)]
+    labels = axis_labels(ticks, step, unit)
+    rows: dict[int, str] = {}
+    for t, label in zip(ticks, labels, strict=True):
+        r = plot_h - 1 - int(np.rint(_frac(np.float64(t), lo, hi) * (plot_h - 1)))
+        if r not in rows:
+            rows[r] = label
+    return lo, hi, rows
 
 
 def _aligned(series: Sequence[PlotSeries]) -> tuple[np.ndarray, np.ndarray]:
@@ -240,10 +264,10 @@ def chart_rows(
         return blank_rows(max(width, 0), max(height, 0))
     x_axis = x_axis and height >= 3
     plot_h = height - (1 if x_axis else 0)
-    lo, hi = _value_range(series, unit, stacked)
-    ticks = [hi, lo] if plot_h < 5 else [hi, (hi + lo) / 2, lo]
-    labels = [format_value(t, unit) for t in ticks]
-    axis_w = min(max(len(s) for s in labels) + 1, max(width * 2 // 5, 4))
+    lo, hi, tick_rows = _y_ticks(series, unit, stacked, plot_h)
+    axis_w = max(len(s) for s in tick_rows.values()) + 1
+    if width - axis_w < 4:  # no room for whole labels: an unlabelled axis, never a cut one
+        axis_w, tick_rows = 1, {}
     plot_w = width - axis_w
     canvas = _Canvas(plot_w, plot_h)
     span = max(end_ms - start_ms, 1)
@@ -293,9 +317,6 @@ def chart_rows(
                 else:
                     canvas.dot(xs[j], ys[j], s.style)
 
-    tick_rows = {0: labels[0], plot_h - 1: labels[-1]}
-    if len(labels) == 3:
-        tick_rows[(plot_h - 1) // 2] = labels[1]
     rows: list[Row] = []
     for r in range(plot_h):
         label = tick_rows.get(r, "")

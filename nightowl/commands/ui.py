@@ -68,6 +68,22 @@ def _dashboards(config: Any, config_path: Path) -> tuple[list[Any], Path, list[s
     return merge_dashboards([host_dashboard()], from_config, saved), path, notes
 
 
+def _user_theme_dir() -> Path:
+    return default_config_path().parent / "themes"
+
+
+def _check_theme(name: str) -> None:
+    """`--theme NAME` must name a theme (built-in or in the user's theme folder);
+    a bad name in the config file is only a warning in the UI."""
+    from nightowl.themes.loader import load_themes
+
+    themes = load_themes(_user_theme_dir()).themes
+    if name not in themes:
+        builtin = [n for n in ("dark", "light", "high-contrast", "ansi16") if n in themes]
+        names = builtin + sorted(n for n in themes if n not in builtin)
+        raise UsageError(f"unknown theme {name!r}; available: {', '.join(names)}")
+
+
 def run_ui(args: argparse.Namespace) -> int:
     """Build the source for the chosen mode and run the app until the user quits."""
     from nightowl.config import load_config
@@ -81,6 +97,8 @@ def run_ui(args: argparse.Namespace) -> int:
         refresh_ms = parse_duration(args.refresh)
         if refresh_ms <= 0:
             raise UsageError("--refresh must be positive")
+    if args.theme:
+        _check_theme(args.theme)
     dashboards, dashboards_path, notes = _dashboards(config, Path(config_path))
     # Log lines on stderr would scribble over the UI: they go to a file instead.
     log_path = state_dir() / "ui.log"
@@ -123,7 +141,12 @@ async def _main(
         from nightowl.runtime import Runtime
         from nightowl.sources import DeferredSource
 
+        from nightowl.store.sqlite import sniff
+
         runtime = Runtime(config, db_path=args.db)
+        # A file that is not a database fails here, before the first frame (reading
+        # 16 bytes is cheap); opening the store, which may be slow, runs behind it.
+        sniff(runtime.db_path)
         start_notes: list[str] = []
 
         async def start() -> Any:
@@ -149,7 +172,7 @@ async def _main(
         low_bandwidth=args.low_bandwidth or config.tui.low_bandwidth,
         history_path=data_dir() / "query_history.jsonl",
         dashboards_path=dashboards_path,
-        user_theme_dir=default_config_path().parent / "themes",
+        user_theme_dir=_user_theme_dir(),
         startup_notes=notes,
         bell=config.tui.bell,
         flash=config.tui.flash,

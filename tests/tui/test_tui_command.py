@@ -68,7 +68,8 @@ def test_ui_help_lists_the_flags() -> None:
 
 
 def test_not_a_database_exits_2_with_the_message(tmp_path: Path) -> None:
-    """`--db` naming a file that is not a nightowl database: the UI leaves, the error is printed."""
+    """`--db` naming a file that is not an SQLite database: refused before the UI draws
+    anything (no alternate screen), exit 2, the error on stderr."""
     bogus = tmp_path / "notes.txt"
     bogus.write_text("shopping list\n" * 100)
     out = subprocess.run(
@@ -80,3 +81,43 @@ def test_not_a_database_exits_2_with_the_message(tmp_path: Path) -> None:
     )
     assert out.returncode == 2, out.stderr
     assert "notes.txt" in out.stderr and "Traceback" not in out.stderr
+    assert "not an SQLite database" in out.stderr
+    assert "\x1b[?1049h" not in out.stderr + out.stdout  # the UI never took the screen
+    assert not (tmp_path / "notes.txt-wal").exists()  # and the file was not touched
+
+
+def test_unknown_theme_is_a_usage_error(tmp_path: Path) -> None:
+    """`--theme nosuch` exits 2 listing the themes there are, user themes included."""
+    themes = tmp_path / "cfg" / "nightowl" / "themes"
+    themes.mkdir(parents=True)
+    (themes / "mine.toml").write_text('[colors]\nprimary = "#336699"\n')
+    out = subprocess.run(
+        [sys.executable, "-m", "nightowl", "--theme", "nosuch"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "cfg")},
+    )
+    assert out.returncode == 2, out.stderr
+    assert "unknown theme 'nosuch'; available: dark, light, high-contrast, ansi16, mine" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert "\x1b[?1049h" not in out.stderr + out.stdout
+
+
+def test_known_themes_pass_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every built-in theme name is accepted by the `--theme` check."""
+    from nightowl.commands.ui import _check_theme
+
+    for name in ("dark", "light", "high-contrast", "ansi16"):
+        _check_theme(name)
+
+
+async def test_unknown_config_theme_is_a_warning(source, clock, tmp_path: Path) -> None:
+    """`[tui] theme` naming no theme: the UI starts in `dark` and says why."""
+    from nightowl.tui.app import NightowlApp
+
+    app = NightowlApp(source, clock=clock, theme="nosuch", history_path=tmp_path / "h")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.theme == "dark"
+        assert any("unknown theme 'nosuch'" in n.message for n in app._notifications)

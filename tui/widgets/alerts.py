@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from nightowl.query.source import AlertInfo
 from nightowl.tui.format import format_age, format_value
+from nightowl.tui.widgets.frame import frame_title
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -79,11 +80,19 @@ class AlertPane(Widget, can_focus=True):
 
     def watch_alerts(self, alerts: tuple[AlertInfo, ...]) -> None:
         """Count firing alerts in the title and flag the pane."""
-        firing = sum(1 for a in alerts if a.state == "firing")
-        title = f"Alerts ({firing} firing)" if alerts else "Alerts"
+        self._sync_title()
+        self.set_class(any(a.state == "firing" for a in alerts), "-firing")
+
+    def _sync_title(self) -> None:
+        firing = sum(1 for a in self.alerts if a.state == "firing")
+        title = frame_title(self, f"Alerts ({firing} firing)" if self.alerts else "Alerts")
         if title != self.border_title:
             self.border_title = title  # setting it repaints the whole pane
-        self.set_class(firing > 0, "-firing")
+
+    def notify_style_update(self) -> None:
+        """The layout class changed: fit the title to the frame (box or title rule)."""
+        super().notify_style_update()
+        self._sync_title()
 
     def action_move(self, delta: int) -> None:
         """Choose the previous or next alert."""

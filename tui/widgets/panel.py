@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 from nightowl.tui.dashboards import PanelSpec
 from nightowl.tui.plot import SERIES_STYLES, PlotSeries, Row, blank_rows, render_panel
+from nightowl.tui.widgets.frame import frame_title
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Region
@@ -126,12 +127,20 @@ class Panel(Widget, can_focus=True):
     def on_mount(self) -> None:
         """Resolve component styles once mounted (they depend on the theme)."""
         self._styles = {}
+        self._sync_title()
 
     def notify_style_update(self) -> None:
-        """The theme changed: forget cached styles and rows."""
+        """The theme or layout class changed: forget cached styles and rows, and fit
+        the title to the frame (closed box or title rule)."""
         super().notify_style_update()
         self._styles = {}
         self._rows_key = None
+        self._sync_title()
+
+    def _sync_title(self) -> None:
+        title = frame_title(self, self.spec.title)
+        if title != self.border_title:
+            self.border_title = title
 
     def _style(self, key: str | None) -> Style:
         if key is None:
