@@ -140,7 +140,6 @@ async def _main(
     else:
         from nightowl.runtime import Runtime
         from nightowl.sources import DeferredSource
-
         from nightowl.store.sqlite import sniff
 
         runtime = Runtime(config, db_path=args.db)

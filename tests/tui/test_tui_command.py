@@ -99,7 +99,8 @@ def test_unknown_theme_is_a_usage_error(tmp_path: Path) -> None:
         env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "cfg")},
     )
     assert out.returncode == 2, out.stderr
-    assert "unknown theme 'nosuch'; available: dark, light, high-contrast, ansi16, mine" in out.stderr
+    available = "available: dark, light, high-contrast, ansi16, mine"
+    assert f"unknown theme 'nosuch'; {available}" in out.stderr
     assert "Traceback" not in out.stderr
     assert "\x1b[?1049h" not in out.stderr + out.stdout
 
