@@ -186,8 +186,7 @@ def aggregate(
                 out[g] = _quantile(q, values[rows], p)
         else:
             raise QueryError(f"unknown aggregation {op!r}")
-    dn_in = drops(block)
-    dn = np.array([bool(dn_in[i]) if i < len(dn_in) else False for i in range(G)])
+    dn = _group_drops(drops(block), present, gid, seen)
     out = np.where(seen, out, 0.0)
     keep = seen.any(axis=1)
     idx = np.nonzero(keep)[0]
@@ -195,6 +194,21 @@ def aggregate(
         Block([glabels[i] for i in idx.tolist()], out[idx], seen[idx], None, None, dn[idx]),
         warnings,
     )
+
+
+def _group_drops(
+    dn_in: np.ndarray, present: np.ndarray, gid: np.ndarray, seen: np.ndarray
+) -> np.ndarray:
+    """Each group's drop-name flag, as Prometheus sets it: at a step, a group drops the
+    name when any of its samples there does; the series keeps the flag of the last
+    step the group has a value."""
+    G = len(seen)
+    if not dn_in.any():
+        return np.zeros(G, dtype=bool)
+    at_step = np.zeros(seen.shape, dtype=bool)
+    np.logical_or.at(at_step, gid, present & dn_in[:, np.newaxis])
+    last = seen.shape[1] - 1 - np.argmax(seen[:, ::-1], axis=1)
+    return at_step[np.arange(G), last]
 
 
 #: Up to this many steps (instant queries) `sum` loops in Python: one rank at a time in

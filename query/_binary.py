@@ -203,11 +203,13 @@ def vector_binop(op: str, lhs: Block, rhs: Block, m: VectorMatching, *, return_b
             k = int(np.argmax(bad))
             hits = [r for r in rows if one.present[r, k]]
             side = "left" if swapped else "right"
+            # the first two clashing series, named in sorted order as Prometheus 3 does
+            # (2.x named them [later, earlier])
+            first, second = sorted((_fmt(one.labels[hits[0]]), _fmt(one.labels[hits[1]])))
             message = (
                 f"found duplicate series for the match group {_fmt_group(sig)} on the {side} "
-                f"hand-side of the operation: [{_fmt(one.labels[hits[0]])}, "
-                f"{_fmt(one.labels[hits[1]])}];many-to-many matching not allowed: "
-                "matching labels must be unique on one side"
+                f"hand-side of the operation: [{first}, {second}];many-to-many matching not "
+                "allowed: matching labels must be unique on one side"
             )
             errors.append((k, 0, QueryError(message)))
     out_labels: list[Labels] = []

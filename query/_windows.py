@@ -84,7 +84,6 @@ def build_windows(rb: RangeBlock, rows: slice | None = None) -> Windows:
     """
     series = rb.series if rows is None else rb.series[rows]
     n_series = len(series)
-    n_steps = len(rb.window_end)
     lens = np.fromiter((len(s.t) for s in series), dtype=np.int64, count=n_series)
     offsets = np.zeros(n_series + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])
@@ -94,26 +93,58 @@ def build_windows(rb: RangeBlock, rows: slice | None = None) -> Windows:
     else:
         t = np.empty(0, np.int64)
         v = np.empty(0, np.float64)
-    lo = np.empty((n_series, n_steps), dtype=np.int64)
-    hi = np.empty((n_series, n_steps), dtype=np.int64)
     ws = np.asarray(rb.window_start, dtype=np.int64)
     we = np.asarray(rb.window_end, dtype=np.int64)
-    for i in range(n_series):
-        st = t[offsets[i] : offsets[i + 1]]
-        lo[i] = np.searchsorted(st, ws, "right") + offsets[i]
-        hi[i] = np.searchsorted(st, we, "right") + offsets[i]
+    lo = _banded_search(t, lens, offsets, ws)
+    hi = _banded_search(t, lens, offsets, we)
     return Windows(t, v, offsets, lo, hi)
 
 
 def window_counts(rb: RangeBlock) -> np.ndarray:
-    """Samples in every (series, step) window, int64 (n_series, n_steps), without copying."""
+    """Samples in every (series, step) window, int64 (n_series, n_steps) (copies no values)."""
+    series = rb.series
+    n_series = len(series)
     ws = np.asarray(rb.window_start, dtype=np.int64)
     we = np.asarray(rb.window_end, dtype=np.int64)
-    out = np.empty((len(rb.series), len(we)), dtype=np.int64)
-    for i, s in enumerate(rb.series):
-        st = np.asarray(s.t, dtype=np.int64)
-        out[i] = np.searchsorted(st, we, "right") - np.searchsorted(st, ws, "right")
-    return out
+    if not n_series:
+        return np.empty((0, len(we)), dtype=np.int64)
+    lens = np.fromiter((len(s.t) for s in series), dtype=np.int64, count=n_series)
+    offsets = np.zeros(n_series + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    t = np.concatenate([np.asarray(s.t, dtype=np.int64) for s in series])
+    return _banded_search(t, lens, offsets, we) - _banded_search(t, lens, offsets, ws)
+
+
+#: Largest key span a banded search may use (keeps the int64 keys far from overflow).
+_BAND_LIMIT = 1 << 62
+
+
+def _banded_search(
+    t: np.ndarray, lens: np.ndarray, offsets: np.ndarray, q: np.ndarray
+) -> np.ndarray:
+    """`offsets[i] + searchsorted(series i's times, q, "right")` for every series i and
+    query time, int64 (n_series, len(q)), with one search for all series.
+
+    Each series' times are shifted into a band of their own of one increasing key
+    (times are sorted within a series, bands are two apart), and the queries are
+    clipped to the times present, which does not change their rank in a series.
+    """
+    n_series = len(lens)
+    if not n_series or not len(q) or not len(t):
+        return np.repeat(offsets[:n_series, np.newaxis], len(q), axis=1)
+    tmin, tmax = int(t.min()), int(t.max())
+    width = tmax - tmin + 2
+    if width * n_series >= _BAND_LIMIT:
+        out = np.empty((n_series, len(q)), dtype=np.int64)
+        for i in range(n_series):
+            st = t[offsets[i] : offsets[i + 1]]
+            out[i] = np.searchsorted(st, q, "right") + offsets[i]
+        return out
+    band = np.arange(n_series, dtype=np.int64) * width
+    key = t - tmin
+    key += np.repeat(band, lens)
+    qq = np.clip(q, tmin - 1, tmax) - tmin
+    return np.searchsorted(key, qq[np.newaxis, :] + band[:, np.newaxis], "right")
 
 
 #: Limits of one group of series evaluated together (see series_groups).

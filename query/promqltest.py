@@ -721,16 +721,24 @@ _QUERY_CONTEXT_FUNCS = re.compile(r"(start|end|range|step)\(\)")
 
 
 def _with_at(expr: ast.Expr, t_ms: int) -> ast.Expr:
-    """`expr` with `@ t` on every selector and subquery not below a subquery with `@`."""
+    """`expr` with `@ t` on every selector and subquery not below a subquery with `@ <time>`.
+
+    As in Prometheus's runner, `@ start()` and `@ end()` count as unset (the parser
+    leaves the timestamp empty for them) and become `@ t` too: the original instant
+    query's start and end are `t`, so the pinned query asks the same.
+    """
     at = ast.At("time", t_ms)
+
+    def pinned(a: ast.At | None) -> bool:
+        return a is not None and a.kind not in ("start", "end")
 
     def fix(node: ast.Expr) -> ast.Expr:
         if isinstance(node, ast.VectorSelector):
-            return node if node.at else dataclasses.replace(node, at=at)
+            return node if pinned(node.at) else dataclasses.replace(node, at=at)
         if isinstance(node, ast.MatrixSelector):
             return dataclasses.replace(node, vs=fix(node.vs))  # type: ignore[arg-type]
         if isinstance(node, ast.SubqueryExpr):
-            return node if node.at else dataclasses.replace(node, at=at)
+            return node if pinned(node.at) else dataclasses.replace(node, at=at)
         if isinstance(node, ast.UnaryExpr | ast.ParenExpr):
             return dataclasses.replace(node, expr=fix(node.expr))
         if isinstance(node, ast.Call):
