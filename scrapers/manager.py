@@ -246,21 +246,31 @@ class ScrapeManager:
         job.dropped = dropped
         job.errors = errors
         wanted: dict[tuple[str, Labels, str], Target] = {t.key: t for t in targets}
+        # Over target_limit every target of the job fails without being scraped (up 0,
+        # its series go stale), as Prometheus does, until the targets fit again.
+        client, client_error = job.client, job.client_error
+        limit = job.options.target_limit
+        if limit and len(wanted) > limit:
+            client = None
+            client_error = (
+                f"target_limit exceeded (number of targets: {len(wanted)}, limit: {limit})"
+            )
+            log.warning("job %s: %s", job.options.job_name, client_error)
         for key in [k for k in job.loops if k not in wanted]:
             await job.loops.pop(key).stop(mark_stale=True)
         for key, target in wanted.items():
             loop = job.loops.get(key)
             if loop is not None and loop.target == target:
-                loop.client = job.client
-                loop.setup_error = job.client_error
+                loop.client = client
+                loop.setup_error = client_error
                 loop.update_options(job.options)
                 continue
             new = ScrapeLoop(
                 target,
                 job.options,
                 self.appender,
-                job.client,
-                setup_error=job.client_error,
+                client,
+                setup_error=client_error,
                 clock=self.clock,
                 offset_seed=self.offset_seed,
             )

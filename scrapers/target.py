@@ -111,6 +111,8 @@ class ScrapeOptions:
     sample_limit_mode: str = "fail"
     """"fail" (Prometheus: the whole scrape fails) or "truncate" (keep the first N)."""
     label_limit: int = 0
+    target_limit: int = 0
+    """Most targets after relabeling; over it every target of the job fails (0: no limit)."""
     label_name_length_limit: int = 0
     label_value_length_limit: int = 0
     body_size_limit: int = 0
@@ -316,6 +318,7 @@ def options_from_config(
         sample_limit=int(_get(cfg, "sample_limit", 0)),
         sample_limit_mode=mode,
         label_limit=int(_get(cfg, "label_limit", 0)),
+        target_limit=int(_get(cfg, "target_limit", 0)),
         label_name_length_limit=int(_get(cfg, "label_name_length_limit", 0)),
         label_value_length_limit=int(_get(cfg, "label_value_length_limit", 0)),
         body_size_limit=_size(_get(cfg, "body_size_limit", 0), f"{where}.body_size_limit"),

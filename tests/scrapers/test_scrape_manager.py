@@ -373,3 +373,66 @@ async def test_interval_change_restarts_the_loop_without_a_staleness_gap(
         assert not any(is_stale(s.v) for s in rec.samples("ok", job="a"))
     finally:
         await mgr.stop()
+
+
+async def test_target_limit_fails_every_target_of_the_job(server: LocalServer) -> None:
+    """Over target_limit (after relabeling) no target of the job is scraped: each reports
+    up 0 and Prometheus's error, its series go stale; within the limit scraping resumes."""
+
+    def cfg(limit: int) -> object:
+        targets = f'["{server.address}", "127.0.0.2:9", "127.0.0.3:9"]'
+        relabel = (
+            '[{source_labels = ["__address__"], regex = "127\\\\.0\\\\.0\\\\.3:.*",'
+            ' action = "drop"}]'
+        )
+        return parse_config(
+            "[host]\nenabled = false\n"
+            "[[scrape_configs]]\n"
+            'job_name = "lim"\n'
+            'scrape_interval = "100ms"\n'
+            f"target_limit = {limit}\n"
+            f"static_configs = [{{targets = {targets}}}]\n"
+            f"relabel_configs = {relabel}\n"
+            "[[scrape_configs]]\n"
+            'job_name = "other"\n'
+            'scrape_interval = "100ms"\n'
+            f'static_configs = [{{targets = ["{server.address}"]}}]\n',
+            "t.toml",
+        )
+
+    rec = Recorder()
+    mgr = ScrapeManager(rec)
+    # Three targets, one dropped by relabeling: two count, and two fit.
+    await mgr.apply(cfg(2))
+    try:
+        await wait_for(lambda: rec.samples("ok", job="lim"))
+        assert rec.samples("up", job="lim", instance=server.address)[-1].v == 1.0
+        await mgr.apply(cfg(1))
+        message = "target_limit exceeded (number of targets: 2, limit: 1)"
+        await wait_for(
+            lambda: all(t.last_error == message for t in mgr.targets() if t.job == "lim")
+        )
+        lim = [t for t in mgr.targets() if t.job == "lim"]
+        assert len(lim) == 2
+        assert all(t.health is TargetHealth.DOWN for t in lim)
+        await wait_for(lambda: is_stale(rec.samples("ok", job="lim")[-1].v))
+        ups = rec.samples("up", job="lim", instance=server.address)
+        await wait_for(
+            lambda: len(rec.samples("up", job="lim", instance=server.address)) > len(ups)
+        )
+        assert rec.samples("up", job="lim", instance=server.address)[-1].v == 0.0
+        # Not scraped at all while over the limit; the other job is unaffected.
+        other_before = len(rec.samples("ok", job="other"))
+        hits = server.hits.get("/metrics", 0)
+        await wait_for(lambda: len(rec.samples("ok", job="other")) >= other_before + 3)
+        lim_hits = server.hits.get("/metrics", 0) - hits
+        other_hits = len(rec.samples("ok", job="other")) - other_before
+        assert lim_hits <= other_hits + 1  # only the other job's scrapes reached the server
+        # Back within the limit (0: none): the same loops scrape again.
+        await mgr.apply(cfg(0))
+        await wait_for(lambda: rec.samples("up", job="lim", instance=server.address)[-1].v == 1.0)
+        assert not is_stale(rec.samples("ok", job="lim")[-1].v)
+        target = next(t for t in mgr.targets() if t.labels.get("instance") == server.address)
+        assert target.health is TargetHealth.UP and target.job == "lim"
+    finally:
+        await mgr.stop()
