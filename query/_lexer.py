@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["Token", "context", "go_quote", "locate", "regex_reason", "tokens"]
+__all__ = ["AGGREGATORS", "Token", "context", "go_quote", "locate", "regex_reason", "tokens"]
 
 Token = tuple[str, int, int]
 
@@ -56,7 +56,7 @@ _PRECEDENCE = {
 _TYPE_WORDS = {"vector": "instant vector", "matrix": "range vector"}
 _COMPARISONS = frozenset({"==", "!=", "<=", "<", ">=", ">"})
 _SET_OPS = frozenset({"and", "or", "unless"})
-_AGGREGATORS = frozenset(
+AGGREGATORS = frozenset(
     {"sum", "min", "max", "avg", "count", "group", "stddev", "stdvar", "topk", "bottomk",
      "quantile", "count_values", "limitk", "limit_ratio"}
 )  # fmt: skip
@@ -268,7 +268,20 @@ def context(text: str, pos: int) -> str:
         if prev in ("(", ","):
             return " in grouping opts, expected label"
         return ' in grouping opts, expected "," or ")"'
+    # the parser recovers in the innermost aggregation around a call or parentheses
+    while opener is not None and t.word(opener) == "(":
+        if _is_aggregation(t, opener):
+            return " in aggregation"
+        opener = t.enclosing_open(opener)
     return ""
+
+
+def _is_aggregation(t: _Text, opener: int) -> bool:
+    """Whether the `(` at token `opener` holds an aggregation's arguments."""
+    prev = opener - 1
+    if t.word(prev) == ")" and prev in t.match and t.word(t.match[prev] - 1) in ("by", "without"):
+        prev = t.match[prev] - 2
+    return t.word(prev) in AGGREGATORS and t.toks[prev][0] == "ident"
 
 
 # -- finders ------------------------------------------------------------------
@@ -281,6 +294,10 @@ _Found = tuple[int, str] | None
 
 def _lexical(t: _Text, msg: str) -> _Found:
     text = t.text
+    m = re.match(r"unexpected character after '([=!])': '(.)'", msg)
+    if m:
+        idx = text.find(m.group(1) + m.group(2))
+        return (idx, msg) if idx >= 0 else None
     if msg.startswith("unexpected right brace"):
         for i, (kind, start, _end) in enumerate(t.toks):
             if text[start] == "}" and (kind != "close" or i not in t.match):
@@ -461,7 +478,7 @@ def _aggregations(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _
         where = "parameter" if param else "expression"
         text = f"expected type {want} in aggregation {where}, got {got}"
         for i in range(len(t.toks)):
-            if t.word(i) not in _AGGREGATORS or t.toks[i][0] != "ident":
+            if t.word(i) not in AGGREGATORS or t.toks[i][0] != "ident":
                 continue
             args = _call_args(t, i)
             if not args:
@@ -474,7 +491,7 @@ def _aggregations(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _
     if m:
         got = int(m.group(1))
         for i in range(len(t.toks)):
-            if t.word(i) not in _AGGREGATORS or t.toks[i][0] != "ident":
+            if t.word(i) not in AGGREGATORS or t.toks[i][0] != "ident":
                 continue
             if len(_call_args(t, i)) == got and t.word(i + 1) in ("(", "by", "without"):
                 return t.start(i), msg
@@ -565,7 +582,7 @@ def _modifiers(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _Fou
         return None
     if msg.startswith("no arguments for aggregate expression"):
         for i in range(len(t.toks) - 2):
-            if t.word(i) in _AGGREGATORS and t.word(i + 1) == "(" and t.word(i + 2) == ")":
+            if t.word(i) in AGGREGATORS and t.word(i + 1) == "(" and t.word(i + 2) == ")":
                 return t.start(i), "no arguments for aggregate expression provided"
         return None
     if msg.startswith("unary expression only allowed"):
@@ -585,8 +602,8 @@ def _modifiers(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _Fou
             close = t.match[i]
             if ":" in (t.word(j) for j in range(i, close)):
                 continue
-            prev = t.word(i - 1)
-            if prev in ("]", ")") or t.word(i - 2) in ("offset", "@"):
+            kind = t.toks[i - 1][0]
+            if (t.word(i - 1) != "}" and kind != "ident") or t.word(i - 2) in ("offset", "@"):
                 return t.start(i), msg
     return None
 

@@ -529,29 +529,72 @@ def _named_position(text: str, msg: str) -> int | None:
     return None
 
 
-_COMPLETIONS = (
-    "", " 1", " x", ")", " 1)", " x)", "])", "]", "1m]", "1m:]", "}", '""}', '=""}', '""})',
-    " 1m", " 1m)", " (a)", " (x)", ") (x)", " (a) (x)", " x]", ":]", "[1m])", " x[1m])", "1m])",
+#: What may follow a prefix before its open brackets are closed.
+_TAILS = (
+    "", " 1", " x", "1m", "1m:", ":", " x[1m]", 'a="1"', '="1"', '"1"', " (x)", "(a) x",
+    " (a) (x)", " 1m", ") (x", "a) (x", "(a) (x",
+)  # fmt: skip
+#: What may follow once they are.
+_AFTER = ("", " (x)")
+#: promql_parser's messages for a text that parses but does not type-check.
+_SEMANTIC = (
+    "expected", "wrong number", "binary expression", "vector selector must", "comparisons between",
+    "no arguments", "ranges only", "subquery is only", "set operator", "vector matching",
+    "no grouping", "bool modifier", "unknown function", "illegal regex", "metric name must",
+    "offset modifier", "@ modifier", "unary expression", "label '",
 )  # fmt: skip
 
 
+def _closers(prefix: str) -> str:
+    """The brackets that close what `prefix` leaves open, innermost first."""
+    stack: list[str] = []
+    for kind, start, _end in _tokens(prefix):
+        if kind == "open":
+            stack.append(prefix[start])
+        elif kind == "close" and stack and _PAIRS[stack[-1]] == prefix[start]:
+            stack.pop()
+    return "".join(_PAIRS[c] for c in reversed(stack))
+
+
 def _viable(prefix: str) -> bool:
-    """Whether some short completion turns `prefix` into a valid query."""
-    for tail in _COMPLETIONS:
-        try:
-            _pp.parse(prefix + tail)
-        except BaseException:  # the Rust side may panic on odd input
-            continue
-        return True
+    """Whether some short completion turns `prefix` into a query that parses."""
+    for tail in _TAILS:
+        closers = _closers(prefix + tail)
+        for after in _AFTER:
+            try:
+                _pp.parse(prefix + tail + closers + after)
+            except ValueError as exc:
+                if str(exc).startswith(_SEMANTIC):
+                    return True
+                continue
+            except BaseException as exc:  # the Rust side may panic on odd input
+                if isinstance(exc, KeyboardInterrupt | SystemExit):
+                    raise
+                continue
+            return True
     return False
 
 
-def _prefix_position(text: str) -> int:
-    """Start of the first token that no completion can save; the end if the input is cut short."""
+def _prefix_position(text: str, before: int | None = None) -> int:
+    """Start of the first token that no completion can save; the end if the input is cut short.
+
+    With `before`, only tokens ending by that offset are tried, and `before` is
+    returned when all of them can be saved.
+    """
     for _kind, start, end in _tokens(text):
+        if before is not None and end > before:
+            return before
         if not _viable(text[:end]):
             return start
-    return len(text)
+    return len(text) if before is None else before
+
+
+#: Errors Prometheus's lexer reports: a syntax error earlier in the text comes first.
+_LEXICAL = (
+    "unclosed left", "unexpected right", "unterminated", "unexpected character", "unexpected colon",
+    "bad number", "bad duration", "unexpected end of input inside", "error parsing number",
+    "unknown escape", "illegal character", "escape sequence",
+)  # fmt: skip
 
 
 def _position(text: str, msg: str) -> int:
@@ -596,11 +639,11 @@ def _unexpected(text: str, pos: int) -> str:
     kind, a, b = tok
     word = text[a:b]
     if kind == "ident":
-        return (
-            f"unexpected <{word}>"
-            if word.lower() in _KEYWORDS
-            else (f'unexpected identifier "{word}"')
-        )
+        if word.lower() in _KEYWORDS:
+            return f"unexpected <{word}>"
+        if ":" in word:
+            return f'unexpected metric identifier "{word}"'
+        return f'unexpected identifier "{word}"'
     if kind == "number":
         return f'unexpected number "{word}"'
     if kind == "string":
@@ -635,6 +678,32 @@ def _regex_reason(value: str) -> str | None:
     return None
 
 
+_NOT_CALLS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right", "bool"})
+
+
+def _unknown_call_before(text: str, pos: int) -> tuple[int, str] | None:
+    """A call of an unknown function closed before `pos` (Prometheus reports it first)."""
+    funcs = _functions()
+    if funcs is None:
+        return None
+    toks = _tokens(text)
+    depth: list[int] = []
+    for i, (kind, start, _end) in enumerate(toks):
+        if start >= pos:
+            break
+        if kind == "open" and text[start] == "(":
+            depth.append(i)
+        elif kind == "close" and text[start] == ")" and depth:
+            j = depth.pop()
+            name = text[toks[j - 1][1] : toks[j - 1][2]] if j > 0 else ""
+            if j == 0 or toks[j - 1][0] != "ident" or name in _NOT_CALLS:
+                continue
+            if name in funcs or name in _ENGINE_FUNCS or name in _lexer.AGGREGATORS:
+                continue
+            return toks[j - 1][1], f'unknown function with name "{name}"'
+    return None
+
+
 def _error(text: str, msg: str, position: int | None = None) -> ParseError:
     found = None
     if position is None:
@@ -649,6 +718,16 @@ def _error(text: str, msg: str, position: int | None = None) -> ParseError:
         pos = _position(text, msg) if position is None else position
         pos = max(0, min(pos, len(text)))
         msg = _prometheus_wording(text, msg, pos)
+    if position is None and msg.startswith(_LEXICAL) and len(text) <= 2000:
+        limit = pos - 1 if msg.startswith("unexpected right parenthesis") else pos
+        earlier = _prefix_position(text, limit)
+        if earlier < limit:
+            pos = earlier
+            msg = _unexpected(text, pos) + _lexer.context(text, pos)
+    if position is None and (msg.startswith(_LEXICAL) or msg.startswith("unexpected")):
+        unknown = _unknown_call_before(text, pos)
+        if unknown is not None:
+            pos, msg = unknown
     line = text.count("\n", 0, pos) + 1
     col = pos - (text.rfind("\n", 0, pos) + 1) + 1
     return ParseError(f"{line}:{col}: parse error: {msg}", line=line, column=col, position=pos)
