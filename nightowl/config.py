@@ -85,6 +85,7 @@ __all__ = [
     "Config",
     "ConfigValidationError",
     "DashboardConfig",
+    "EventQueryConfig",
     "FileSDConfig",
     "GlobalConfig",
     "HostConfig",
@@ -840,6 +841,17 @@ class PushConfig:
 
 
 @dataclass(frozen=True)
+class EventQueryConfig:
+    """A query whose results are events (deploys, restarts) marked on the charts."""
+
+    name: str = field(default="", metadata=_m(required=True))
+    """Name in the chart legends (`◆ deploys`)."""
+    expr: str = field(default="", metadata=_m(kind="promql", required=True))
+    """PromQL expression; an event is each time one of its series appears after a gap,
+    e.g. `changes(deploy_timestamp_seconds[5m]) > 0`."""
+
+
+@dataclass(frozen=True)
 class TuiConfig:
     """The terminal UI."""
 
@@ -855,6 +867,8 @@ class TuiConfig:
     """Fewer colours, slower refresh, sparklines (as `--low-bandwidth`)."""
     history_size: int = field(default=1_000, metadata=_m(minimum=0))
     """How many queries the query bar remembers."""
+    event_queries: tuple[EventQueryConfig, ...] = ()
+    """Queries whose events are marked (◆) on every line and area chart's time axis."""
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,13 @@ A theme is a small TOML file (see `dark.toml` for the shape)::
     ...                    # success, warning, error (hex, rgb(), names, ansi_*)
     [variables]            # extra CSS variables; nightowl's panels use
     series-0 = "#5fafd7"   # series-0 .. series-7 for the lines of a chart
+    event-marker = "#af87ff"  # and event-marker for [tui] event_queries marks
 
 Built-in themes ship beside this module; users add their own as `*.toml` in
 `$XDG_CONFIG_HOME/nightowl/themes/`. A user file that is not valid gives a
 warning naming the file and the key, never a crash: the UI starts with the
-built-ins. Missing `series-N` variables are filled from the base colours, so a
-user theme need only name `primary`.
+built-ins. Missing `series-N` and `event-marker` variables are filled from the
+base colours, so a user theme need only name `primary`.
 
 Callers: `nightowl.tui.app` (registers every theme at start) and the `ui`
 command (`--theme` validation).
@@ -119,6 +120,7 @@ def load_theme_file(path: Path) -> Theme:
     for key, value in variables.items():
         if (
             key.startswith("series-")
+            or key == "event-marker"
             or key.endswith(("-background", "-foreground"))
             or key
             in (
@@ -136,6 +138,8 @@ def load_theme_file(path: Path) -> Theme:
         if key not in var_out:
             fallback = _SERIES_FALLBACK[i % len(_SERIES_FALLBACK)]
             var_out[key] = base.get(fallback, base["primary"])
+    if "event-marker" not in var_out:
+        var_out["event-marker"] = base.get("secondary", base["primary"])
     return Theme(
         name=name.strip(),
         dark=data.get("dark", True),

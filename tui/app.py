@@ -70,6 +70,8 @@ class NightowlApp(App[None]):
         bell: Ring the terminal bell when a new alert fires.
         flash: Flash the alert pane when a new alert fires.
         history_size: How many queries the query bar remembers.
+        event_queries: (name, PromQL expression) pairs whose events are marked (◆)
+            on line and area charts ([tui] event_queries).
     """
 
     CSS_PATH = "app.tcss"
@@ -121,6 +123,7 @@ class NightowlApp(App[None]):
         bell: bool = False,
         flash: bool = True,
         history_size: int = 1000,
+        event_queries: Sequence[tuple[str, str]] = (),
     ) -> None:
         super().__init__()
         self.source = source
@@ -139,6 +142,8 @@ class NightowlApp(App[None]):
         self.start_error: NightowlError | None = None
         """Set when a deferred source failed to start; the app exits with it."""
         self.ring_bell = bell
+        self.event_queries: list[tuple[str, str]] = list(event_queries)
+        """(name, PromQL) of queries whose events are marked on the charts."""
         self.flash = flash
         self._notes = list(startup_notes)
         loaded = load_themes(user_theme_dir)

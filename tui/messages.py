@@ -68,10 +68,11 @@ class AlertsChanged(Message):
 
 @dataclass
 class EventsChanged(Message):
-    """Alert firings and resolutions. Handled by `DashboardScreen.on_events_changed`."""
+    """Alert firings and resolutions, and events of the configured event queries.
+    Handled by `DashboardScreen.on_events_changed`."""
 
     events: list[tuple[int, str]]
-    """(time ms, "fired" | "resolved")."""
+    """(time ms, "fired" | "resolved" | "event:NAME"), by time."""
 
     def can_replace(self, message: Message) -> bool:
         """Only the newest events matter."""

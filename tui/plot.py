@@ -4,9 +4,9 @@ Every panel kind (line, stacked area, bar, sparkline, stat, gauge, table,
 heatmap) is a pure function from series arrays and a size to a list of rows;
 a row is a list of ``(text, style_key)`` segments whose lengths add up to the
 width exactly. Style keys (``series-0`` .. ``series-7``, ``axis``, ``muted``,
-``ok``, ``info``, ``warning``, ``critical``, ``value``) are mapped to theme colours by the
-widget (`tui.widgets.chart`), so this module has no colours at all and its
-output is easy to test.
+``ok``, ``info``, ``warning``, ``critical``, ``value``, ``event``) are mapped to
+theme colours by the widget (`tui.widgets.panel`), so this module has no
+colours at all and its output is easy to test.
 
 Charts use braille cells (2x4 dots per character): four times the vertical
 and twice the horizontal resolution of block characters, and far fewer bytes
@@ -36,11 +36,13 @@ from nightowl.model import stale_mask
 __all__ = [
     "EVENT_MARKS",
     "KINDS",
+    "QUERY_EVENT_MARK",
     "SERIES_STYLES",
     "PlotSeries",
     "Row",
     "bar_rows",
     "chart_rows",
+    "event_names",
     "heatmap_rows",
     "legend_rows",
     "render_panel",
@@ -258,7 +260,8 @@ def chart_rows(
     """A line chart (or stacked area) with a y axis on the left and local times below.
 
     `events` are (time ms, kind) markers drawn on the time axis where they happened:
-    kind "fired" is drawn as a red ▲, "resolved" as a green △ (see :data:`EVENT_MARKS`).
+    kind "fired" is drawn as a red ▲, "resolved" as a green △ (see :data:`EVENT_MARKS`),
+    "event:NAME" (a configured event query) as a ◆ in the theme's event colour.
     """
     if width < 8 or height < 1:
         return blank_rows(max(width, 0), max(height, 0))
@@ -329,8 +332,29 @@ def chart_rows(
     return [_pad(r, width) for r in rows]
 
 
-#: How event kinds are drawn on a chart's time axis: (mark, style key).
+#: How event kinds are drawn on a chart's time axis: (mark, style key). Events of
+#: configured queries (kind ``event:NAME``) are drawn as :data:`QUERY_EVENT_MARK`.
 EVENT_MARKS = {"fired": ("▲", "critical"), "resolved": ("△", "ok")}
+QUERY_EVENT_MARK = ("◆", "event")
+_EVENT_PREFIX = "event:"
+
+
+def _event_mark(kind: str) -> tuple[str, str] | None:
+    if kind.startswith(_EVENT_PREFIX):
+        return QUERY_EVENT_MARK
+    return EVENT_MARKS.get(kind)
+
+
+def event_names(events: Sequence[tuple[int, str]], start_ms: int, end_ms: int) -> list[str]:
+    """Names of the configured event queries with an event inside [start, end], in
+    order of first appearance (for the legend's `◆ deploys` note)."""
+    out: list[str] = []
+    for t, kind in events:
+        if kind.startswith(_EVENT_PREFIX) and start_ms <= t <= end_ms:
+            name = kind[len(_EVENT_PREFIX) :]
+            if name not in out:
+                out.append(name)
+    return out
 
 
 def _x_axis(
@@ -352,7 +376,7 @@ def _x_axis(
             if pos + i < plot_w:
                 line[pos + i] = ch
     for t, kind in events:
-        mark = EVENT_MARKS.get(kind)
+        mark = _event_mark(kind)
         if mark is None or not start_ms <= t <= end_ms or span <= 0:
             continue
         x = round((t - start_ms) / span * (plot_w * 2 - 1)) // 2
@@ -366,15 +390,27 @@ def _x_axis(
     return row
 
 
-def legend_rows(series: Sequence[PlotSeries], width: int, max_rows: int, unit: str) -> list[Row]:
-    """Coloured `■ name value` items packed into at most `max_rows` rows."""
+def legend_rows(
+    series: Sequence[PlotSeries],
+    width: int,
+    max_rows: int,
+    unit: str,
+    events: Sequence[str] = (),
+) -> list[Row]:
+    """A `◆ name` note for each event query in `events` marked on the chart, then
+    coloured `■ name value` items, packed into at most `max_rows` rows."""
     rows: list[Row] = []
     if max_rows <= 0 or width <= 0:
         return rows
     row: Row = []
     used = 0
-    for s in series:
-        item = f"{s.name} {format_value(s.last(), unit)}"
+    # event notes first: a long legend must not push them out of sight
+    items = [(QUERY_EVENT_MARK[0] + " ", QUERY_EVENT_MARK[1], name) for name in events]
+    items += [
+        ("■ ", f"series-{s.style % SERIES_STYLES}", f"{s.name} {format_value(s.last(), unit)}")
+        for s in series
+    ]
+    for mark, mark_style, item in items:
         need = len(item) + 2 + (2 if row else 0)
         if row and used + need > width:
             rows.append(row)
@@ -383,7 +419,7 @@ def legend_rows(series: Sequence[PlotSeries], width: int, max_rows: int, unit: s
             row, used, need = [], 0, len(item) + 2
         if row:
             row.append(("  ", None))
-        row.append(("■ ", f"series-{s.style % SERIES_STYLES}"))
+        row.append((mark, mark_style))
         avail = max(width - used - 2 - (2 if len(row) > 1 else 0), 1)
         row.append((item if len(item) <= avail else _fit(item, avail), None))
         used += need
@@ -706,7 +742,8 @@ def _render(
             stacked=kind == "area",
             events=events,
         )
-        rows = body + legend_rows(series, width, leg_h, unit)
+        named = event_names(events, start_ms, end_ms)
+        rows = body + legend_rows(series, width, leg_h, unit, named)
         return rows + blank_rows(width, height - len(rows))
     if kind == "sparkline":
         return sparkline_rows(

@@ -7,7 +7,7 @@ from nightowl.query.values import Matrix, QueryResult, RangeSeries, Scalar, Stri
 from nightowl.tui.dashboards import legend_name
 from nightowl.tui.plot import PlotSeries
 
-__all__ = ["alert_events", "series_from_result", "with_head"]
+__all__ = ["alert_events", "query_events", "series_from_result", "with_head"]
 
 
 def series_from_result(
@@ -72,6 +72,32 @@ def alert_events(
             if last < end_ms - step_ms:
                 out.append((last + step_ms, "resolved"))
     return sorted(out)
+
+
+def query_events(
+    result: QueryResult, name: str, start_ms: int, end_ms: int, step_ms: int
+) -> list[tuple[int, str]]:
+    """Events of a configured event query, as (time ms, "event:NAME").
+
+    An event is the first step of each run of consecutive steps in which a series
+    of the result has a value (`changes(deploy_timestamp_seconds[5m]) > 0` is
+    present for a while after each deploy: one event, at its start). A run already
+    going when the window starts is not an event of this window.
+    """
+    value = result.value
+    if not isinstance(value, Matrix):
+        return []
+    kind = f"event:{name}"
+    out: set[int] = set()
+    gap = step_ms * 1.5
+    for s in value:
+        ts = s.timestamps[np.isfinite(s.values)]
+        if not len(ts):
+            continue
+        breaks = np.flatnonzero(np.diff(ts) > gap)
+        firsts = np.concatenate([ts[:1], ts[breaks + 1]])
+        out.update(t for t in firsts.tolist() if start_ms + step_ms < t <= end_ms)
+    return [(t, kind) for t in sorted(out)]
 
 
 def with_head(body: QueryResult, head: QueryResult | None) -> QueryResult:

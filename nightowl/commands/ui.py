@@ -176,6 +176,7 @@ async def _main(
         bell=config.tui.bell,
         flash=config.tui.flash,
         history_size=config.tui.history_size or 1,
+        event_queries=[(e.name, e.expr) for e in config.tui.event_queries],
     )
     try:
         await app.run_async()

@@ -17,7 +17,7 @@ from nightowl.query.values import QueryResult
 from nightowl.tui.dashboards import DashboardSpec, PanelSpec
 from nightowl.tui.format import format_clock
 from nightowl.tui.messages import AlertsChanged, EventsChanged, PanelData
-from nightowl.tui.results import alert_events, series_from_result, with_head
+from nightowl.tui.results import alert_events, query_events, series_from_result, with_head
 from nightowl.tui.screens.alert_action import AlertAction, AlertActionScreen
 from nightowl.tui.widgets.alerts import AlertPane
 from nightowl.tui.widgets.panel import Panel, PanelState
@@ -61,6 +61,7 @@ class DashboardScreen(Screen[None]):
         self._has_data: dict[int, bool] = {}
         self._bodies: dict[int, tuple[tuple, QueryResult]] = {}
         self._firing: set[tuple[str, tuple]] | None = None
+        self._events_failed: list[str] = []
 
     @property
     def dashboard(self) -> DashboardSpec:
@@ -247,18 +248,33 @@ class DashboardScreen(Screen[None]):
             return
         self.post_message(AlertsChanged(alerts))
 
-    @work(exclusive=True, group="events", exit_on_error=False, description="alert events")
+    @work(exclusive=True, group="events", exit_on_error=False, description="chart events")
     async def _fetch_events(self, start: int, end: int, step: int) -> None:
+        """Alert firings and resolutions (from `ALERTS`), then the events of each
+        configured event query ([tui] event_queries)."""
         source = self.app.source  # type: ignore[attr-defined]
+        events: list[tuple[int, str]] = []
         try:
             result = await source.range('ALERTS{alertstate="firing"}', start, end, step)
+            events += alert_events(result, start, end, step)
         except NightowlError:
-            return  # markers are an extra; the alert pane reports alert errors
-        self.post_message(EventsChanged(alert_events(result, start, end, step)))
+            pass  # markers are an extra; the alert pane reports alert errors
+        failed: list[str] = []
+        for name, expr in self.app.event_queries:  # type: ignore[attr-defined]
+            try:
+                result = await source.range(expr, start, end, step)
+            except NightowlError as exc:
+                failed.append(f"{name}: {exc.message}")
+                continue
+            events += query_events(result, name, start, end, step)
+        self.post_message(EventsChanged(sorted(events)))
+        if failed and failed != self._events_failed:
+            self.notify("event query failed: " + "; ".join(failed), severity="warning", timeout=8)
+        self._events_failed = failed
 
     @on(EventsChanged)
     def on_events_changed(self, message: EventsChanged) -> None:
-        """Mark alert firings and resolutions on every chart's time axis."""
+        """Mark alert firings and resolutions, and query events, on every chart's time axis."""
         events = tuple(message.events)
         for panel in self.query(Panel):
             if panel.spec.kind in ("line", "area"):

@@ -66,10 +66,11 @@ class Panel(Widget, can_focus=True):
         "panel--info",
         "panel--warning",
         "panel--critical",
+        "panel--event",
     }
     """Colours of the body: `panel--series-N` for series N, `panel--axis` for axes and
     labels, `panel--ok`/`--info`/`--warning`/`--critical` for threshold levels,
-    `panel--value` for values."""
+    `panel--value` for values, `panel--event` for marks of configured event queries."""
 
     DEFAULT_CSS = """
     Panel { height: 1fr; min-height: 4; }
@@ -80,7 +81,8 @@ class Panel(Widget, can_focus=True):
     only the lines that changed."""
 
     events: reactive[tuple[tuple[int, str], ...]] = reactive(tuple, repaint=False)
-    """(time ms, kind) markers for the time axis of line and area charts."""
+    """(time ms, kind) markers for the time axis of line and area charts: kind
+    "fired"/"resolved" for alerts, "event:NAME" for configured event queries."""
 
     def __init__(self, spec: PanelSpec, *, id: str | None = None) -> None:
         """Args:
