@@ -416,6 +416,7 @@ class ExpositionParser:
         self._overlong = 0  # > 0: the current line passed max_line_bytes (its length so far)
         self._lineno = 0  # lines consumed so far
         self._eof_line = 0  # line number of "# EOF" (OpenMetrics), 0 = not seen
+        self._after_eof = False  # the (one) "unexpected data after # EOF" error was given
         self._closed = False
         c = self._series_cache = cache if cache is not None else SeriesCache()
         # Comment lines cached by the previous exposition must be read again.
@@ -467,7 +468,8 @@ class ExpositionParser:
             self._overlong = 0
             self._lineno += 1
             result = self._parse_lines(lines[1:], final=False)
-            result.errors.insert(0, err)
+            if err is not None:
+                result.errors.insert(0, err)
             result.lines += 1
         else:
             if self._pending:
@@ -533,13 +535,17 @@ class ExpositionParser:
         self._pending.append(piece)
         self._pending_len = total
 
-    def _overlong_error(self, length: int | None) -> ParseError:
+    def _overlong_error(self, length: int | None) -> ParseError | None:
         """The error for the line after the last consumed one, longer than the limit.
 
-        Raised at once unless `skip_errors` (then returned, to be collected).
+        Raised at once unless `skip_errors` (then returned, to be collected;
+        None after `# EOF` when that was already reported).
         """
         lineno = self._lineno + 1
         if self._eof_line:
+            if self._after_eof:
+                return None
+            self._after_eof = True
             err = self._error("unexpected data after # EOF", lineno, 1)
         else:
             err = self._line_too_long(length, lineno)
@@ -586,7 +592,10 @@ class ExpositionParser:
             self._series_cache.clear()
             self._series_cache.mode = mode
         if self._eof_line:
-            # Nothing may follow "# EOF".
+            # Nothing may follow "# EOF": one error for all of it (at its first line).
+            if self._after_eof:
+                return self._empty_result(n, [])
+            self._after_eof = True
             err = self._error("unexpected data after # EOF", base + 1, 1)
             if not self.skip_errors:
                 raise err
@@ -625,7 +634,10 @@ class ExpositionParser:
             if not self.skip_errors:
                 self._bulk(lines, base, gids, rests, fixed, errors, e)
                 raise err
+            # One error for all of it (lines the strict path saw may have their own).
+            errors[:] = [x for x in errors if (x.line or 0) <= self._eof_line]
             errors.append(err)
+            self._after_eof = True
             for j in range(e + 1, n):
                 gids[j] = _NOSAMPLE
                 fixed.pop(j, None)

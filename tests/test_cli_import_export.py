@@ -10,6 +10,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -291,3 +292,182 @@ def test_cli_import_kill_9_keeps_committed_batches(tmp_path: Path) -> None:
     total = sum(len(ts) for ts, _ in all_samples(db).values())
     assert total == 400_000
     assert np.all(np.diff(all_samples(db)[Labels.of("m", series="0000", job="crash")][0]) > 0)
+
+
+def _seconds_file(path: Path, lines: int, *, eof: bool = True) -> bytes:
+    """Integer-second OpenMetrics timestamps, longer than the parser's 64 KiB sniffing window."""
+    text = "".join(f'm{{i="{i}"}} 1 {1_700_000_000 + i}\n' for i in range(lines))
+    data = (text + ("# EOF\n" if eof else "")).encode()
+    path.write_bytes(data)
+    return data
+
+
+def _timestamps(db: Path) -> list[int]:
+    return sorted(t for ts, _ in all_samples(db).values() for t in ts)
+
+
+def _feed_fifo(fifo: Path, data: bytes) -> threading.Thread:
+    def write() -> None:
+        with fifo.open("wb") as f:
+            f.write(data)
+
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    return t
+
+
+def test_cli_import_auto_format_same_for_every_input_kind(tmp_path: Path) -> None:
+    """OpenMetrics with integer-second timestamps: file, stdin, .gz, gzip stdin and a FIFO agree."""
+    src = tmp_path / "f.om"
+    data = _seconds_file(src, 5000)
+    assert len(data) > 1 << 16
+    want = [(1_700_000_000 + i) * 1000 for i in range(5000)]
+    gz = tmp_path / "f.om.gz"
+    gz.write_bytes(gzip.compress(data))
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    cases = {
+        "file": ([str(src)], None),
+        "stdin": (["-"], data),
+        "gz": ([str(gz)], None),
+        "gzip stdin": (["-"], gzip.compress(data)),
+    }
+    for kind, (argv, stdin) in cases.items():
+        db = tmp_path / f"{kind}.db"
+        res = run("import", "--db", str(db), *argv, stdin=stdin)
+        assert res.returncode == 0, (kind, res.stderr.decode())
+        assert res.stderr == b"", kind
+        assert _timestamps(db) == want, kind
+    # A FIFO (what `<(cat f.om)` gives) is copied aside, then read like a file.
+    writer = _feed_fifo(fifo, data)
+    res = run("import", "--db", str(tmp_path / "fifo.db"), str(fifo))
+    writer.join(10)
+    assert res.returncode == 0, res.stderr.decode()
+    assert _timestamps(tmp_path / "fifo.db") == want
+    # An explicit format streams the FIFO without the copy.
+    writer = _feed_fifo(fifo, data)
+    res = run("import", "--db", str(tmp_path / "fifo2.db"), "--format", "openmetrics", str(fifo))
+    writer.join(10)
+    assert res.returncode == 0, res.stderr.decode()
+    assert _timestamps(tmp_path / "fifo2.db") == want
+
+
+def test_cli_import_auto_format_says_what_it_chose(tmp_path: Path) -> None:
+    """No `# EOF` and timestamps that could be seconds: the choice is named on stderr."""
+    src = tmp_path / "noeof.txt"
+    _seconds_file(src, 3000, eof=False)
+    res = run("import", "--db", str(tmp_path / "a.db"), str(src))
+    assert res.returncode == 0, res.stderr.decode()
+    err = res.stderr.decode()
+    assert "note:" in err and "Prometheus text" in err and "--format openmetrics" in err
+    assert _timestamps(tmp_path / "a.db")[0] == 1_700_000_000
+    res = run("import", "--db", str(tmp_path / "b.db"), "--format", "openmetrics", str(src))
+    assert res.returncode == 2 and b"does not end with # EOF" in res.stderr
+    # Millisecond timestamps of this century are no guess: nothing to say.
+    prom = tmp_path / "ms.txt"
+    prom.write_text("".join(f"up {i} {1_700_000_000_000 + i}\n" for i in range(5000)))
+    res = run("import", "--db", str(tmp_path / "c.db"), str(prom))
+    assert res.returncode == 0 and res.stderr == b"", res.stderr.decode()
+
+
+def test_cli_import_unreadable_input_exit_2(tmp_path: Path) -> None:
+    """Read errors (here /proc/self/mem) exit 2 naming the file, in auto and explicit format."""
+    for extra in ([], ["--format", "prometheus"]):
+        res = run("import", "--db", str(tmp_path / "x.db"), *extra, "/proc/self/mem")
+        err = res.stderr.decode()
+        assert res.returncode == 2, err
+        assert "cannot read /proc/self/mem" in err and "Traceback" not in err
+    res = run("import", "--db", str(tmp_path / "x.db"), str(tmp_path))
+    assert res.returncode == 2 and b"is a directory" in res.stderr
+
+
+def test_cli_import_truncated_gzip_says_so_and_counts(tmp_path: Path) -> None:
+    """A cut .gz: exit 2, 'truncated', and the committed batches stay, as the hint counts."""
+    src = tmp_path / "w.om"
+    _big_file(src, series=60, points=4000)  # 11 MB: the cut comes after two 4 MiB reads
+    packed = gzip.compress(src.read_bytes())
+    cut = tmp_path / "t.gz"
+    cut.write_bytes(packed[: len(packed) * 2 // 3])
+    db = tmp_path / "t.db"
+    res = run("import", "--db", str(db), "--batch-size", "5000", str(cut))
+    err = res.stderr.decode()
+    assert res.returncode == 2, err
+    assert f"{cut}: truncated gzip file" in err and "Traceback" not in err
+    hint = next(line for line in err.splitlines() if "hint:" in line)
+    assert hint.endswith("samples committed before this point stay in the database")
+    committed = int(hint.split("hint:")[1].split()[0])
+    assert committed >= 5000
+    assert sum(len(ts) for ts, _ in all_samples(db).values()) == committed
+
+
+def test_cli_import_refuses_samples_without_timestamp(tmp_path: Path) -> None:
+    """As promtool: a sample without a timestamp is an error (file:line); --skip-errors counts."""
+    src = tmp_path / "nots.om"
+    src.write_text("has 1 10.000\nnots 5\nhas 2 20.000\n# EOF\n")
+    res = run("import", "--db", str(tmp_path / "a.db"), str(src))
+    assert res.returncode == 2
+    assert f"{src}:2:7: expected a timestamp, got none" in res.stderr.decode()
+    res = run("import", "--db", str(tmp_path / "b.db"), "--skip-errors", str(src))
+    assert res.returncode == 0, res.stderr.decode()
+    assert "1 malformed lines" in res.stdout.decode()
+    got = all_samples(tmp_path / "b.db")
+    assert list(got) == [Labels.of("has")] and got[Labels.of("has")][0] == [10_000, 20_000]
+    prom = b"up 1 1000\nup 2\n"
+    res = run("import", "--db", str(tmp_path / "c.db"), "--format", "prometheus", "-", stdin=prom)
+    assert res.returncode == 2 and b"<stdin>:2:5: expected a timestamp" in res.stderr
+
+
+def test_cli_empty_db_path_is_refused(tmp_path: Path) -> None:
+    """`--db ''` is a usage error for import and export, not the default database."""
+    src = tmp_path / "in.om"
+    src.write_text(OM_TEXT)
+    for argv in (["import", "--db", "", str(src)], ["export", "--db", ""]):
+        res = run(*argv)
+        assert res.returncode == 2, argv
+        assert b"empty database path" in res.stderr
+    assert not list(Path(os.environ["XDG_DATA_HOME"]).glob("**/*.db"))
+
+
+def test_cli_import_data_after_eof_is_an_error(tmp_path: Path) -> None:
+    """In OpenMetrics (as auto mode reads a text with `# EOF`) nothing may follow `# EOF`."""
+    small = tmp_path / "after.om"
+    small.write_text("a 1 1\n# EOF\nb 1 1\n")
+    big = tmp_path / "after_big.om"
+    big.write_bytes(_seconds_file(tmp_path / "x.om", 4000) + b"late 1 1\n")
+    for src in (small, big):
+        db = tmp_path / f"{src.stem}.db"
+        res = run("import", "--db", str(db), str(src))
+        assert res.returncode == 2, res.stdout
+        lineno = 3 if src is small else 4002
+        assert f"{src}:{lineno}:1: unexpected data after # EOF" in res.stderr.decode()
+    res = run("import", "--db", str(tmp_path / "s.db"), "--skip-errors", str(small))
+    assert res.returncode == 0 and "1 malformed lines" in res.stdout.decode()
+    assert list(all_samples(tmp_path / "s.db")) == [Labels.of("a")]
+
+
+def test_cli_import_long_lines_limit(tmp_path: Path) -> None:
+    """A line over --max-line-size is malformed (named, exit 2); the limit is configurable."""
+    value = "x" * (2 << 20)
+    src = tmp_path / "long.txt"
+    src.write_text(f'short 1 1000\na{{l="{value}"}} 1 1000\nafter 1 1000\n')
+    res = run("import", "--db", str(tmp_path / "a.db"), "--format", "prometheus", str(src))
+    err = res.stderr.decode()
+    assert res.returncode == 2, err
+    assert f"{src}:2:1: line longer than the limit of 1,048,576 bytes" in err
+    assert "--max-line-size" in err
+    res = run(
+        "import",
+        "--db",
+        str(tmp_path / "b.db"),
+        "--skip-errors",
+        "--format",
+        "prometheus",
+        str(src),
+    )
+    assert res.returncode == 0 and "1 malformed lines" in res.stdout.decode()
+    assert set(all_samples(tmp_path / "b.db")) == {Labels.of("short"), Labels.of("after")}
+    res = run("import", "--db", str(tmp_path / "c.db"), "--max-line-size", "4MiB", str(src))
+    assert res.returncode == 0, res.stderr.decode()
+    assert Labels.of("a", l=value) in all_samples(tmp_path / "c.db")
+    res = run("import", "--db", str(tmp_path / "d.db"), "--max-line-size", "lots", str(src))
+    assert res.returncode == 2 and b"--max-line-size" in res.stderr

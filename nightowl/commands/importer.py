@@ -56,7 +56,7 @@ _MAX_SHOWN_ERRORS = 10
 _DEFAULT_MAX_LINE = "1MiB"
 _GZIP_MAGIC = b"\x1f\x8b"
 _HEAD_BYTES = 1 << 16  # format features are looked for in this much of the start
-_TAIL_BYTES = 4096  # `# EOF` is looked for in this much of the end
+_TAIL_BYTES = 1 << 16  # `# EOF` is looked for in this much of the end
 
 
 def register(subparsers: Any) -> None:
@@ -412,17 +412,18 @@ def _ends(
 def _decide_format(head: bytes, tail: bytes | None, name: str) -> tuple[bool, str | None]:
     """`--format auto`: (OpenMetrics?, a note for stderr when the choice is a guess).
 
-    OpenMetrics when the text ends with `# EOF`, or when its start shows
-    OpenMetrics features (`# EOF`, `# UNIT`, fractional timestamps...): such a
-    text that does not end with `# EOF` is then refused by the parser, naming
-    the line. Otherwise Prometheus text, whose timestamps are milliseconds;
-    when the first timestamp could as well be seconds (under 10^11), the note
-    says which reading was chosen and what it means.
+    OpenMetrics when the text ends with `# EOF` (or its last 64 KiB hold a
+    `# EOF` line), or when its start shows OpenMetrics features (`# EOF`,
+    `# UNIT`, fractional timestamps...): such a text that does not end with
+    `# EOF` is then refused by the parser, naming the line. Otherwise
+    Prometheus text, whose timestamps are milliseconds; when the first
+    timestamp could as well be seconds (under 10^11), the note says which
+    reading was chosen and what it means.
     """
     from nightowl.scrapers.exposition import detect_openmetrics, looks_like_openmetrics
 
-    if tail is not None and detect_openmetrics(tail):
-        return True, None
+    if tail is not None and (detect_openmetrics(tail) or b"\n# EOF\n" in tail):
+        return True, None  # ends with `# EOF`, or has text after it (which the parser refuses)
     if looks_like_openmetrics(head):
         return True, None
     ts = _first_timestamp(head)
