@@ -264,7 +264,8 @@ def context(text: str, pos: int) -> str:
         if t.toks[i - 1][0] == "ident":
             return " in label matching, expected label matching operator"
         return ' in label matching, expected identifier or "}"'
-    if opener is not None and t.word(opener) == "(" and t.word(opener - 1) in ("by", "without"):
+    grouping = ("by", "without", "on", "ignoring", "group_left", "group_right")
+    if opener is not None and t.word(opener) == "(" and t.word(opener - 1) in grouping:
         if prev in ("(", ","):
             return " in grouping opts, expected label"
         return ' in grouping opts, expected "," or ")"'
@@ -584,6 +585,11 @@ def _modifiers(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _Fou
         for i in range(len(t.toks) - 2):
             if t.word(i) in AGGREGATORS and t.word(i + 1) == "(" and t.word(i + 2) == ")":
                 return t.start(i), "no arguments for aggregate expression provided"
+        return None
+    if msg.startswith("trailing commas not allowed"):
+        for i in range(len(t.toks) - 1):
+            if t.word(i) == "," and t.word(i + 1) == ")":
+                return t.start(i), msg
         return None
     if msg.startswith("unary expression only allowed"):
         m = re.search(r"got:? (\w+)", msg)

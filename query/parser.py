@@ -639,12 +639,16 @@ def _unexpected(text: str, pos: int) -> str:
     kind, a, b = tok
     word = text[a:b]
     if kind == "ident":
+        if word.lower() in ("and", "or", "unless", "atan2"):
+            return f"unexpected <op:{word}>"
         if word.lower() in _KEYWORDS:
             return f"unexpected <{word}>"
         if ":" in word:
             return f'unexpected metric identifier "{word}"'
         return f'unexpected identifier "{word}"'
     if kind == "number":
+        if re.search(r"[a-zA-Z]", word) and not re.fullmatch(r"0[xX]\w+|[\d.]+[eE][-+]?\d+", word):
+            return f'unexpected duration "{word}"'
         return f'unexpected number "{word}"'
     if kind == "string":
         return f"unexpected string {_lexer.go_quote(word)}"

@@ -406,6 +406,136 @@ def test_wording_differences_stay_few() -> None:
     assert len(WORDING) <= len(PROMETHEUS_2_42) // 10
 
 
+#: Damaged queries (random edits of valid ones, as in the fuzz test below) and the
+#: `line:col` Prometheus 2.42 reported for each.
+DAMAGED_2_42 = [
+    ('+)s(x{a!="b"}) unless ignoring(c) (y or z) ^ 2', "1:3"),
+    ('-abs(x{a!="b"+,xunless ignoring(c) (y or z) ^ 2', "1:14"),
+    ('-abs(x{a!="b"}) u]xnless ignoring(c) (y or z) ^ 2', "1:17"),
+    ('-abs(x{a!="b"}) uby"ss ignoring(c) (y or z) ^ 2', "1:17"),
+    ('-abs(x{a!="b"}) un ignoring(c) (y or z) ^ 2', "1:17"),
+    ('-abs(x{a!="b"}) unless "noring(c) (y or z) ^ 2', "1:24"),
+    ('-abs(x{a!="b"}) unless ignoring(c) ()(r z) ^ 2', "1:37"),
+    ('-abs(x{a!="b"}) unless ignoring(c) (y or z) ^ 2 ]=~', "1:49"),
+    ('-abs(x{a!="b"}) unless ignoring(c) (y or z){,)^ 2', "1:44"),
+    ('-abs(x{a!="b"}) unless ignoring(c) (y or z)}(^ 2', "1:44"),
+    ('-abs(x{a!="b"}) unless ignoring(c) (y z) ^ 2', "1:39"),
+    ('-abs(x{a!="b"}) unless ignoring(c) {,byy or z) ^ 2', "1:37"),
+    ('-abs(x{a!="b"}) unless ignoring(c+)@ or z) ^ 2', "1:34"),
+    ('-abs(x{a!="b"}) unless ignoring(y or z) ^ 2', "1:35"),
+    ("-abs(x{a!boolbool:}) unless ignoring(c) (y or z) ^ 2", "1:9"),
+    ("h+[=~stogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))", "1:3"),
+    ('hi"ogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))', "1:3"),
+    ("hi,{@stogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))", "1:3"),
+    ("histm_quantile(0.99, sum by (le) (rate(x_bucket[5m])))", "1:1"),
+    ("histo:=~_quantile(0.99, sum by (le) (rate(x_bucket[5m])))", "1:7"),
+    ("histog]]5mam_quantile(0.99, sum by (le) (rate(x_bucket[5m])))", "1:7"),
+    ("histogram[_quantile(0.99, sum by (le) (rate(x_bucket[5m])))", "1:11"),
+    ("histogram_q5m[)antile(0.99, sum by (le) (rate(x_bucket[5m])))", "1:15"),
+    ("histogram_quanti]le(0.99, sum by (le) (rate(x_bucket[5m])))", "1:17"),
+    ('histogram_quantile(0."9, sum by (le) (rate(x_bucket[5m])))', "1:22"),
+    ("histogram_quantile(0.5m[, sum by (le) (rate(x_bucket[5m])))", "1:20"),
+    ("histogram_quantile(0.99, by (le) (rate(x_bucket[5m])))", "1:29"),
+    ("histogram_quantile(0.99, sum by ((rate(x_bucket[5m])))", "1:34"),
+    ("histogram_quantile(0.99, sum by (l5m5mrate(x_bucket[5m])))", "1:43"),
+    ("histogram_quantile(0.99, sum by (l@bye) (rate(x_bucket[5m])))", "1:35"),
+    ("histogram_quantile(0.99, sum by (le) (ra5m:(x_bucket[5m])))", "1:44"),
+    ("histogram_quantile(0.99, sum by (le) (rate(bool{ucket[5m])))", "1:44"),
+    ("histogram_quantile(0.99, sum by (le) (rate(x_bu [[5m])))", "1:50"),
+    ("histogram_quantile(0.99, sum by (le) (rate(x_bu=~)xt[5m])))", "1:48"),
+    ('histogram_quantile(0.99, sum by (le) (rate(x_bucket["@)))', "1:53"),
+    ("histogram_quantile(0.99, sum by (le) (rate(x_bucketbool]:5m])))", "1:56"),
+    ("histogram_quantile(0.99, sum by (le) (rate(x_{)bucket[5m])))", "1:47"),
+    ("histogram_quantile(0.99, sum by (le) (rate(x_{cket[5m])))", "1:51"),
+    ("histogram_quantile(0.99, sum by (le) (rate_bucket[5m])))", "1:57"),
+    ("histogram_quantile(0.99, sum bye) (rate(x_bucket[5m])))", "1:30"),
+    ("histogram_quantile(0.99, sum y (le) (rate(x_bucket[5m])))", "1:30"),
+    ("histogram_quantile(0.99, sumby (le) (rate(x_bucket[5m])))", "1:26"),
+    ("histogram_quantile(0.99, sumx+ (le) (rate(x_bucket[5m])))", "1:37"),
+    ("histogram_quantile(0.99, sux5mm by (le) (rate(x_bucket[5m])))", "1:33"),
+    ("histogram_qutile(0.99, sum by (le) (rate(x_bucket[5m])))", "1:1"),
+    ("histogram_}]}ntile(0.99, sum by (le) (rate(x_bucket[5m])))", "1:11"),
+    ("hi{ram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))", "1:16"),
+    ('la,(}l_replace(up, "a", "$1", "job", "(.*)") + on(a) group_left(b) x offset 1m', "1:3"),
+    ('lab5mel_replace(up, "a", "$1", "job", "(.*)") + on(a) group_left(b) x offset 1m', "1:1"),
+    ('lab:]el_replace(up, "a", "$1", "job", "(.*)") + on(a) group_left(b) x offset 1m', "1:5"),
+    ('label)lace(up, "a", "$1", "job", "(.*)") + on(a) group_left(b) x offset 1m', "1:7"),
+    ('label_eplace(up, "a", "$1", "job", "(.*)") + on(a) group_left(b) x offset 1m', "1:1"),
+    ('label_repl)up, "a", "$1", "job", "(.*)") + on(a) group_left(b) x offset 1m', "1:12"),
+    ('label_replace(u "a", "$1", "job", "(.*)") + on(a) group_left(b) x offset 1m', "1:17"),
+    ('label_replace(up, " "$1", "job", "(.*)") + on(a) group_left(b) x offset 1m', "1:22"),
+    ('label_replace(up, "a", "$1", "job", "(.*)") + on(a) group_left(b) "offset 1m', "1:67"),
+    ('label_replace(up, "a", "$1", "job", "(.*)") + on(a) group_left(b) x off[[,et 1m', "1:69"),
+    ('label_replace(up, "a", "$1", "job", "(.*)")on(a) group_left(b) x offset 1m', "1:44"),
+    ('label_replace(up, "a", "$1", "job", "(.{ + on(a) group_left(b) x offset 1m', "1:37"),
+    ('label_replace(up, "a", "$1", "job"{, "(.*)") + on(a) group_left(b) x offset 1m', "1:35"),
+    ('label_replace(up, "a", "$1", "job:"(.*)") + on(a) group_left(b) x offset 1m', "1:36"),
+    ('label_replace(up, "a", "$1", "job=~)bool(.*)") + on(a) group_left(b) x offset 1m', "1:1"),
+    ('label_replace(up, bool+["a", "$1", "job", "(.*)") + on(a) group_left(b) x offset 1m', "1:17"),
+    ('sum b " (job) (rate(http_requests_total{job=~"api|web"}[5m])) > bool 1', "1:5"),
+    ('sum by (job(rate(http_requests_total{job=~"api|web"}[5m])) > bool 1', "1:12"),
+    ('sum by (job) (rate(http_requests(tal{job=~"api|web"}[5m])) > bool 1', "1:20"),
+    ('sum by (job) (rate(http_requests_ @tal{job=~"api|web"}[5m])) > bool 1', "1:36"),
+    ('sum by (job) (rate(http_requests_total{j5m@=~"api|web"}[5m])) > bool 1', "1:43"),
+    ('sum by (job) (rate(http_requests_total{job=~"api|wbool)[}[5m])) > bool 1', "1:45"),
+    ('sum by (job) (rate(http_requests_total{job=~"api|web"}[5by)) > bool 1', "1:56"),
+    ('sum by (job) (rate(http_requests_total{job=~"api|web"}[5m] ,)) > bool 1', "1:60"),
+    ('sum by (job) (rate(http_requests_total{job=~"api|web"}[5m])) > b 1', "1:66"),
+    ('sum by (job) (rate(http_requests_total{job=~"api|web"}[5m])) > bool', "1:68"),
+    ('sum by (job) (rate(http_requests_total{job=~"api|web"}[5m])) > bool @x1', "1:69"),
+    ('sum by (job) (rate(http_requests_total{job=~"api|web"}[5m])) >:))ol 1', "1:65"),
+    ('sum by (job) (rate(http_requests_total{job=~"api|web"}[5m])),+ > bool 1', "1:61"),
+    ('sum by (job) (rate(http_requests_total{job=~"api|web"}[5m])5m> bool 1', "1:60"),
+    ('sum by (job) (rate(http_requests_total{job=~"api|web"}[5m]{) > bool 1', "1:59"),
+    ('sum by (job) (rate(http_requests_total{jobapi|web"}[5m])) > bool 1', "1:46"),
+    ('sum by (job) (rate(http_requests_total{{"by~"api|web"}[5m])) > bool 1', "1:40"),
+    ('sum by (job) (rate5m}tp_requests_total{job=~"api|web"}[5m])) > bool 1', "1:21"),
+    ('sum by (job) (rte(http_requests_total{job=~"api|web"}[5m])) > bool 1', "1:15"),
+    ("t5m)k(3, avg_over_time(m[10m:1m] @ 100)) / scalar(count(up))", "1:5"),
+    ("top ), avg_over_time(m[10m:1m] @ 100)) / scalar(count(up))", "1:6"),
+    ("top(3, avg_over_time(m[10m:1m] @ 100)) / scalar(count(up))", "1:1"),
+    ("top[{(3, avg_over_time(m[10m:1m] @ 100)) / scalar(count(up))", "1:5"),
+    ("topk(3, avg_over]bool_time(m[10m:1m] @ 100)) / scalar(count(up))", "1:17"),
+    ("topk(3, avg_over_time(m[1(0m:1m] @ 100)) / scalar(count(up))", "1:25"),
+    ("topk(3, avg_over_time(m[10m:1m] :{:0)) / scalar(count(up))", "1:33"),
+    ("topk(3, avg_over_time(m[10m:1m] @ 100)) /  }]lar(count(up))", "1:44"),
+    ("topk(3, avg_over_time(m[10m:1m] @ 100)) / =~=~[ar(count(up))", "1:43"),
+    ("topk(3, avg_over_time(m[10m:1m] @ 100)) / @alar(count(up))", "1:43"),
+    ("topk(3, avg_over_time(m[10m:1m] @ 100)) / scalar(count(5mby", "1:56"),
+    ("topk(3, avg_over_time(m[10m:1m] @ 100)) / scalar(count(u ", "1:58"),
+    ('topk(3, avg_over_time(m[10m:1m] @ 100)) / scalar(count(up"":', "1:58"),
+    ("topk(3, avg_over_time(m[10m:1m] @ 100)) / scalar(count(up)", "1:59"),
+    ("topk(3, avg_over_time(m[10m:1m] @ 100)) / scalar(ount(up))", "1:50"),
+    ("topk(3, avg_over_time(m[10m:1m] @ 100)) / s}[}ar(count(up))", "1:44"),
+    ("topk(3, avg_over_time(m[10m:1}m] @ 100)) / scalar(count(up))", "1:29"),
+    ("topk(3, avg_over_tm[10m:1m] @ 100)) / scalar(count(up))", "1:36"),
+    ("topk(3, avg_over_xe(m[10m:1m] @ 100)) / scalar(count(up))", "1:9"),
+    ("topk(3, avg_over_{(m[10m:1m] @ 100)) / scalar(count(up))", "1:19"),
+    ("topk:by(3, avg_over_time(m[10m:1m] @ 100)) / scalar(count(up))", "1:8"),
+    ("{togram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))", "1:17"),
+]
+
+#: Damaged queries whose position we know differs, with ours: 2.42 lexer quirks
+#: (`missing unit character in duration` for odd text in brackets) and texts where
+#: promql_parser's error recovery leaves our prefix search a token off.
+POSITION_DIFFERENCES: dict[str, str] = {
+    "h+[=~stogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))": "1:4",  # 2.42: 1:3
+    "histogram_quantile(0.5m[, sum by (le) (rate(x_bucket[5m])))": "1:25",  # 2.42: 1:20
+    "histogram_quantile(0.99, sum by (le) (rate(bool{ucket[5m])))": "1:48",  # 2.42: 1:44
+    'label_replace(up, bool+["a", "$1", "job", "(.*)") + on(a) group_left(b) x offset 1m': "1:25",  # 2.42: 1:17
+    "topk(3, avg_over_time(m[1(0m:1m] @ 100)) / scalar(count(up))": "1:26",  # 2.42: 1:25
+    "topk(3, avg_over_time(m[10m:1}m] @ 100)) / scalar(count(up))": "1:30",  # 2.42: 1:29
+}
+
+
+@pytest.mark.parametrize(("query", "where"), DAMAGED_2_42)
+def test_damaged_query_position_matches_prometheus(query: str, where: str) -> None:
+    """Same `line:col` as Prometheus 2.42 for a damaged query (or the listed difference)."""
+    with pytest.raises(ParseError) as info:
+        parse(query)
+    assert _split(info.value.message)[0] == POSITION_DIFFERENCES.get(query, where)
+
+
 _VALID = [
     'sum by (job) (rate(http_requests_total{job=~"api|web"}[5m])) > bool 1',
     "histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))",
