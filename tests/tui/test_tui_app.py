@@ -243,6 +243,44 @@ async def test_targets_view(source, clock, tmp_path) -> None:
         assert isinstance(app.screen, DashboardScreen)
 
 
+async def test_targets_detail_shows_the_whole_error(host_store, clock, tmp_path) -> None:
+    """At 100 columns a long error is cut in the table, but the line under it shows
+    the highlighted target's whole error, wrapped, and follows the cursor."""
+    import dataclasses
+
+    from nightowl.query.engine import Engine
+
+    from nightowl.sources import LocalSource
+    from tests.tui.conftest import host_targets
+
+    long_error = (
+        'Get "http://127.0.0.1:1/metrics": dial tcp 127.0.0.1:1: connect: connection refused '
+        "(after 3 attempts) [tls: none]"
+    )
+
+    def targets():
+        host, api = host_targets(clock.now)
+        return [host, dataclasses.replace(api, job="a-api", last_error=long_error)]
+
+    src = LocalSource(Engine(host_store), host_store, targets_fn=targets, clock=clock)
+    app = make_app(src, clock, tmp_path)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await pilot.press("t")
+        await settle(pilot)
+        detail = app.screen.query_one("#target-detail")
+        lines = detail.render_lines(detail.region.reset_offset)[1:]  # under its top rule
+        shown = " ".join(line.text for line in lines)
+        assert " ".join(shown.split()).startswith("a-api http://10.0.0.7:9100/metrics: down")
+        assert "(after 3 attempts) [tls: none]" in " ".join(shown.split())
+        assert len(lines) >= 2  # wrapped, not cut
+        await pilot.press("down")
+        await pilot.pause()
+        lines = detail.render_lines(detail.region.reset_offset)[1:]
+        shown = " ".join(line.text for line in lines)
+        assert "host host://owl: up; no error" in shown
+    await src.close()
+
+
 async def test_explorer_view(source, clock, tmp_path) -> None:
     """m lists metrics with type and help; the highlighted one shows series and cardinality."""
     app = make_app(source, clock, tmp_path)

@@ -1,4 +1,8 @@
-"""The targets view: every scrape target's health, last scrape, duration and error."""
+"""The targets view: every scrape target's health, last scrape, duration and error.
+
+The error column is cut to the table's width; the line under the table shows
+the highlighted target's whole error, wrapped, so the cause is never hidden.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,18 @@ from typing import ClassVar
 from nightowl.tui.format import format_age, format_value
 from nightowl.tui.messages import TargetsChanged
 from nightowl.tui.widgets.status import StatusBar
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from nightowl.errors import NightowlError
 from nightowl.model import TargetStatus
 
-__all__ = ["TargetsScreen"]
+__all__ = ["TargetsScreen", "detail_line"]
 
 _COLUMNS = ("job", "endpoint", "health", "last scrape", "duration", "error")
 
@@ -31,7 +37,13 @@ class TargetsScreen(Screen[None]):
         yield StatusBar(id="status")
         yield Static("loading targets…", id="targets-summary")
         yield DataTable(id="targets-table", cursor_type="row")
+        yield Static("", id="target-detail")
         yield Footer()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._targets: dict[str, TargetStatus] = {}
+        self._detail = ""
 
     def on_mount(self) -> None:
         """Set up columns and the refresh timer."""
@@ -106,3 +118,28 @@ class TargetsScreen(Screen[None]):
                         table.update_cell(key, col, value)
             else:
                 table.add_row(*row, key=key)
+        self._targets = wanted
+        self._show_detail()
+
+    @on(DataTable.RowHighlighted, "#targets-table")
+    def on_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Show the whole error of the target under the cursor."""
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        table = self.query_one("#targets-table", DataTable)
+        target = None
+        if table.row_count:
+            row = min(max(table.cursor_row, 0), table.row_count - 1)
+            key = table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
+            target = self._targets.get(key or "")
+        text = "" if target is None else detail_line(target)
+        if text != self._detail:  # repaint only when it changed
+            self._detail = text
+            self.query_one("#target-detail", Static).update(Text(text))
+
+
+def detail_line(t: TargetStatus) -> str:
+    """`job url: health; last error: ...` for the detail line under the targets table."""
+    error = f"last error: {t.last_error}" if t.last_error else "no error"
+    return f"{t.job} {t.url}: {t.health.value}; {error}"
