@@ -581,11 +581,17 @@ def _prefix_position(text: str, before: int | None = None) -> int:
     With `before`, only tokens ending by that offset are tried, and `before` is
     returned when all of them can be saved.
     """
-    for _kind, start, end in _tokens(text):
-        if before is not None and end > before:
-            return before
-        if not _viable(text[:end]):
-            return start
+    toks = [tok for tok in _tokens(text) if before is None or tok[2] <= before]
+    # a prefix no completion saves stays lost when it grows: search for the first
+    lo, hi = 0, len(toks)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _viable(text[: toks[mid][2]]):
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < len(toks):
+        return toks[lo][1]
     return len(text) if before is None else before
 
 
@@ -604,7 +610,7 @@ def _position(text: str, msg: str) -> int:
         pos = finder(text, msg)
         if pos is not None:
             return pos
-    if len(text) > 2000:
+    if len(text) > 5_000:
         return 0
     return _prefix_position(text)
 
@@ -722,7 +728,7 @@ def _error(text: str, msg: str, position: int | None = None) -> ParseError:
         pos = _position(text, msg) if position is None else position
         pos = max(0, min(pos, len(text)))
         msg = _prometheus_wording(text, msg, pos)
-    if position is None and msg.startswith(_LEXICAL) and len(text) <= 2000:
+    if position is None and msg.startswith(_LEXICAL) and len(text) <= 5_000:
         limit = pos - 1 if msg.startswith("unexpected right parenthesis") else pos
         earlier = _prefix_position(text, limit)
         if earlier < limit:
