@@ -714,6 +714,8 @@ def decode_chunks(
             continue
         ts, vs = group.decode()
         if each is not None:
+            ts.flags.writeable = False  # the views handed out inherit this
+            vs.flags.writeable = False
             start = 0
             for end in np.cumsum(n).tolist():
                 each.append((ts[start:end], vs[start:end]))
@@ -724,9 +726,10 @@ def decode_chunks(
         if keep.all():
             kept = sizes_arr
         elif sizes_arr.all():
-            kept = np.add.reduceat(keep, np.cumsum(sizes_arr) - sizes_arr, dtype=np.intp)
+            # (Summing bools through dtype= casts element by element: 15x slower.)
+            kept = np.add.reduceat(keep.astype(np.intp), np.cumsum(sizes_arr) - sizes_arr)
         else:  # empty chunks: reduceat cannot express a zero-length run
-            run = np.concatenate([[0], np.cumsum(keep)])
+            run = np.concatenate([[0], np.cumsum(keep.astype(np.intp))])
             ends = np.cumsum(sizes_arr)
             kept = run[ends] - run[ends - sizes_arr]
         k = int(kept.sum())

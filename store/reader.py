@@ -126,8 +126,10 @@ class ChunkCache:
                     rec = bases[key] = [0, size]
                     self.bytes += size
                 rec[0] += 1
-                ts.flags.writeable = False
-                vs.flags.writeable = False
+                if ts.flags.writeable:
+                    ts.flags.writeable = False
+                if vs.flags.writeable:
+                    vs.flags.writeable = False
                 items[cid] = (ts, vs, key)
             while self.bytes > self.max_bytes and items:
                 _, (_, _, key) = items.popitem(last=False)
