@@ -134,7 +134,7 @@ def _banded_search(
         return np.repeat(offsets[:n_series, np.newaxis], len(q), axis=1)
     tmin, tmax = int(t.min()), int(t.max())
     width = tmax - tmin + 2
-    if width * n_series >= _BAND_LIMIT:
+    if width * n_series >= _BAND_LIMIT or tmin <= -_BAND_LIMIT:
         out = np.empty((n_series, len(q)), dtype=np.int64)
         for i in range(n_series):
             st = t[offsets[i] : offsets[i + 1]]

@@ -76,6 +76,11 @@ class EngineOptions:
             evaluation interval, 1 m by default).
         use_rollups: answer `count_over_time`/`max_over_time`/`min_over_time` over long
             windows from the store's rollups where that is exact (see `query._rollup`).
+        delayed_name_removal: Prometheus 3's `promql-delayed-name-removal` feature:
+            functions and operators only mark `__name__` for removal and it goes at the
+            end of the query (Prometheus's own test runner enables it, and so does
+            `query.promqltest`). Off, as by default in Prometheus: the name goes at once,
+            so `count by (__name__) (abs({job="a"}))` over two metrics is `{} 2`.
     """
 
     lookback_delta_ms: int = 300_000
@@ -84,6 +89,7 @@ class EngineOptions:
     max_points_per_series: int = 11_000
     default_subquery_step_ms: int = 60_000
     use_rollups: bool = True
+    delayed_name_removal: bool = False
 
 
 class Engine:
@@ -340,6 +346,19 @@ class _Evaluator:
     # dispatch
 
     def eval(self, node: ast.Expr) -> Block | ScalarBlock | StringBlock | RangeBlock:
+        """Evaluate one node; without delayed name removal, drop marked names at once."""
+        res = self._eval_node(node)
+        if (
+            isinstance(res, Block)
+            and res.drop_name is not None
+            and not self.opts.delayed_name_removal
+            and res.drop_name.any()
+        ):
+            res = _finish_labels(res)
+            res.drop_name = None
+        return res
+
+    def _eval_node(self, node: ast.Expr) -> Block | ScalarBlock | StringBlock | RangeBlock:
         self.check_time()
         n = self.ctx.n_steps
         if isinstance(node, ast.NumberLiteral):

@@ -671,16 +671,22 @@ def run_script(
         make_store: a factory of empty stores (an Appender + Querier); default MemoryStore.
             Stores with `add_series` are loaded with it, else with `append_sync` or
             `append`; a store with `close()` is closed on `clear` and at the end.
-        make_engine: builds the engine over a store; default `Engine(store)`.
+        make_engine: builds the engine over a store; default an `Engine` with delayed
+            `__name__` removal, as Prometheus's runner has.
     """
     if make_store is None:
         from nightowl.store.memory import MemoryStore
 
         make_store = MemoryStore
     if make_engine is None:
-        from nightowl.query.engine import Engine
+        from nightowl.query.engine import Engine, EngineOptions
 
-        make_engine = Engine
+        # as Prometheus's runner: with delayed `__name__` removal
+        options = EngineOptions(delayed_name_removal=True)
+
+        def make_engine(store: Any) -> Any:
+            return Engine(store, options)
+
     cmds = parse_script(text, name)
     results: list[CaseResult] = []
     store = make_store()

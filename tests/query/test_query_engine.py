@@ -794,3 +794,95 @@ def test_dense_blocks_are_bounded() -> None:
     with pytest.raises(QueryError, match="too many samples"):
         eng.range("m", 0, 9_999_000, 1_000)
     assert eng.range("m", 0, 3_600_000, 1_000).value
+
+
+def _two_metrics() -> MemoryStore:
+    s = MemoryStore()
+    s.add_series(Labels.of("mem_bytes", job="a", i="1"), [0, 60_000], [5.0, 6.0])
+    s.add_series(Labels.of("cpu_seconds_total", job="a", i="2"), [0, 60_000], [7.0, 9.0])
+    return s
+
+
+def test_name_removed_at_once_by_default() -> None:
+    """Default (Prometheus's default): a function drops `__name__` at once, so grouping by it
+    afterwards sees no name; `label_replace` can no longer read it."""
+    eng = Engine(_two_metrics())
+    v = eng.instant('count by (__name__) (abs({job="a"}))', 60_000).value
+    assert [(s.labels, s.v) for s in v] == [(Labels(), 2.0)]
+    r = eng.range('count by (__name__) (abs({job="a"}))', 0, 60_000, 60_000).value
+    assert [(s.labels, s.values.tolist()) for s in r] == [(Labels(), [2.0, 2.0])]
+    q = 'label_replace(abs({job="a"}), "n", "x$1", "__name__", "(.*)")'
+    v = eng.instant(q, 60_000).value
+    assert sorted(s.labels.get("n") for s in v) == ["x", "x"]
+    assert all(s.labels.name == "" for s in v)
+
+
+def test_delayed_name_removal_option() -> None:
+    """delayed_name_removal=True (Prometheus's runner): names go at the end, so groups by a
+    to-be-dropped name collide, and `label_replace` still reads the name."""
+    eng = Engine(_two_metrics(), EngineOptions(delayed_name_removal=True))
+    with pytest.raises(QueryError, match=r"^vector cannot contain metrics with the same labelset$"):
+        eng.instant('count by (__name__) (abs({job="a"}))', 60_000)
+    q = 'label_replace(abs({job="a"}), "n", "x$1", "__name__", "(.*)")'
+    v = eng.instant(q, 60_000).value
+    assert sorted(s.labels.get("n") for s in v) == ["xcpu_seconds_total", "xmem_bytes"]
+    assert all(s.labels.name == "" for s in v)
+
+
+def test_name_collision_without_delay_is_an_error() -> None:
+    """Dropping the name at once still refuses two series left with the same labels."""
+    s = MemoryStore()
+    s.add_series(Labels.of("a", job="x"), [0], [1.0])
+    s.add_series(Labels.of("b", job="x"), [0], [2.0])
+    with pytest.raises(QueryError, match="same labelset"):
+        Engine(s).instant('abs({job="x"})', 0)
+    # but a comparison keeps the name, so both stay apart
+    v = Engine(s).instant('{job="x"} > 0', 0).value
+    assert sorted(x.labels.name for x in v) == ["a", "b"]
+
+
+def test_many_to_many_error_names_series_sorted() -> None:
+    """The two clashing series appear sorted whatever order they were created in."""
+    s = MemoryStore()
+    s.add_series(Labels.of("dup", k="zeta"), [0], [1.0])
+    s.add_series(Labels.of("dup", k="alpha"), [0], [2.0])
+    s.add_series(Labels.of("one"), [0], [3.0])
+    pattern = (
+        r"^found duplicate series for the match group \{\} on the right hand-side of the "
+        r'operation: \[\{__name__="dup", k="alpha"\}, \{__name__="dup", k="zeta"\}\];'
+        r"many-to-many matching not allowed: matching labels must be unique on one side$"
+    )
+    with pytest.raises(QueryError, match=pattern):
+        Engine(s).instant("one + on() dup", 0)
+
+
+def test_runner_pins_start_and_end_like_prometheus() -> None:
+    """The runner's `@` variants replace `@ start()`/`@ end()` with the eval time (Prometheus's
+    parser leaves their timestamp unset), keep fixed `@ t`, and leave subquery bodies alone."""
+    from nightowl.query import ast
+    from nightowl.query.promqltest import _at_variants
+
+    eng = Engine(_store())
+    t = 600_000
+    expr = eng.parse("m @ start() + m @ end() + m @ 30 + max_over_time(m[5m:1m] @ start())")
+    variants = _at_variants(expr, t)
+    assert [vt for _, vt in variants] == [-10 * t, 0, t // 5, t, 10 * t]
+    pinned = variants[0][0]
+    ats = [n.at for n in ast.walk(pinned) if isinstance(n, ast.VectorSelector | ast.SubqueryExpr)]
+    # three selectors, the subquery (pinned) and the selector inside it (untouched)
+    assert ats.count(ast.At("time", t)) == 3
+    assert ast.At("time", 30_000) in ats
+    assert None in ats
+    assert _at_variants(eng.parse("timestamp(m @ start())"), t) == []
+    # and a script using them passes only with the right answer
+    script = """
+load 1m
+  m 0+1x20
+
+eval instant at 10m m @ start()
+  m 10
+
+eval instant at 10m m @ end()
+  m 11
+"""
+    assert [r.status for r in run_script(script)] == ["pass", "fail"]
