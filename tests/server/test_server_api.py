@@ -39,9 +39,12 @@ async def test_instant_query_defaults_time_to_now(client: httpx.AsyncClient) -> 
 
 
 async def test_query_timestamps_keep_milliseconds(client: httpx.AsyncClient) -> None:
-    """Times with a fraction are written with three decimals, as Prometheus does."""
-    r = await client.get("/api/v1/query", params={"query": "1.5", "time": "1700000000.1"})
-    assert '"result":[1700000000.100,"1.5"]' in r.text
+    """Vector times with a fraction have three decimals, scalar times the shortest form."""
+    params = {"query": "vector(1.5)", "time": "1700000000.1"}
+    r = await client.get("/api/v1/query", params=params)
+    assert '"value":[1700000000.100,"1.5"]' in r.text
+    r = await client.get("/api/v1/query", params={**params, "query": "1.5"})
+    assert '"result":[1700000000.1,"1.5"]' in r.text
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from nightowl.query.values import InstantSample, Scalar, String, Vector
+from nightowl.query.wire import dumps_data
 from nightowl.server.api import (
     MAX_TIME_MS,
     MIN_TIME_MS,
@@ -16,7 +19,9 @@ from nightowl.server.api import (
     parse_time,
 )
 from nightowl.server.app import create_app
-from nightowl.server.envelope import error_body, format_timestamp, format_value, success_body
+from nightowl.server.envelope import error_body, query_data_json, success_body
+
+from nightowl.model import Labels
 
 
 @pytest.mark.parametrize(
@@ -75,41 +80,37 @@ def test_parse_duration_rejects(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("v", "text"),
+    ("v", "t", "text"),
     [
-        (1.0, "1"),
-        (-0.0, "-0"),
-        (0.1, "0.1"),
-        (1e-6, "0.000001"),
-        (1e-7, "1e-07"),
-        (1.5e-7, "1.5e-07"),
-        (123456789.0, "123456789"),
-        (1e20, "100000000000000000000"),
-        (1e21, "1e+21"),
-        (-1.25e22, "-1.25e+22"),
-        (math.inf, "+Inf"),
-        (-math.inf, "-Inf"),
-        (math.nan, "NaN"),
-        (2.5e-310, "2.5e-310"),
+        (1e-7, 62_500, '[62.5,"0.0000001"]'),
+        (1e21, 62_000, '[62,"1000000000000000000000"]'),
+        (-1.5e-7, 1, '[0.001,"-0.00000015"]'),
+        (0.1, 62_500, '[62.5,"0.1"]'),
+        (math.inf, 0, '[0,"+Inf"]'),
+        (math.nan, -1500, '[-1.5,"NaN"]'),
     ],
 )
-def test_format_value(v: float, text: str) -> None:
-    """Go's FormatFloat(v, 'f', -1, 64)."""
-    assert format_value(v) == text
+def test_scalar_data_as_prometheus(v: float, t: int, text: str) -> None:
+    """A scalar answer: plain-decimal value and shortest time (recorded from Prometheus 2.42)."""
+    assert query_data_json(Scalar(t, v)) == '{"resultType":"scalar","result":' + text + "}"
 
 
-@given(st.floats(allow_nan=False, allow_infinity=False))
-def test_format_value_round_trips(v: float) -> None:
-    """The shortest text reads back to the same float."""
-    assert float(format_value(v)) == v
+@given(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(10**12), 10**12))
+def test_scalar_value_round_trips(v: float, t: int) -> None:
+    """The plain-decimal scalar value reads back to the same float, the time to the same ms."""
+    data = json.loads(query_data_json(Scalar(t, v)))
+    assert "e" not in data["result"][1]
+    assert float(data["result"][1]) == v
+    assert round(data["result"][0] * 1000) == t
 
 
-@pytest.mark.parametrize(
-    ("ms", "text"), [(0, "0"), (1500, "1.500"), (1001, "1.001"), (-1500, "-1.500"), (2000, "2")]
-)
-def test_format_timestamp(ms: int, text: str) -> None:
-    """Prometheus's MarshalTimestamp."""
-    assert format_timestamp(ms) == text
+def test_vector_data_is_query_wire() -> None:
+    """Vectors, matrices and strings are query.wire's bytes (one implementation)."""
+    vec = Vector([InstantSample(Labels.of("m", v="<a&b>"), 1500, 1e-7)])
+    assert query_data_json(vec) == dumps_data(vec)
+    assert '"1e-07"' in query_data_json(vec)
+    assert "\\u003ca\\u0026b\\u003e" in query_data_json(vec)
+    assert query_data_json(String(1500, "<")) == '{"resultType":"string","result":[1.5,"\\u003c"]}'
 
 
 def test_format_rfc3339() -> None:
@@ -124,6 +125,16 @@ def test_envelopes() -> None:
     assert error_body("bad_data", 'x "y"') == (
         b'{"status":"error","errorType":"bad_data","error":"x \\"y\\""}'
     )
+
+
+def test_strings_escaped_as_go() -> None:
+    """`<`, `>`, `&`, U+2028 and U+2029 are escaped everywhere, as Go's encoder does."""
+    body = success_body({"l<": ["a&b>\u2028\u2029"]}, ["w<"])
+    assert body == (
+        b'{"status":"success","data":{"l\\u003c":["a\\u0026b\\u003e\\u2028\\u2029"]},'
+        b'"warnings":["w\\u003c"]}'
+    )
+    assert b"\\u003c" in error_body("bad_data", "a<b")
 
 
 _PATHS = [
