@@ -369,18 +369,20 @@ def _x_axis(
     if plot_w >= 3 * len(left) + 6:
         mid = format_clock(start_ms + span // 2, span)
         placed.append(((plot_w - len(mid)) // 2, mid))
-    for pos, text in placed:
-        if pos < 0:
-            continue
-        for i, ch in enumerate(text):
-            if pos + i < plot_w:
-                line[pos + i] = ch
+    marks: dict[int, tuple[str, str]] = {}
     for t, kind in events:
         mark = _event_mark(kind)
         if mark is None or not start_ms <= t <= end_ms or span <= 0:
             continue
-        x = round((t - start_ms) / span * (plot_w * 2 - 1)) // 2
-        line[x], styles[x] = mark
+        marks[round((t - start_ms) / span * (plot_w * 2 - 1)) // 2] = mark
+    for pos, text in placed:
+        if pos < 0 or any(pos <= x < pos + len(text) for x in marks):
+            continue  # a mark on a time label hides the label: never a garbled time
+        for i, ch in enumerate(text):
+            if pos + i < plot_w:
+                line[pos + i] = ch
+    for x, (ch, style) in marks.items():
+        line[x], styles[x] = ch, style
     row: Row = [(" " * (axis_w - 1) + "└", "axis")]
     for ch, style in zip(line, styles, strict=True):
         if row[-1][1] == style:

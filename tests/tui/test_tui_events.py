@@ -148,3 +148,18 @@ async def test_dashboard_marks_configured_events(store_factory, clock, tmp_path:
         assert any("◆ deploys" in line for line in lines)
         assert any("event query failed: broken" in n.message for n in app._notifications)
     await src.close()
+
+
+def test_a_mark_on_a_time_label_hides_the_label() -> None:
+    """A mark landing on a time label hides that label rather than garbling its digits."""
+    t = np.arange(0, HOUR + 1, 30_000, dtype=np.int64)
+    s = [PlotSeries("x", t, np.full(len(t), 1.0), 0)]
+    plain = _text(render_panel("line", s, 0, HOUR, 30_000, 60, 4, legend=False)[-1])
+    marked = _text(
+        render_panel("line", s, 0, HOUR, 30_000, 60, 4, legend=False, events=[(HOUR, "event:d")])[
+            -1
+        ]
+    )
+    assert "01:00" in plain and "00:00" in plain
+    assert "01:00" not in marked and "1:00" not in marked and ":" in marked
+    assert marked.rstrip().endswith("◆")
