@@ -202,24 +202,30 @@ def _import(db: Path, file: Path, *extra: str) -> tuple[int, str]:
 
 
 def test_reimport_after_an_interrupted_import_rejects_nothing(tmp_path: Path) -> None:
-    """An import stopped by a bad line, then the good file again: the samples already
-    committed are no-ops, not out of order; a changed value is a duplicate. Samples of a
-    series listed out of order within a batch import fine."""
+    """An import stopped by a bad line after some batches were committed, then the good
+    file again: the committed samples are no-ops, not out of order; a changed value is a
+    duplicate. A series listed out of order within a batch imports fine."""
+    rows = 80_000  # 240,000 samples, more than the importer's first 4 MiB read
     lines = ["# TYPE g gauge"]
-    for i in range(300):
-        for k in ("a", "b", "c"):
-            t = 1_000 + (299 - i if k == "c" else i) * 15  # seconds; c listed newest first
-            lines.append(f'g{{k="{k}"}} {i * 0.5 + len(k)} {t}')
+    for i in range(rows):
+        j = 9 - i if i < 10 else i  # c: its first 10 samples listed newest first
+        lines.append(f'g{{k="a"}} {i * 0.5} {1_000 + i * 15}')
+        lines.append(f'g{{k="b"}} {i * 0.25} {1_000 + i * 15}')
+        lines.append(f'g{{k="c"}} {j} {1_000 + j * 15}')
     good = tmp_path / "good.om"
     good.write_text("\n".join(lines) + "\n# EOF\n")
     bad = tmp_path / "bad.om"
-    bad.write_text("\n".join([*lines[:700], "not a metric line", *lines[701:]]) + "\n# EOF\n")
+    bad.write_text(
+        "\n".join([*lines[:200_000], "not a metric line", *lines[200_001:]]) + "\n# EOF\n"
+    )
     db = tmp_path / "x.db"
-    code, out = _import(db, bad, "--batch-size", "100")
-    assert code == 2 and ":701:" in out, out
-    code, out = _import(db, good, "--batch-size", "100")
+    batch = ["--batch-size", "30000"]
+    code, out = _import(db, bad, *batch)
+    assert code == 2 and ":200001:" in out, out
+    assert "committed before this line" in out, out
+    code, out = _import(db, good, *batch)
     assert code == 0, out
-    assert "imported 900 samples" in out, out
+    assert "imported 240000 samples" in out, out
     assert "rejected: 0 out of order, 0 duplicate" in out, out
     changed = tmp_path / "changed.om"
     # a at 1015 s is stored with another value; b at 500 s was never stored.
@@ -228,6 +234,6 @@ def test_reimport_after_an_interrupted_import_rejects_nothing(tmp_path: Path) ->
     assert "rejected: 1 out of order, 1 duplicate" in out, out
     with Store.open(db, options=_opts()) as s:
         got = _values(s, Labels.of("g", k="c"))
-        assert len(got) == 300
-        assert got[(1_000 + 299 * 15) * 1000] == 1.0  # listed first: i = 0
-        assert _values(s, Labels.of("g", k="a"))[1_015_000] == 0.5 + 1
+        assert len(got) == rows
+        assert all(got[(1_000 + j * 15) * 1000] == j for j in (0, 9, 12_345, rows - 1))
+        assert _values(s, Labels.of("g", k="a"))[1_015_000] == 0.5
