@@ -477,6 +477,12 @@ SAME_DATA = [
     ("/api/v1/query", {"query": '"text"', "time": "1700000300"}),
     ("/api/v1/query", {"query": "sum by (k) (rate(c_total[2m]))", "time": "1700000301"}),
     ("/api/v1/query", {"query": "scalar(sum(g))", "time": "1700000300"}),
+    # value and time spellings: scalars plain and shortest, vectors in e-form, Go's escapes
+    ("/api/v1/query", {"query": "scalar(vector(1e-7))", "time": "1700000300.5"}),
+    ("/api/v1/query", {"query": "1e21", "time": "1700000300.25"}),
+    ("/api/v1/query", {"query": "vector(1e-7)", "time": "1700000300.5"}),
+    ("/api/v1/query", {"query": '"a<b&c>"', "time": "1700000300.5"}),
+    ("/api/v1/query", {"query": 'h{k="<a&b>"}', "time": "1700000300"}),
     (
         "/api/v1/query_range",
         {"query": "g", "start": "1700000000", "end": "1700000300", "step": "45s"},
@@ -505,6 +511,8 @@ def _same_data_openmetrics() -> str:
         t = 1_700_000_000 + i * 15
         lines.append(f'g{{k="a"}} {values[i % len(values)]} {t}')
         lines.append(f'g{{k="b"}} {i * 0.25} {t}')
+    lines.append("# TYPE h gauge")
+    lines.append('h{k="<a&b>"} 1e-07 1700000290')
     lines.append("# TYPE c counter")
     for i in range(21):
         t = 1_700_000_000 + i * 15
@@ -515,7 +523,7 @@ def _same_data_openmetrics() -> str:
 
 @pytest.mark.external
 def test_answers_match_real_prometheus(tmp_path: Path) -> None:
-    """Over the same samples, nightowl's JSON equals Prometheus 2.42's, value strings included."""
+    """Over the same samples, nightowl's answers are Prometheus 2.42's, byte for byte."""
     prom, promtool = _need("prometheus"), _need("promtool")
     om = tmp_path / "data.om"
     om.write_text(_same_data_openmetrics())
@@ -579,6 +587,7 @@ def test_answers_match_real_prometheus(tmp_path: Path) -> None:
             ours = httpx.get(nurl + path, params=params)
             assert theirs.status_code == 200, theirs.text
             assert ours.json() == theirs.json(), (path, params)
+            assert ours.text == theirs.text, (path, params)
     finally:
         for proc in (p, n):
             proc.terminate()
