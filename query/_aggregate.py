@@ -48,17 +48,27 @@ def group_rows(
     labels: list[Labels], grouping: tuple[str, ...], without: bool
 ) -> tuple[np.ndarray, list[Labels]]:
     """Group index per row (groups numbered by first appearance) and each group's labels."""
-    index: dict[Labels, int] = {}
-    gid = np.empty(len(labels), dtype=np.int64)
+    index: dict[tuple, int] = {}
+    gids: list[int] = []
     out: list[Labels] = []
-    for i, lab in enumerate(labels):
-        key = group_labels(lab, grouping, without)
+    if not without and not grouping:
+        return np.zeros(len(labels), dtype=np.int64), [Labels()] if labels else []
+    names = set(grouping)
+    if without:
+        names.add(METRIC_NAME)
+    new = tuple.__new__
+    for lab in labels:
+        # a filtered sorted label set is still sorted (and has no empty values)
+        if without:
+            key = tuple([p for p in lab if p[0] not in names])
+        else:
+            key = tuple([p for p in lab if p[0] in names])
         g = index.get(key)
         if g is None:
             g = index[key] = len(out)
-            out.append(key)
-        gid[i] = g
-    return gid, out
+            out.append(new(Labels, key))
+        gids.append(g)
+    return np.array(gids, dtype=np.int64), out
 
 
 def _ranks(gid: np.ndarray, n_groups: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -221,6 +231,8 @@ def _sum_python(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Prometheus's Kahan `sum` with Python floats, for few steps."""
     n_steps = values.shape[1]
+    if n_steps == 1:
+        return _sum_one_step(values[:, 0], present[:, 0], gid, G)
     s = [[0.0] * n_steps for _ in range(G)]
     c = [[0.0] * n_steps for _ in range(G)]
     seen = [[False] * n_steps for _ in range(G)]
@@ -245,6 +257,33 @@ def _sum_python(
             sg[k] = t
     out = np.array(s, dtype=np.float64) + np.array(c, dtype=np.float64)
     return out.reshape(G, n_steps), np.array(seen, dtype=bool).reshape(G, n_steps)
+
+
+def _sum_one_step(
+    values: np.ndarray, present: np.ndarray, gid: np.ndarray, G: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_sum_python` for one step (instant queries): the same arithmetic, flat lists."""
+    s = [0.0] * G
+    c = [0.0] * G
+    seen = [False] * G
+    inf = math.inf
+    for g, f, p in zip(gid.tolist(), values.tolist(), present.tolist(), strict=True):
+        if not p:
+            continue
+        if not seen[g]:
+            s[g], seen[g] = f, True
+            continue
+        cur = s[g]
+        t = cur + f
+        if t == inf or t == -inf:
+            c[g] = 0.0
+        elif abs(cur) >= abs(f):
+            c[g] += (cur - t) + f
+        else:
+            c[g] += (f - t) + cur
+        s[g] = t
+    out = np.array(s, dtype=np.float64) + np.array(c, dtype=np.float64)
+    return out.reshape(G, 1), np.array(seen, dtype=bool).reshape(G, 1)
 
 
 def _avg(

@@ -8,7 +8,15 @@ from nightowl.query.block import Block
 from nightowl.errors import QueryError
 from nightowl.model import METRIC_NAME, Labels
 
-__all__ = ["DUPLICATE_LABELSET", "drops", "merge_rows", "signature", "take_rows"]
+__all__ = [
+    "DUPLICATE_LABELSET",
+    "drops",
+    "merge_rows",
+    "metric_name",
+    "signature",
+    "strip_name",
+    "take_rows",
+]
 
 DUPLICATE_LABELSET = "vector cannot contain metrics with the same labelset"
 
@@ -18,6 +26,20 @@ def drops(block: Block) -> np.ndarray:
     if block.drop_name is None:
         return np.zeros(len(block.labels), dtype=bool)
     return block.drop_name
+
+
+def strip_name(labels: Labels) -> Labels:
+    """`labels` without `__name__` (fast: a sorted label set stays sorted without it)."""
+    if labels and labels[0][0] == METRIC_NAME:
+        return tuple.__new__(Labels, labels[1:])
+    return tuple.__new__(Labels, tuple(p for p in labels if p[0] != METRIC_NAME))
+
+
+def metric_name(labels: Labels) -> str:
+    """The value of `__name__` ("" when absent); fast when it sorts first, as usual."""
+    if labels and labels[0][0] == METRIC_NAME:
+        return labels[0][1]
+    return labels.name
 
 
 def take_rows(block: Block, rows: np.ndarray | list[int]) -> Block:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 from nightowl.query import _windows
+from nightowl.query._blockutil import metric_name
 from nightowl.query._fnbase import (
     annotate,
     finish,
@@ -270,13 +271,11 @@ def extrapolated(is_counter: bool, is_rate: bool) -> Callable[..., Result]:
 
 
 def _possible_non_counter(rb: RangeBlock, present: np.ndarray, ctx: EvalContext) -> None:
-    names = sorted(
-        {
-            s.labels.name
-            for i, s in enumerate(rb.series)
-            if s.labels.name and not s.labels.name.endswith(_COUNTER_SUFFIXES) and present[i].any()
-        }
-    )
+    if not len(rb.series):
+        return
+    rows = present.any(axis=1).tolist() if present.shape[1] > 1 else present[:, 0].tolist()
+    seen = {metric_name(s.labels) for s, p in zip(rb.series, rows, strict=True) if p}
+    names = sorted(n for n in seen if n and not n.endswith(_COUNTER_SUFFIXES))
     for name in names:
         text = (
             "PromQL info: metric might not be a counter, name does not end in "

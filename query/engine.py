@@ -28,7 +28,7 @@ import numpy as np
 from nightowl.query import ast
 from nightowl.query._aggregate import aggregate, count_values
 from nightowl.query._binary import scalar_binop, vector_binop, vector_scalar_binop
-from nightowl.query._blockutil import DUPLICATE_LABELSET, drops, merge_rows
+from nightowl.query._blockutil import DUPLICATE_LABELSET, drops, merge_rows, strip_name
 from nightowl.query._info import evaluate_info
 from nightowl.query._rollup import ROLLUP_FUNCTIONS, rollup_call
 from nightowl.query.block import (
@@ -53,7 +53,7 @@ from nightowl.query.values import (
 from nightowl.store.api import Querier
 
 from nightowl.errors import QueryError
-from nightowl.model import METRIC_NAME, Labels, stale_mask
+from nightowl.model import Labels, stale_mask
 
 __all__ = ["Engine", "EngineOptions"]
 
@@ -221,8 +221,7 @@ def _finish_labels(block: Block) -> Block:
     dn = drops(block)
     if dn.any():
         labels = [
-            lab.without(METRIC_NAME) if d else lab
-            for lab, d in zip(block.labels, dn.tolist(), strict=True)
+            strip_name(lab) if d else lab for lab, d in zip(block.labels, dn.tolist(), strict=True)
         ]
         block = Block(labels, block.values, block.present, None, None, None)
     return merge_rows(block, strict=True)
@@ -256,7 +255,7 @@ def _range_block_matrix(rb: RangeBlock) -> Matrix:
         if hi > lo:
             lab = s.labels
             if dn is not None and dn[i]:
-                lab = lab.without(METRIC_NAME)
+                lab = strip_name(lab)
             out.append(RangeSeries(lab, s.t[lo:hi].copy(), s.v[lo:hi].copy()))
     out.sort(key=lambda r: r.labels)
     seen = set()
@@ -461,14 +460,21 @@ class _Evaluator:
                     lens = np.fromiter((len(s.values) for s in data), np.int64, len(data))
                     owner = np.repeat(np.arange(len(data)), lens)
                     has_stale = set(np.unique(owner[marks]).tolist())
-            for i, s in enumerate(data):
-                if i in has_stale:
-                    keep = ~stale_mask(s.values)
-                    t, v = s.timestamps[keep], s.values[keep]
-                else:
-                    t, v = s.timestamps, s.values
-                if len(t):
-                    series.append(RangeSeriesData(s.labels, t, v))
+            if not has_stale:
+                series = [
+                    RangeSeriesData(s.labels, s.timestamps, s.values)
+                    for s in data
+                    if len(s.timestamps)
+                ]
+            else:
+                for i, s in enumerate(data):
+                    if i in has_stale:
+                        keep = ~stale_mask(s.values)
+                        t, v = s.timestamps[keep], s.values[keep]
+                    else:
+                        t, v = s.timestamps, s.values
+                    if len(t):
+                        series.append(RangeSeriesData(s.labels, t, v))
         return RangeBlock(series, ws, we, ms.range_ms, self.ctx.step_times, list(vs.matchers))
 
     def subquery(self, sq: ast.SubqueryExpr) -> RangeBlock:
