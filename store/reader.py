@@ -13,8 +13,13 @@ over all series with one numpy gather. Masks of several matchers are ANDed.
 The index refreshes incrementally (series ids only grow); when retention
 deletes series the writer bumps `meta.series_gen` and readers rebuild.
 
-Samples come from sealed chunks (decoded with numpy) merged with the head
-rows of the same range.
+Samples come from sealed chunks merged with the head rows of the same range.
+A select fetches all its chunk blobs with one query and decodes them in one
+batch (:func:`~nightowl.store.codec.decode_chunks`: per-chunk work is only
+inflating and reading a few header bytes; everything per sample is numpy over
+all chunks at once), cut to the range inside the decoder, then split into one
+run per series by offsets. The optional decoded-chunk cache keeps read-only
+views of those batch arrays, bounded by the arrays it keeps alive.
 """
 
 from __future__ import annotations
