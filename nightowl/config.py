@@ -1525,7 +1525,9 @@ def _check_authorization(
     b: _Builder, a: Authorization, raw: Mapping[str, Any], path: str
 ) -> Authorization:
     _only_one(b, path, a, "credentials", "credentials_file")
-    if a.type.strip().lower() == "basic":
+    if not b.ok("type"):
+        pass
+    elif a.type.strip().lower() == "basic":
         b.err(_join(path, "type"), "authorization type 'Basic' is not allowed; use basic_auth")
     elif not a.type.strip():
         b.err(_join(path, "type"), "must not be empty")
@@ -1534,7 +1536,7 @@ def _check_authorization(
 
 @_check(TLSConfig)
 def _check_tls(b: _Builder, t: TLSConfig, raw: Mapping[str, Any], path: str) -> TLSConfig:
-    if bool(t.cert_file) != bool(t.key_file):
+    if bool(t.cert_file) != bool(t.key_file) and b.ok("cert_file", "key_file"):
         b.err(path, "cert_file and key_file must be set together")
     return t
 
@@ -1604,7 +1606,7 @@ def _check_scrape(b: _Builder, s: ScrapeConfig, raw: Mapping[str, Any], path: st
 
 @_check(RuleConfig)
 def _check_rule(b: _Builder, r: RuleConfig, raw: Mapping[str, Any], path: str) -> RuleConfig:
-    if bool(r.alert) == bool(r.record):
+    if bool(r.alert) == bool(r.record) and b.ok("alert", "record"):
         b.err(path, "set exactly one of alert and record")
     if r.record:
         extra = [
@@ -1637,7 +1639,7 @@ def _check_duplicates(b: _Builder, items: Any, attr: str, path: str) -> None:
 def _check_am(
     b: _Builder, a: AlertmanagerConfig, raw: Mapping[str, Any], path: str
 ) -> AlertmanagerConfig:
-    if not a.path_prefix.startswith("/"):
+    if not a.path_prefix.startswith("/") and b.ok("path_prefix"):
         b.err(_join(path, "path_prefix"), f"must start with '/', got {a.path_prefix!r}")
     _check_client_auth(b, a, path)
     return a
@@ -1645,9 +1647,9 @@ def _check_am(
 
 @_check(QueueConfig)
 def _check_queue(b: _Builder, q: QueueConfig, raw: Mapping[str, Any], path: str) -> QueueConfig:
-    if q.min_backoff > q.max_backoff:
+    if q.min_backoff > q.max_backoff and b.ok("min_backoff", "max_backoff"):
         b.err(path, "min_backoff is longer than max_backoff")
-    if q.min_shards > q.max_shards:
+    if q.min_shards > q.max_shards and b.ok("min_shards", "max_shards"):
         b.err(path, "min_shards is larger than max_shards")
     return q
 
@@ -1728,7 +1730,7 @@ def _check_log_metric(
 
 @_check(LogConfig)
 def _check_log(b: _Builder, c: LogConfig, raw: Mapping[str, Any], path: str) -> LogConfig:
-    if not c.metrics:
+    if not c.metrics and b.ok("metrics"):
         b.err(_join(path, "metrics"), "a log source needs at least one metric")
     _check_duplicates(b, c.metrics, "name", _join(path, "metrics"))
     return c
@@ -1812,6 +1814,13 @@ _ALWAYS_CHECK = frozenset(
         ScrapeConfig,
         CommandConfig,
         JSONConfig,
+        BasicAuth,
+        Authorization,
+        TLSConfig,
+        RuleConfig,
+        AlertmanagerConfig,
+        QueueConfig,
+        LogConfig,
     }
 )
 
