@@ -160,6 +160,11 @@ def series_groups(rb: RangeBlock) -> list[slice]:
     per-window temporaries of one group stay small whatever the query.
     """
     n_steps = max(len(rb.window_end), 1)
+    n_series = len(rb.series)
+    if n_series * n_steps <= GROUP_WINDOWS:
+        lens = np.fromiter((len(s.t) for s in rb.series), dtype=np.int64, count=n_series)
+        if int(lens.sum()) <= GROUP_SAMPLES:  # the common case: one group
+            return [slice(0, n_series)] if n_series else []
     groups: list[slice] = []
     start = samples = 0
     for i, s in enumerate(rb.series):
