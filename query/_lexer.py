@@ -551,6 +551,11 @@ def _modifiers(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _Fou
             if idx:
                 return t.start(t.operand_start(idx[0] - 1)), msg
             return None
+    if msg.startswith("timestamp out of bounds for @ modifier"):
+        for i in range(1, len(t.toks)):
+            if t.word(i) == "@":
+                return t.start(t.operand_start(i - 1)), msg
+        return None
     m = re.match(r"(offset|@) modifier must be preceded by", msg)
     if m:
         for i in range(1, len(t.toks)):
@@ -648,7 +653,8 @@ def regex_reason(value: str, err: str) -> str:
     if m:
         return f"invalid or unsupported Perl syntax: `(?{m.group(1)}`"
     if err.startswith("unterminated character set"):
-        return f"missing closing ]: `{value[err_pos(err) or 0 :]}`"
+        # the position counts the `(?s:` the pattern is wrapped in
+        return f"missing closing ]: `{value[max(0, (err_pos(err) or 4) - 4) :]})$`"
     m = re.search(r"\{\d*,?\d*\}", value)
     if err.startswith("min repeat greater than max repeat") and m:
         return f"invalid repeat count: `{m.group(0)}`"

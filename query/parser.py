@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import re
 import threading
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -176,7 +177,9 @@ def translate_regex(pattern: str) -> str:
 def _matcher(name: str, op: MatchOp, value: str) -> Matcher:
     if op in (MatchOp.RE, MatchOp.NRE):
         try:
-            regex = re.compile(f"(?s:{translate_regex(value)})")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "possible nested set": RE2 reads it as literal
+                regex = re.compile(f"(?s:{translate_regex(value)})")
         except re.error as exc:
             raise ParseError(f"invalid regular expression {value!r}: {exc}") from None
         return Matcher(name, op, value, regex)
@@ -196,12 +199,18 @@ class _AtOverrides(threading.local):
 _AT_OVERRIDES = _AtOverrides()
 
 
+#: The last millisecond Python's datetime (and promql_parser's) can hold: 9999-12-31.
+_DATETIME_MAX_MS = 253_402_300_799_000
+
+
 def _at(mod: object | None) -> ast.At | None:
     if mod is None:
         return None
     override = next(_AT_OVERRIDES.values, None)
     kind = str(mod.type).rsplit(".", 1)[-1]  # type: ignore[attr-defined]
-    if kind == "At" and override is not None and override < 0:
+    if kind == "At" and override is not None and not 0 <= override <= _DATETIME_MAX_MS:
+        if abs(override) >= 2**63 * 1000:
+            raise ParseError(f"timestamp out of bounds for @ modifier: {override / 1000:f}")
         return ast.At("time", override)
     if kind == "Start":
         return ast.At("start")
@@ -682,7 +691,9 @@ def _type_of(sub: str) -> str | None:
 def _regex_reason(value: str) -> str | None:
     """Why `value` is not a regex, in Go's words where they correspond."""
     try:
-        re.compile(f"(?s:{translate_regex(value)})")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "possible nested set": RE2 reads it as literal
+            re.compile(f"(?s:{translate_regex(value)})")
     except re.error as exc:
         return _lexer.regex_reason(value, str(exc))
     return None
@@ -803,10 +814,10 @@ _AT_VALUE = re.compile(r"@\s*([-+]?\s*[0-9.eE+-]+)")
 
 
 def _negative_at(text: str) -> list[int | None]:
-    """The `@` times (ms) in text order, when one is negative, else [].
+    """The `@` times (ms) in text order, when one is negative or past 9999, else [].
 
-    promql_parser cannot represent times before 1970 (it prints them as 0); the
-    list lets :func:`_fix_negative_at` put them back. None stands for `start()`/`end()`.
+    promql_parser cannot represent times before 1970 (it prints them as 0) or after
+    9999; the list lets :func:`_at` put them back. None stands for `start()`/`end()`.
     """
     out: list[int | None] = []
     for kind, start, end in _tokens(text):
@@ -816,7 +827,7 @@ def _negative_at(text: str) -> list[int | None]:
                 out.append(round(float(m.group(1).replace(" ", "")) * 1000) if m else None)
             except ValueError:
                 out.append(None)
-    return out if any(v is not None and v < 0 for v in out) else []
+    return out if any(v is not None and not 0 <= v <= _DATETIME_MAX_MS for v in out) else []
 
 
 _GO_ESCAPES = {

@@ -363,6 +363,14 @@ PROMETHEUS_2_42 = [
         "sum(x[1m:])",
         "1:5: parse error: expected type instant vector in aggregation expression, got range vector",
     ),
+    (
+        "x @ 1e100",
+        "1:1: parse error: timestamp out of bounds for @ modifier: 10000000000000000159028911097599180468360808563945281389781327557747838772170381060813469985856815104.000000",
+    ),
+    (
+        "x @ -1e100",
+        "1:1: parse error: timestamp out of bounds for @ modifier: -10000000000000000159028911097599180468360808563945281389781327557747838772170381060813469985856815104.000000",
+    ),
 ]
 
 #: Where our message differs from 2.42's: query -> our message after `parse error: `.

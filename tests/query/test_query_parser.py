@@ -206,3 +206,20 @@ def test_fuzz_valid_queries_round_trip(op: str, labels: list[str], secs: int) ->
     assert e.op == op and e.grouping == tuple(labels)
     call = e.expr
     assert isinstance(call, ast.Call) and call.args[0].range_ms == secs * 1000  # type: ignore[union-attr]
+
+
+def test_at_far_from_1970() -> None:
+    """`@` times past year 9999 are kept; past int64 milliseconds they are Prometheus's error."""
+    e = parse("x @ 1e15")
+    assert isinstance(e, ast.VectorSelector) and e.at == ast.At("time", 10**18)
+    with pytest.raises(ParseError, match="timestamp out of bounds for @ modifier") as info:
+        parse("rate(x[5m] @ 1e300)")
+    assert info.value.position == 5
+
+
+def test_regex_with_python_set_warning() -> None:
+    """RE2 text Python warns about (`||` in a class) parses quietly (warnings are errors here)."""
+    e = parse('x{a=~"[a||b]"}')
+    assert isinstance(e, ast.VectorSelector)
+    regex = e.matchers[1].regex
+    assert regex is not None and regex.fullmatch("|") and not regex.fullmatch("c")
