@@ -104,7 +104,7 @@ def test_reopen_keeps_everything(db_path: Path, grid) -> None:
         [got] = s.select([], 0, 10**9)
         assert len(got.timestamps) == 50
         # The writer remembered the newest timestamp: an old sample is out of order.
-        res = s.append_sync(SampleBatch.from_samples([Sample(UP, 5000, 7.0)]))
+        res = s.append_sync(SampleBatch.from_samples([Sample(UP, 5001, 7.0)]))
         assert res.out_of_order == 1
 
 

@@ -51,14 +51,14 @@ def _model_append(store: dict, maxt: dict, batch: list, window: int) -> tuple[in
             series[t] = bits
             accepted += 1
             maxt[s] = max(maxt.get(s, _MIN), t)
-        elif t >= max(_MIN, mt - window):
-            if t not in series:
-                series[t] = bits
-                accepted += 1
-            elif series[t] == bits:
+        elif t in series:  # a stored timestamp: no-op if bit-identical, else duplicate
+            if series[t] == bits:
                 accepted += 1
             else:
                 dup += 1
+        elif t >= max(_MIN, mt - window):
+            series[t] = bits
+            accepted += 1
         else:
             ooo += 1
     return accepted, dup, ooo
