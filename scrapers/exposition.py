@@ -51,6 +51,17 @@ ends with ``# EOF``; a stream shorter than 64 KiB waits for its end to decide,
 a longer one is guessed from its first 64 KiB (`# EOF`/`# UNIT`, OpenMetrics-only
 types, fractional timestamps mean OpenMetrics; integer timestamps Prometheus text).
 
+Import options (the scrape path keeps the defaults): ``require_timestamps=True``
+makes a sample line without a timestamp an error (as promtool's import does);
+``max_line_bytes=N`` makes longer lines errors, and a stream then holds at
+most N bytes of an unfinished line (the rest is dropped as it arrives).
+
+Cost on hostile input: linear in the line length with a few copies of the line
+at most. Quoted strings are matched with possessive patterns (no backtracking
+state per character) and unescaped with C string operations; an unfinished
+line is kept as a list of pieces joined once. Series texts over 4 KiB are not
+kept in the process-wide caches.
+
 Every malformed input raises :class:`nightowl.errors.ParseError` naming the
 line (1-based) and column; with ``skip_errors=True`` bad lines are dropped and
 their errors collected in ``parsed.errors`` instead (a missing `# EOF` is then

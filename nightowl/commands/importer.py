@@ -1,18 +1,30 @@
 """`nightowl import [--db PATH] [--config FILE] [--skip-errors] FILE|-`: load an exposition file.
 
 Reads OpenMetrics or Prometheus text with timestamps (what
-`promtool tsdb create-blocks-from openmetrics` reads; `.gz` files and stdin
-with `-` too) and appends it to the database in batches, one transaction per
-batch, while the next batch is parsed. The file is streamed in chunks, never
-loaded whole.
+`promtool tsdb create-blocks-from openmetrics` reads; `.gz` files, stdin with
+`-`, FIFOs and `<(...)` too) and appends it to the database in batches, one
+transaction per batch, while the next batch is parsed. The text is streamed
+in chunks, never loaded whole.
 
-- Format: `--format auto` (default) takes OpenMetrics when the file ends with
-  `# EOF` (or, for stdin and `.gz`, when its first block looks like
-  OpenMetrics: `# EOF`/`# UNIT`, fractional timestamps, ...).
-- Samples without a timestamp get the time the import started.
+- Format: `--format auto` (default) takes OpenMetrics when the text ends with
+  `# EOF` (or has a `# EOF` line in its last 64 KiB, or OpenMetrics features
+  at its start), else Prometheus text. The end is found the same way for
+  every input: a pipe, FIFO or /proc file is first copied to an unnamed
+  temporary file in $TMPDIR (chunk by chunk), a gzip stream is decompressed
+  once keeping only its last 64 KiB. When the choice is a guess (no `# EOF`,
+  integer timestamps that could be seconds) a note on stderr says which
+  reading was taken. `--format openmetrics|prometheus` reads streams as they
+  come, without the copy.
+- Every sample needs a timestamp, as for promtool: a line without one is a
+  malformed line (`file:line:col: expected a timestamp, got none`).
+- A line longer than `--max-line-size` (default 1 MiB, 0 = no limit) is a
+  malformed line; its bytes are dropped as they arrive, so memory stays
+  bounded whatever the input.
 - Malformed input stops the import with the line and column (exit status 2);
   batches committed before stay committed (the message says how many samples).
-  `--skip-errors` drops bad lines, counts them and goes on.
+  `--skip-errors` drops bad lines, counts them and goes on. Read errors and a
+  truncated or damaged gzip stream also exit 2, naming the file, with the
+  same count of committed samples.
 - `--verbose` prints one `committed batch N: ...` line per committed
   transaction on stderr (a crash test reads them); on a terminal a progress bar
   is drawn on stderr.
