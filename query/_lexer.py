@@ -553,8 +553,13 @@ def _modifiers(t: _Text, msg: str, type_of: Callable[[str], str | None]) -> _Fou
             return None
     if msg.startswith("timestamp out of bounds for @ modifier"):
         for i in range(1, len(t.toks)):
-            if t.word(i) == "@":
-                return t.start(t.operand_start(i - 1)), msg
+            if t.word(i) != "@":
+                continue
+            num = i + 2 if t.word(i + 1) in ("-", "+") else i + 1
+            if msg.endswith("inf") and num < len(t.toks) and t.toks[num][0] == "number":
+                why = f'strconv.ParseFloat: parsing "{t.word(num)}": value out of range'
+                return t.start(num), f"error parsing number: {why}"
+            return t.start(t.operand_start(i - 1)), msg
         return None
     m = re.match(r"(offset|@) modifier must be preceded by", msg)
     if m:

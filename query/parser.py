@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 import threading
 import warnings
@@ -192,7 +193,7 @@ def _matcher(name: str, op: MatchOp, value: str) -> Matcher:
 class _AtOverrides(threading.local):
     """Negative `@` times of the text being converted (see :func:`_negative_at`)."""
 
-    values: Iterator[int | None] = iter(())
+    values: Iterator[float | None] = iter(())
     strings: Iterator[str | None] = iter(())
 
 
@@ -209,15 +210,27 @@ def _at(mod: object | None) -> ast.At | None:
     override = next(_AT_OVERRIDES.values, None)
     kind = str(mod.type).rsplit(".", 1)[-1]  # type: ignore[attr-defined]
     if kind == "At" and override is not None and not 0 <= override <= _DATETIME_MAX_MS:
-        if abs(override) >= 2**63 * 1000:
-            raise ParseError(f"timestamp out of bounds for @ modifier: {override / 1000:f}")
-        return ast.At("time", override)
+        if not abs(override) < 2**63 * 1000:  # also infinities
+            raise ParseError(
+                f"timestamp out of bounds for @ modifier: {_go_float(override / 1000)}"
+            )
+        return ast.At("time", round(override))
     if kind == "Start":
         return ast.At("start")
     if kind == "End":
         return ast.At("end")
-    when: datetime = mod.at  # type: ignore[attr-defined]
+    try:
+        when: datetime = mod.at  # type: ignore[attr-defined]
+    except (ValueError, OverflowError):
+        raise ParseError("timestamp out of bounds for @ modifier") from None
     return ast.At("time", _td_ms(when - _EPOCH))
+
+
+def _go_float(value: float) -> str:
+    """`value` as Go's `%f` prints it."""
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:f}"
 
 
 def _offset(td: timedelta | None) -> int:
@@ -810,21 +823,21 @@ def _check_values(expr: ast.Expr, text: str) -> None:
             raise _error(text, "vector selector must contain at least one non-empty matcher")
 
 
-_AT_VALUE = re.compile(r"@\s*([-+]?\s*[0-9.eE+-]+)")
+_AT_VALUE = re.compile(r"@\s*([-+]?\s*[0-9]*\.?[0-9]*(?:[eE][-+]?[0-9]+)?)")
 
 
-def _negative_at(text: str) -> list[int | None]:
+def _negative_at(text: str) -> list[float | None]:
     """The `@` times (ms) in text order, when one is negative or past 9999, else [].
 
     promql_parser cannot represent times before 1970 (it prints them as 0) or after
     9999; the list lets :func:`_at` put them back. None stands for `start()`/`end()`.
     """
-    out: list[int | None] = []
+    out: list[float | None] = []
     for kind, start, end in _tokens(text):
         if kind == "op" and text[start:end] == "@":
             m = _AT_VALUE.match(text, start)
             try:
-                out.append(round(float(m.group(1).replace(" ", "")) * 1000) if m else None)
+                out.append(float(m.group(1).replace(" ", "")) * 1000 if m else None)
             except ValueError:
                 out.append(None)
     return out if any(v is not None and not 0 <= v <= _DATETIME_MAX_MS for v in out) else []

@@ -371,6 +371,18 @@ PROMETHEUS_2_42 = [
         "x @ -1e100",
         "1:1: parse error: timestamp out of bounds for @ modifier: -10000000000000000159028911097599180468360808563945281389781327557747838772170381060813469985856815104.000000",
     ),
+    (
+        "x @ 1e999",
+        '1:5: parse error: error parsing number: strconv.ParseFloat: parsing "1e999": value out of range',
+    ),
+    (
+        "x @ -1e999",
+        '1:6: parse error: error parsing number: strconv.ParseFloat: parsing "1e999": value out of range',
+    ),
+    (
+        "x @ 1e99-abs(x)",
+        "1:1: parse error: timestamp out of bounds for @ modifier: 999999999999999967336168804116691273849533185806555472917961779471295845921727862608739868455469056.000000",
+    ),
 ]
 
 #: Where our message differs from 2.42's: query -> our message after `parse error: `.
