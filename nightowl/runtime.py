@@ -149,6 +149,51 @@ class Runtime:
         manager.start(self.clock.now_ms)
         self.rules = manager
 
+    async def reload(self, config: Any) -> list[str]:
+        """Apply a new config to the running pieces; returns warnings (bad targets, sources).
+
+        Rule files and scrape configs are checked first: a bad one raises
+        (:class:`~nightowl.errors.NightowlError`) and nothing changes. Then the scrape
+        jobs, the log/command/JSON/report sources and the rules are replaced; rules
+        keep their alert state, and a changed `[alerting]` gets a new notifier (the
+        old one flushes and stops). `[storage]` is not re-applied (restart for that).
+        """
+        from nightowl.alerts.rulefile import groups_from_config, load_rule_files
+
+        files = tuple(getattr(config, "rule_files", ()) or ())
+        source = getattr(config, "source", "") or "config"
+        inline = groups_from_config(tuple(getattr(config, "rule_groups", ()) or ()), file=source)
+        await asyncio.to_thread(load_rule_files, files)  # raises RuleFileError, changes nothing
+        warnings: list[str] = []
+        if self.scrapers is not None:
+            warnings += [f"scrape target: {e}" for e in await self.scrapers.apply(config)]
+        if self.devsec is not None:
+            warnings += [f"source: {e}" for e in await self.devsec.apply(config)]
+        old, self.config = self.config, config
+        if self.attached:
+            return warnings
+        if self.rules is None:
+            await self._start_rules()
+            return warnings
+        if getattr(config, "alerting", None) != getattr(old, "alerting", None):
+            from nightowl.alerts.notify import notifier_from_config
+            from nightowl.alerts.silences import Silencer
+
+            state = self.alert_state
+            notifier = notifier_from_config(
+                getattr(config, "alerting", None), Silencer(state) if state else None
+            )
+            notifier.start()
+            self.rules.notify, stale = notifier, self.notifier
+            self.notifier = notifier
+            if stale is not None:
+                await stale.stop()
+        await asyncio.to_thread(self.rules.load, files, inline)
+        # Restart the group loops on the new groups (state carried over). Not stop() +
+        # start(): stop() marks the groups it stops, which after load are the new ones.
+        self.rules.reload()
+        return warnings
+
     def targets(self) -> list[Any]:
         """Scrape targets, then the log, command, JSON and report sources."""
         out = list(self.scrapers.targets()) if self.scrapers is not None else []

@@ -11,7 +11,9 @@ What the web layer adds to the handlers:
 - limits, each answered in Prometheus's error shape: request bodies over
   `max_body_size` (413), more than `max_concurrent_queries` running at once (a
   request waits up to `queue_timeout_s`, then 503 `unavailable`);
-- handlers run in a bounded thread pool, never on the event loop;
+- handlers run in a small thread pool (`query_threads` plus two), never on the
+  event loop: every thread holds a read connection and its caches, so the
+  pool is sized for the cores, not for `max_concurrent_queries`;
 - authentication and roles (:mod:`nightowl.server.security`): read for the
   API, write for push, admin for reload/quit; write and admin endpoints
   answer 403 unless their switch is on;
@@ -63,6 +65,9 @@ class ServerParts:
         auth: Who may do what (None: everyone everything).
         max_body_size: Largest request body, bytes.
         max_concurrent_queries: Requests evaluated at once; others wait.
+        query_threads: Most threads evaluating at once (a request holding a slot
+            waits for one). Each thread keeps its own read connection, SQLite page
+            cache and malloc arena, so more threads than cores cost memory, not speed.
         queue_timeout_s: How long a request may wait for a slot.
         clock: Unix ms now (federation).
     """
@@ -76,6 +81,7 @@ class ServerParts:
     auth: Authenticator | None = None
     max_body_size: int = 10 * 1024 * 1024
     max_concurrent_queries: int = 20
+    query_threads: int = 4
     queue_timeout_s: float = 120.0
     clock: Callable[[], int] = now_ms
 
@@ -115,7 +121,8 @@ def create_app(api: Api, parts: ServerParts | None = None) -> Starlette:
     parts = parts or ServerParts()
     stats = HttpStats()
     executor = ThreadPoolExecutor(
-        max_workers=parts.max_concurrent_queries + 2, thread_name_prefix="nightowl-api"
+        max_workers=max(1, min(parts.max_concurrent_queries, parts.query_threads)) + 2,
+        thread_name_prefix="nightowl-api",
     )
     slots = asyncio.Semaphore(parts.max_concurrent_queries)
 

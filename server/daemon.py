@@ -48,6 +48,7 @@ __all__ = [
     "configure_logging",
     "engine_options",
     "split_listen",
+    "tune_malloc",
 ]
 
 log = logging.getLogger("nightowl.daemon")
@@ -90,6 +91,37 @@ def configure_logging(fmt: str = "plain", level: str = "info") -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+#: glibc's mallopt parameters (malloc.h).
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+
+
+def tune_malloc(mmap_threshold: int = 1 << 20, arenas: int = 2) -> bool:
+    """Keep a long-running server's heap from growing with its query history.
+
+    glibc raises its mmap threshold each time a large block is freed (up to 32 MiB),
+    so after a few big queries numpy's temporaries come from the heap, and freed
+    heap rarely goes back to the system; every thread also gets its own arena. A
+    fixed 1 MiB threshold (bigger arrays are mapped and unmapped) and two arenas
+    keep the resident size near what is live: over the standard query set the peak
+    fell from about 220 to 172 MB, for about a third more server CPU (fresh pages
+    are zeroed by the kernel); see docs/operations.md. Call it before threads
+    start. Returns False where it does not apply (not glibc).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    ok = mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
+    return mallopt(_M_ARENA_MAX, arenas) == 1 and ok
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -188,41 +220,12 @@ class Daemon:
             raise UserError(f"cannot run the daemon: {reason}", where=str(self.runtime.db_path))
         store = self.runtime.store
         try:
-            await self._start_alerting()
             await self._start_parts(store)
             await self._serve()
         finally:
             await self._shutdown()
         return 0
 
-    async def _start_alerting(self) -> None:
-        """Rules with notifications ([alerting]), silences and the alert state file.
-
-        The runtime runs rules without a notifier (the UI shows alerts itself); the
-        daemon replaces that manager with one wired by `alerting_from_config`.
-        """
-        from nightowl.alerts.manager import alerting_from_config
-        from nightowl.alerts.rules import engine_query_fn
-
-        rt = self.runtime
-        cfg = self.config
-        if getattr(rt, "notifier", None) is not None:
-            return
-        if rt.rules is not None:
-            await rt.rules.stop()
-            rt.rules = None
-        has_rules = bool(cfg.rule_files or cfg.rule_groups)
-        if not has_rules:
-            return
-        manager, notifier, _state = await asyncio.to_thread(
-            alerting_from_config, cfg, engine_query_fn(rt.engine), rt.store, rt.store, rt.db_path
-        )
-        self.notifier = notifier
-        notifier.start()  # type: ignore[attr-defined]
-        manager.start(rt.clock.now_ms)
-        rt.rules = manager
-
-    notifier: Any = None
     _sock: socket.socket | None = None
 
     async def _start_parts(self, store: Any) -> None:
@@ -344,11 +347,8 @@ class Daemon:
             if self.push is not None:
                 await self.push.stop()
                 self.push = None
-            if self.runtime is not None:
+            if self.runtime is not None:  # rules, notifier, sources, scrapers, store
                 await self.runtime.stop()
-            if self.notifier is not None:
-                await self.notifier.stop()
-                self.notifier = None
 
         try:
             await asyncio.wait_for(steps(), STOP_TIMEOUT_S)
@@ -385,19 +385,17 @@ class Daemon:
             return "[storage] path changed; restart nightowl to use another database"
         rt = self.runtime
         try:
-            if rt.scrapers is not None:
-                errors = await rt.scrapers.apply(new)
-                for err in errors:
-                    log.warning("scrape target: %s", err)
-            try:
-                auth = await asyncio.to_thread(Authenticator.from_config, new.server)
-            except OSError as exc:
-                raise ConfigError(f"cannot read a bearer token file: {exc}") from None
+            auth = await asyncio.to_thread(Authenticator.from_config, new.server)
+        except OSError as exc:
+            return f"cannot read a bearer token file: {exc}"
         except ConfigError as exc:
             return str(exc)
-        rules_error = await self._reload_rules(new)
-        if rules_error:
-            return rules_error
+        try:  # scrapers, log/command/JSON/report sources, rules and their notifier
+            warnings = await rt.reload(new)
+        except NightowlError as exc:
+            return str(exc)
+        for warning in warnings:
+            log.warning("%s", warning)
         if self.remote_write is not None or new.remote_write:
             if self.remote_write is None:
                 from nightowl.server.remote_write import RemoteWriteManager
@@ -413,35 +411,6 @@ class Daemon:
         self.parts.auth = auth
         self.parts.external_labels = dict(new.global_.external_labels)
         self.config = new
-        rt.config = new
-        return None
-
-    async def _reload_rules(self, new: Any) -> str | None:
-        from nightowl.alerts.rulefile import groups_from_config
-
-        rt = self.runtime
-        files = tuple(new.rule_files or ())
-        source = getattr(new, "source", "") or "config.toml"
-        try:
-            inline = groups_from_config(tuple(new.rule_groups or ()), file=source)
-        except NightowlError as exc:
-            return str(exc)
-        if rt.rules is None:
-            if not files and not inline:
-                return None
-            old, self.config = self.config, new
-            try:
-                await self._start_alerting()
-            except NightowlError as exc:
-                self.config = old
-                return str(exc)
-            return None
-        try:
-            await asyncio.to_thread(rt.rules.load, files, inline)
-        except NightowlError as exc:
-            return str(exc)
-        await rt.rules.stop()
-        rt.rules.start(rt.clock.now_ms)
         return None
 
 

@@ -41,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
 
     from nightowl.config import load_config, with_overrides
     from nightowl.runtime import Runtime
-    from nightowl.server.daemon import Daemon, configure_logging
+    from nightowl.server.daemon import Daemon, configure_logging, tune_malloc
 
+    tune_malloc()
     configure_logging(args.log_format, args.log_level)
     config = with_overrides(load_config(args.config), db=args.db, listen=args.listen)
     db = Path(args.db) if args.db else None

@@ -43,8 +43,9 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Open the database read-only and serve until stopped."""
     from nightowl.config import load_config, with_overrides
-    from nightowl.server.daemon import configure_logging
+    from nightowl.server.daemon import configure_logging, tune_malloc
 
+    tune_malloc()
     configure_logging(args.log_format, args.log_level)
     config = with_overrides(load_config(args.config), listen=args.listen)
     return asyncio.run(serve(config, args.db))
