@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
@@ -148,3 +149,25 @@ async def test_rules_and_alerts(store: Store, tmp_path: Path) -> None:
     assert a["annotations"] == {"summary": "b:2 is down"}
     assert a["value"] == "0e+00"
     assert [r["name"] for r in only_alerts["groups"][0]["rules"]] == ["DbDown"]
+
+
+async def test_query_threads_bound_the_pool(api: Api) -> None:
+    """Twenty query slots share at most four evaluating threads (plus two for the rest)."""
+    wide = create_app(api, ServerParts(max_concurrent_queries=20))
+    narrow = create_app(api, ServerParts(max_concurrent_queries=1, query_threads=4))
+    assert wide.state.executor._max_workers == 6
+    assert narrow.state.executor._max_workers == 3
+    wide.state.executor.shutdown()
+    narrow.state.executor.shutdown()
+
+
+def test_tune_malloc_applies_on_glibc() -> None:
+    """On Linux with glibc the allocator settings are taken (in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = "from nightowl.server.daemon import tune_malloc; print(tune_malloc())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    glibc = sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION") is not None
+    assert out.stdout.strip() == str(glibc)
