@@ -95,8 +95,7 @@ def build_windows(rb: RangeBlock, rows: slice | None = None) -> Windows:
         v = np.empty(0, np.float64)
     ws = np.asarray(rb.window_start, dtype=np.int64)
     we = np.asarray(rb.window_end, dtype=np.int64)
-    lo = _banded_search(t, lens, offsets, ws)
-    hi = _banded_search(t, lens, offsets, we)
+    lo, hi = _search_all(t, lens, offsets, ws, we)
     return Windows(t, v, offsets, lo, hi)
 
 
@@ -112,39 +111,57 @@ def window_counts(rb: RangeBlock) -> np.ndarray:
     offsets = np.zeros(n_series + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])
     t = np.concatenate([np.asarray(s.t, dtype=np.int64) for s in series])
-    return _banded_search(t, lens, offsets, we) - _banded_search(t, lens, offsets, ws)
+    lo, hi = _search_all(t, lens, offsets, ws, we)
+    return hi - lo
 
 
 #: Largest key span a banded search may use (keeps the int64 keys far from overflow).
 _BAND_LIMIT = 1 << 62
+#: Most query times per series for a banded search: it saves the per-series numpy calls,
+#: which dominate with few steps (instant and short range queries), but one search over
+#: everything is slower than many searches over small cached arrays with many steps.
+_BAND_MAX_STEPS = 64
 
 
-def _banded_search(
-    t: np.ndarray, lens: np.ndarray, offsets: np.ndarray, q: np.ndarray
-) -> np.ndarray:
-    """`offsets[i] + searchsorted(series i's times, q, "right")` for every series i and
-    query time, int64 (n_series, len(q)), with one search for all series.
+def _search_all(
+    t: np.ndarray, lens: np.ndarray, offsets: np.ndarray, ws: np.ndarray, we: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`offsets[i] + searchsorted(series i's times, x, "right")` for every series i and
+    every time of `ws` and of `we`: two int64 (n_series, n_steps) arrays.
 
-    Each series' times are shifted into a band of their own of one increasing key
-    (times are sorted within a series, bands are two apart), and the queries are
-    clipped to the times present, which does not change their rank in a series.
+    With few steps, one search for all series: each series' times are shifted into a
+    band of their own of one increasing key (times are sorted within a series, bands
+    are two apart), and the query times are clipped to the times present, which does
+    not change their rank in a series. With many steps, one search per series over its
+    own small (cached) array is faster.
     """
-    n_series = len(lens)
-    if not n_series or not len(q) or not len(t):
-        return np.repeat(offsets[:n_series, np.newaxis], len(q), axis=1)
-    tmin, tmax = int(t.min()), int(t.max())
-    width = tmax - tmin + 2
-    if width * n_series >= _BAND_LIMIT or tmin <= -_BAND_LIMIT:
-        out = np.empty((n_series, len(q)), dtype=np.int64)
-        for i in range(n_series):
-            st = t[offsets[i] : offsets[i + 1]]
-            out[i] = np.searchsorted(st, q, "right") + offsets[i]
-        return out
-    band = np.arange(n_series, dtype=np.int64) * width
-    key = t - tmin
-    key += np.repeat(band, lens)
-    qq = np.clip(q, tmin - 1, tmax) - tmin
-    return np.searchsorted(key, qq[np.newaxis, :] + band[:, np.newaxis], "right")
+    n_series, n_steps = len(lens), len(we)
+    if not n_series or not n_steps or not len(t):
+        base = np.repeat(offsets[:n_series, np.newaxis], n_steps, axis=1)
+        return base, base.copy()
+    banded = n_steps <= _BAND_MAX_STEPS
+    if banded:
+        tmin, tmax = int(t.min()), int(t.max())
+        width = tmax - tmin + 2
+        banded = width * n_series < _BAND_LIMIT and tmin > -_BAND_LIMIT
+    if banded:
+        band = np.arange(n_series, dtype=np.int64) * width
+        key = t - tmin
+        key += np.repeat(band, lens)
+        out = []
+        for q in (ws, we):
+            qq = np.clip(q, tmin - 1, tmax) - tmin
+            out.append(np.searchsorted(key, qq[np.newaxis, :] + band[:, np.newaxis], "right"))
+        return out[0], out[1]
+    lo = np.empty((n_series, n_steps), dtype=np.int64)
+    hi = np.empty((n_series, n_steps), dtype=np.int64)
+    bounds = offsets.tolist()
+    for i in range(n_series):
+        a = bounds[i]
+        st = t[a : bounds[i + 1]]
+        lo[i] = np.searchsorted(st, ws, "right") + a
+        hi[i] = np.searchsorted(st, we, "right") + a
+    return lo, hi
 
 
 #: Limits of one group of series evaluated together (see series_groups).

@@ -72,6 +72,18 @@ def test_wide_time_spans_fall_back(monkeypatch: pytest.MonkeyPatch) -> None:
     assert np.array_equal(w.lo, lo) and np.array_equal(w.hi, hi)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_times, min_size=1, max_size=4), st.integers(0, 10**5))
+def test_many_steps_search_per_series(series_times: list[list[int]], range_ms: int) -> None:
+    """Above the banded search's step limit, the per-series search gives the same index."""
+    ends = list(range(-(10**6), 10**6, 20_000))  # 100 steps
+    assert len(ends) > _windows._BAND_MAX_STEPS
+    rb = _block(series_times, ends, range_ms)
+    lo, hi = _expected(rb)
+    w = _windows.build_windows(rb)
+    assert np.array_equal(w.lo, lo) and np.array_equal(w.hi, hi)
+
+
 def test_group_slices_keep_flat_offsets() -> None:
     """A slice of the series indexes its own concatenation from 0."""
     rb = _block([[1, 2, 3], [4, 5], [6]], [3, 6], 4)
