@@ -80,10 +80,13 @@ class Terminal:
         self, command: str, env: dict[str, str], size: tuple[int, int] = (100, 30)
     ) -> None:
         self.name = f"nightowl-e2e-{uuid.uuid4().hex[:8]}"
+        # a server of its own: sessions of other tmux users on the machine cannot
+        # change this window's size
+        self.tmux = ["tmux", "-L", self.name]
         envs = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         subprocess.run(
             [
-                "tmux",
+                *self.tmux,
                 "new-session",
                 "-d",
                 "-s",
@@ -92,14 +95,16 @@ class Terminal:
                 str(size[0]),
                 "-y",
                 str(size[1]),
-                f"env {envs} {command}; sleep 30",
+                # COLUMNS/LINES from the test runner's environment would override the
+                # window's real size (shutil.get_terminal_size reads them first)
+                f"env -u COLUMNS -u LINES {envs} {command}; sleep 30",
             ],
             check=True,
         )
 
     def screen(self) -> str:
         out = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name],
+            [*self.tmux, "capture-pane", "-p", "-t", self.name],
             capture_output=True,
             text=True,
             check=False,
@@ -117,10 +122,10 @@ class Terminal:
         raise AssertionError(f"screen never matched; last screen:\n{text}")
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True, check=False)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True, check=False)
 
 
 @pytest.fixture
@@ -185,3 +190,40 @@ def test_attached_read_only_when_a_daemon_owns_the_db(tmp_path: Path, env, termi
         assert "DiskAlmostFull" in screen
         term.keys("q")
         term.wait_for(lambda s: "attached read-only" not in s, timeout=10)
+
+
+def _write_deploys(db: Path) -> None:
+    """CI's deploy times (deploy_timestamp_seconds) over the last hour: deploys 40 and 15
+    minutes ago."""
+    end = now_ms()
+    ts = np.arange(end - 3_600_000, end + 1, 15_000, dtype=np.int64)
+    first, second = end - 40 * 60_000, end - 15 * 60_000
+    at = np.where(ts >= second, second, np.where(ts >= first, first, end - 7_200_000))
+    labels = [Labels.of("deploy_timestamp_seconds", job="ci")]
+    batch = SampleBatch(labels, np.zeros(len(ts), np.int64), ts, at / 1000.0)
+    with Store.open(db) as s:
+        s.append_sync(batch)
+
+
+def test_configured_events_are_marked_and_frames_fit(tmp_path: Path, env, terminals) -> None:
+    """[tui] event_queries: the deploys are marked ◆ on the charts and named in the legends
+    at 120x40; at 80x24 the panels are title rules (no box cut off at the bottom)."""
+    db = tmp_path / "deploys.db"
+    write_known_data(db)
+    _write_deploys(db)
+    cfg = Path(env["XDG_CONFIG_HOME"]) / "nightowl" / "config.toml"
+    expr = "changes(deploy_timestamp_seconds[5m]) > 0"
+    event = f'{{ name = "deploys", expr = "{expr}" }}'
+    cfg.write_text(f"[host]\nenabled = false\n[tui]\nevent_queries = [{event}]\n")
+    term = Terminal(nightowl("--db", str(db)), env, size=(120, 40))
+    terminals.append(term)
+    screen = term.wait_for(lambda s: "◆ deploys" in s and "93%" in s, timeout=30)
+    load_axis = [ln for ln in screen.splitlines() if "└" in ln and "◆" in ln]
+    assert load_axis and max(ln.count("◆") for ln in load_axis) == 2
+    term.close()
+    small = Terminal(nightowl("--db", str(db)), env, size=(80, 24))
+    terminals.append(small)
+    screen = small.wait_for(lambda s: "93%" in s and "Load" in s and "◆" in s, timeout=30)
+    lines = screen.splitlines()
+    assert any(ln.startswith("─ Load ") or "─ Load ─" in ln for ln in lines)
+    assert not any(ln.lstrip().startswith(("╭", "╰")) for ln in lines[1:-1])
