@@ -13,6 +13,8 @@ import argparse
 import sys
 from typing import Any
 
+from nightowl.commands import db_path_arg
+
 __all__ = ["register", "run_ack"]
 
 
@@ -30,7 +32,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-e", "--expires", default="4h", help="ack lifetime (default 4h)")
     parser.add_argument("-a", "--author", help="who (default $USER@host and SSH client)")
     parser.add_argument("--list", action="store_true", help="list active acks")
-    parser.add_argument("--db", metavar="PATH", help="metrics database (default: config / XDG)")
+    parser.add_argument(
+        "--db", metavar="PATH", type=db_path_arg, help="metrics database (default: config / XDG)"
+    )
     parser.add_argument("--config", metavar="FILE", help="config file ([storage] path)")
     parser.set_defaults(func=run_ack)
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nightowl.commands import db_path_arg
 from nightowl.errors import UserError
 
 __all__ = ["register", "run_compact", "run_stats"]
@@ -55,7 +56,9 @@ def register(subparsers: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH", help="database file (default: config / XDG)")
+    parser.add_argument(
+        "--db", metavar="PATH", type=db_path_arg, help="database file (default: config / XDG)"
+    )
     parser.add_argument("--config", metavar="FILE", help="config file ([storage] settings)")
 
 

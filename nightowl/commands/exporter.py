@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from nightowl.commands import db_path_arg
 from nightowl.errors import UserError
 
 __all__ = ["export_store", "register", "run_export"]
@@ -41,7 +42,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "selectors", nargs="*", metavar="SELECTOR", help='series selector, e.g. up{job="api"}'
     )
-    parser.add_argument("--db", metavar="PATH", help="database file (default: config / XDG)")
+    parser.add_argument(
+        "--db", metavar="PATH", type=db_path_arg, help="database file (default: config / XDG)"
+    )
     parser.add_argument("--config", metavar="FILE", help="config file ([storage] path)")
     parser.add_argument("--start", metavar="T", help="RFC 3339, Unix seconds or now-1h")
     parser.add_argument("--end", metavar="T", help="RFC 3339, Unix seconds or now")

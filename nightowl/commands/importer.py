@@ -58,6 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from nightowl.commands import db_path_arg
 from nightowl.errors import ParseError, UsageError, UserError
 
 __all__ = ["ImportSummary", "import_stream", "register", "run_import"]
@@ -82,7 +83,9 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("file", metavar="FILE", help="file to import, or - for stdin")
-    parser.add_argument("--db", metavar="PATH", help="database file (default: config / XDG)")
+    parser.add_argument(
+        "--db", metavar="PATH", type=db_path_arg, help="database file (default: config / XDG)"
+    )
     parser.add_argument("--config", metavar="FILE", help="config file ([storage] settings)")
     parser.add_argument(
         "--skip-errors", action="store_true", help="drop malformed lines, count them, go on"

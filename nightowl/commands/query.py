@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from nightowl.commands import db_path_arg
 from nightowl.errors import ParseError, UsageError, UserError
 
 if TYPE_CHECKING:
@@ -62,7 +63,9 @@ def register(subparsers: Any) -> None:
         description="Evaluate one PromQL expression (instant, or range with --start/--end).",
     )
     p.add_argument("expr", metavar="EXPR", help="the PromQL expression")
-    p.add_argument("--db", metavar="PATH", help="database file (default: config / XDG)")
+    p.add_argument(
+        "--db", metavar="PATH", type=db_path_arg, help="database file (default: config / XDG)"
+    )
     p.add_argument("--config", metavar="FILE", help="config file ([storage] settings)")
     p.add_argument("--time", metavar="T", help="instant query time (default: now)")
     p.add_argument("--start", metavar="T", help="range query start")

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nightowl.commands import db_path_arg
+
 __all__ = ["db_for", "fmt_ms", "normalize_matcher", "register"]
 
 
@@ -50,7 +52,9 @@ def register(subparsers: Any) -> None:
 
 
 def _db_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="PATH", help="metrics database (default: config / XDG)")
+    p.add_argument(
+        "--db", metavar="PATH", type=db_path_arg, help="metrics database (default: config / XDG)"
+    )
     p.add_argument("--config", metavar="FILE", help="config file ([storage] path)")
 
 
