@@ -22,7 +22,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["AGGREGATORS", "Token", "context", "go_quote", "locate", "regex_reason", "tokens"]
+__all__ = [
+    "AGGREGATORS",
+    "Token",
+    "context",
+    "duration_overflow",
+    "go_quote",
+    "locate",
+    "regex_reason",
+    "tokens",
+]
 
 Token = tuple[str, int, int]
 
@@ -672,6 +681,54 @@ def err_pos(err: str) -> int | None:
     """The `at position N` of a `re.error` text."""
     m = re.search(r"at position (\d+)", err)
     return int(m.group(1)) if m else None
+
+
+#: The longest duration promql_parser holds, in seconds (Rust's Duration from f64 panics past it).
+_MAX_DURATION_S = 2.0**63 / 1e9
+
+
+_DURATION_NUMBER = re.compile(
+    r"(?:\[|:|\boffset\s*[-+]?)\s*([0-9_.]+(?:[eE][-+]?[0-9]+)?|(?i:inf|nan))(?![\w.])"
+)
+
+
+def _innermost_bracket(text: str, pos: int, strings: list[tuple[int, int]]) -> str:
+    """The innermost bracket open at `pos`, outside string literals ("" if none)."""
+    stack: list[str] = []
+    for i, ch in enumerate(text[:pos]):
+        if any(a <= i < b for a, b in strings):
+            continue
+        if ch in _PAIRS:
+            stack.append(ch)
+        elif ch in ")]}" and stack and _PAIRS[stack[-1]] == ch:
+            stack.pop()
+    return stack[-1] if stack else ""
+
+
+def duration_overflow(text: str) -> tuple[int, str] | None:
+    """A plain number used as a duration (offset, range, step) too large to hold.
+
+    promql_parser panics on these; Prometheus would overflow Go's Duration.
+    """
+    # an unterminated quote runs to the end of the text
+    strings = [
+        (a, b if kind == "string" else len(text))
+        for kind, a, b in tokens(text)
+        if kind in ("string", "badstring")
+    ]
+    for m in _DURATION_NUMBER.finditer(text):
+        start = m.start(1)
+        if any(a <= start < b for a, b in strings):
+            continue
+        if text[m.start()] == ":" and _innermost_bracket(text, m.start(), strings) != "[":
+            continue  # a colon in a metric name, not a subquery step
+        try:
+            value = float(m.group(1).replace("_", ""))
+        except ValueError:
+            continue
+        if not value < _MAX_DURATION_S:
+            return start, f'duration out of range: "{m.group(1)}"'
+    return None
 
 
 def locate(

@@ -792,6 +792,9 @@ def _parse_cached(text: str) -> ast.Expr:
     _AT_OVERRIDES.values = iter(_negative_at(text))
     _AT_OVERRIDES.strings = iter(_raw_strings(text))
     _POSITIONS.load(text)
+    overflow = _lexer.duration_overflow(text)
+    if overflow is not None:
+        raise _error(text, overflow[1], overflow[0])
     try:
         node = _pp.parse(_info_selectors(_raw_matcher_strings(text)))
     except ValueError as exc:

@@ -223,3 +223,26 @@ def test_regex_with_python_set_warning() -> None:
     assert isinstance(e, ast.VectorSelector)
     regex = e.matchers[1].regex
     assert regex is not None and regex.fullmatch("|") and not regex.fullmatch("c")
+
+
+@pytest.mark.parametrize(
+    ("query", "position"),
+    [
+        ("x offset 1e99", 9),
+        ("x[1e999]", 2),
+        ("x[5m:1e99]", 5),
+        ("x offset -NaN", 10),
+        ("x[Inf]", 2),
+    ],
+)
+def test_huge_durations_are_errors_not_panics(query: str, position: int, capfd) -> None:
+    """Numbers no duration can hold fail as ParseErrors, and the Rust parser never panics."""
+    with pytest.raises(ParseError, match="duration out of range") as info:
+        parse(query)
+    assert info.value.position == position
+    assert "panicked" not in capfd.readouterr().err
+
+
+def test_colon_numbers_in_metric_names_are_not_durations() -> None:
+    """`a:10000000000000` is a metric name, not a subquery step."""
+    assert isinstance(parse("sum(a:10000000000000)"), ast.AggregateExpr)
