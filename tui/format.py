@@ -317,6 +317,8 @@ def axis_labels(ticks: Sequence[float], step: float, unit: str = "none") -> list
         return [format_value(t, unit) for t in ticks]
     if unit in _BINARY_UNITS:
         suffix = "/s" if unit == "bytes/s" else ""
+        if step < 1e-3:
+            return _exp_labels(ticks, step, 1.0, " B" + suffix)
         if step < 1:
             d = _decimals(step)
             return ["0 B" + suffix if t == 0 else f"{t:.{d}f} B{suffix}" for t in ticks]
@@ -348,10 +350,17 @@ def axis_labels(ticks: Sequence[float], step: float, unit: str = "none") -> list
             scale, prefix = size, name
             break
     scaled_step = step * factor / scale
-    if scaled_step < 1e-3:
-        return [f"{t * factor:.2e}{after}" if t else f"0{after}" for t in ticks]
+    if scaled_step < 1e-3 or biggest >= 1e15:
+        return _exp_labels(ticks, step, factor, after)
     d = _decimals(scaled_step)
     return [f"0{after}" if t == 0 else f"{t * factor / scale:.{d}f}{prefix}{after}" for t in ticks]
+
+
+def _exp_labels(ticks: Sequence[float], step: float, factor: float, after: str) -> list[str]:
+    """Scientific notation with as many digits as tell ticks `step` apart."""
+    biggest = max(abs(t) for t in ticks) * factor
+    digits = max(math.ceil(math.log10(max(biggest / (step * factor), 1.0))) + 1, 2)
+    return [f"{t * factor:.{min(digits, 16)}e}{after}" if t else f"0{after}" for t in ticks]
 
 
 def axis_ticks(lo: float, hi: float, count: int) -> list[float]:

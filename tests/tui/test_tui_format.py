@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from nightowl.tui.format import (
     UNITS,
@@ -98,3 +98,68 @@ def test_clock_and_age(monkeypatch: pytest.MonkeyPatch) -> None:
     assert format_age(250) == "250 ms"
     assert format_age(3_000) == "3 s"
     assert format_age(250_000) == "4m 10s"
+
+
+def _ticks(lo: float, hi: float, step: float) -> list[float]:
+    n = round((hi - lo) / step)
+    return [lo + k * step for k in range(n + 1)]
+
+
+def test_axis_ticks_for_small_and_binary_values() -> None:
+    """Values of about 1 B/s tick 0, 0.5, 1 B/s (not 0, 0, 1); bytes step on a binary
+    1-2-5 ladder (512 KiB, not 488.3 KiB), SI units on a decimal one."""
+    from nightowl.tui.format import axis_labels, axis_scale
+
+    lo, hi, step = axis_scale(0, 0.9, "bytes/s", 2)
+    assert axis_labels(_ticks(lo, hi, step), step, "bytes/s") == ["0 B/s", "0.5 B/s", "1.0 B/s"]
+    lo, hi, step = axis_scale(0, 1_000_000, "bytes/s", 4)
+    assert axis_labels(_ticks(lo, hi, step), step, "bytes/s") == [
+        "0 B/s",
+        "500 KiB/s",
+        "1000 KiB/s",
+    ]
+    lo, hi, step = axis_scale(0, 3_000_000, "bytes", 4)
+    assert axis_labels(_ticks(lo, hi, step), step, "bytes") == ["0 B", "1 MiB", "2 MiB", "3 MiB"]
+    lo, hi, step = axis_scale(0, 3.3, "none", 4)
+    assert axis_labels(_ticks(lo, hi, step), step, "none") == ["0", "1", "2", "3", "4"]
+    lo, hi, step = axis_scale(0, 0.0123, "seconds", 2)
+    assert axis_labels(_ticks(lo, hi, step), step, "seconds") == ["0 s", "10 ms", "20 ms"]
+    assert axis_scale(3, 40, "percent", 2) == (0.0, 100.0, 50.0)
+
+
+UNIT_LIST = [
+    "bytes",
+    "bytes/s",
+    "bits/s",
+    "percent",
+    "percentunit",
+    "ops/s",
+    "short",
+    "none",
+    "celsius",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.just(0.0), st.floats(-1e12, -1e-12), st.floats(1e-12, 1e12)),
+    st.one_of(st.just(0.0), st.floats(1e-12, 1e12)),  # no subnormal spreads
+    st.sampled_from(UNIT_LIST),
+    st.integers(1, 4),
+)
+def test_axis_ticks_are_nice_and_distinct(base: float, spread: float, unit: str, n: int) -> None:
+    """Whatever the data, the axis covers it, the step is 1, 2 or 5 times a power of ten
+    (of 1024 for bytes), and no two tick labels read the same."""
+    from nightowl.tui.format import axis_labels, axis_scale
+
+    lo, hi, step = axis_scale(base, base + spread, unit, n)
+    assert lo <= min(base, 0 if base >= 0 else base) + 1e-9 * max(abs(base), 1)
+    assert hi >= base + spread - 1e-9 * max(abs(base + spread), 1)
+    ticks = _ticks(lo, hi, step)
+    assert 2 <= len(ticks) <= n + 3
+    labels = axis_labels(ticks, step, unit)
+    assert len(set(labels)) == len(labels), labels
+    if unit in ("bytes", "bytes/s") and step >= 1:
+        step /= 1024 ** math.floor(math.log(step, 1024) + 1e-9)
+    scaled = step / 10 ** math.floor(math.log10(step) + 1e-9)
+    assert any(math.isclose(scaled, m) for m in (1, 2, 2.5, 5, 10)), (step, scaled)

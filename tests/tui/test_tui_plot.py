@@ -152,3 +152,22 @@ def test_event_markers_on_the_time_axis() -> None:
     assert styles.get("▲") == "critical" and styles.get("△") == "ok"
     middle = text_.index("▲")
     assert abs(middle - (5 + 55 // 2)) <= 2
+
+
+@pytest.mark.parametrize(
+    ("peak", "unit"), [(1.0, "bytes/s"), (999_999.0, "bytes/s"), (3.34, "none")]
+)
+@pytest.mark.parametrize("height", [4, 8, 12])
+def test_y_axis_labels_are_whole_and_distinct(peak: float, unit: str, height: int) -> None:
+    """Tick labels are never cut (the gutter fits the widest) and never repeat; small
+    values get decimals (0.5 B/s between 0 and 1 B/s)."""
+    t = np.linspace(0, H, 61).astype(np.int64)
+    s = [PlotSeries("x", t, peak * (0.5 + 0.5 * np.sin(np.arange(61) / 5)), 0)]
+    rows = text(chart_rows(s, 0, H, 60_000, 38, height, unit=unit))
+    labels = [r.split("┤")[0].strip() for r in rows if "┤" in r]
+    assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+    assert not any("…" in r.split("┤")[0] for r in rows if "┤" in r)
+    if peak == 1.0:
+        assert labels[0] == "1.0 B/s" and labels[-1] == "0 B/s" and "0.5 B/s" in labels
+    if peak == 999_999.0:
+        assert labels[0] == "1000 KiB/s"
