@@ -154,10 +154,6 @@ def _resolve_db(args: argparse.Namespace) -> tuple[Path, Any]:
     from nightowl.config import load_config
     from nightowl.paths import default_db_path
 
-    if args.db == "":
-        raise UsageError(
-            "empty database path (--db '')", hint="give a file name, or leave --db out"
-        )
     config = load_config(args.config) if args.config else load_config(None)
     storage = getattr(config, "storage", None)
     path = args.db or (storage.path if storage is not None and storage.path else None)
