@@ -25,6 +25,7 @@ compaction. Then it prints:
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import resource
 import statistics
@@ -161,6 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"disk: {size:,} bytes in {files} = {size / total:.3f} bytes/sample")
 
     newest = max(int(b.timestamps.max()) for b in batches)
+    seen: dict[Labels, None] = {}
+    for b in batches:
+        seen.update(dict.fromkeys(b.series))
+    series = list(seen)[:1000]
+    # A reading process (daemon, TUI) does not hold the parsed workload: release it
+    # before timing reads (holding its ~300 MB slowed every read here by 20-30%).
+    del batches, seen
+    gc.collect()
     sel = [Matcher("__name__", "=~", ".+")]
     for cache, label in (
         (48 << 20, "decoded-chunk cache on"),
@@ -201,10 +210,6 @@ def main(argv: list[str] | None = None) -> int:
     dbs = work / "scrape.db"
     for p in work.glob("scrape.db*"):
         p.unlink()
-    seen: dict[Labels, None] = {}
-    for b in batches:
-        seen.update(dict.fromkeys(b.series))
-    series = list(seen)[:1000]
     refs = np.arange(len(series))
     rounds = 300
     with Store.open(dbs, options=opts) as s:
