@@ -304,6 +304,25 @@ _Found = tuple[int, str] | None
 
 def _lexical(t: _Text, msg: str) -> _Found:
     text = t.text
+    m = re.match(r"unexpected character: '(.)'$", msg)
+    if m and m.group(1) != "}":
+        strings = [(a, b) for kind, a, b in t.toks if kind in ("string", "badstring")]
+        if m.group(1) != ".":
+            bad = [
+                start for kind, start, _end in t.toks if kind == "bad" and text[start] == m.group(1)
+            ]
+            return (bad[0], msg) if bad else None
+        for hit in re.finditer(r"(?<![\d.])\.(?!\d)", text):
+            if not any(a <= hit.start() < b for a, b in strings):
+                return hit.start(), msg
+        return None
+    m = re.match(r"unexpected character after '\.': '(.)'", msg)
+    if m:
+        strings = [(a, b) for kind, a, b in t.toks if kind in ("string", "badstring")]
+        for hit in re.finditer(r"(?<![\d.])\." + re.escape(m.group(1)), text):
+            if not any(a <= hit.start() < b for a, b in strings):
+                return hit.start(), "unexpected character: '.'"
+        return None
     m = re.match(r"unexpected character after '([=!])': '(.)'", msg)
     if m:
         idx = text.find(m.group(1) + m.group(2))

@@ -383,6 +383,9 @@ PROMETHEUS_2_42 = [
         "x @ 1e99-abs(x)",
         "1:1: parse error: timestamp out of bounds for @ modifier: 999999999999999967336168804116691273849533185806555472917961779471295845921727862608739868455469056.000000",
     ),
+    ("a.b", "1:2: parse error: unexpected character: '.'"),
+    ("x.", "1:2: parse error: unexpected character: '.'"),
+    ("sum(x).y", "1:7: parse error: unexpected character: '.'"),
 ]
 
 #: Where our message differs from 2.42's: query -> our message after `parse error: `.
