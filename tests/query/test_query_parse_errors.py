@@ -386,6 +386,30 @@ PROMETHEUS_2_42 = [
     ("a.b", "1:2: parse error: unexpected character: '.'"),
     ("x.", "1:2: parse error: unexpected character: '.'"),
     ("sum(x).y", "1:7: parse error: unexpected character: '.'"),
+    (
+        "sum(\n  rate(x)\n)",
+        '2:8: parse error: expected type range vector in call to function "rate", got instant vector',
+    ),
+    (
+        'sum by (job) (\n  rate(x[5m])\n) > bool\n  "a"',
+        "4:3: parse error: binary expression must contain only scalar and instant vector types",
+    ),
+    ('x{\n  a=~"(",\n}', "2:3: parse error: error parsing regexp: missing closing ): `^(?:()$`"),
+    (
+        "histogram_quantile(\n  0.9,\n  sum by (le) (rate(x[5m])\n)",
+        "4:2: parse error: unclosed left parenthesis",
+    ),
+    ("# comment\nx +", "2:4: parse error: unexpected end of input"),
+    (
+        "x and\n  # comment\n  1",
+        '1:1: parse error: set operator "and" not allowed in binary scalar expression',
+    ),
+    (
+        'topk(\n  "a",\n  x\n)',
+        "2:3: parse error: expected type scalar in aggregation parameter, got string",
+    ),
+    ("abs(x) by (a)", "1:8: parse error: unexpected <by>"),
+    ("x * bool y", "1:3: parse error: bool modifier can only be used on comparison operators"),
 ]
 
 #: Where our message differs from 2.42's: query -> our message after `parse error: `.
