@@ -9,9 +9,14 @@ Only this module imports `promql_parser`. It
   that `promql_parser` does not know are registered with it);
 - turns the parser's position-less `ValueError` messages into
   :class:`~nightowl.errors.ParseError` with Prometheus's wording
-  (`1:5: parse error: ...`) and a 0-based `position`, found by a small lexer of
-  our own (brackets, strings, unknown characters, named identifiers) or, failing
-  that, the first token after the longest prefix that still parses.
+  (`1:5: parse error: ...`) and the 0-based `position` Prometheus reports:
+  :mod:`nightowl.query._lexer` places each class of error (lexical, call and
+  aggregation types, binary operators, modifiers, regexes); otherwise the first
+  token no short completion can save (found by binary search) is the one
+  "unexpected". As in Prometheus, a syntax error before a lexical one wins, and
+  an unknown function whose call closes first is reported first.
+  tests/query/test_query_parse_errors.py holds the answers recorded from
+  Prometheus 2.42 that this is checked against.
 
     >>> parse("sum by (job) (rate(x[5m]))").op
     'sum'
