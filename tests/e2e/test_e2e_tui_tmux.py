@@ -125,7 +125,15 @@ class Terminal:
         subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def close(self) -> None:
+        socket = subprocess.run(
+            [*self.tmux, "display-message", "-p", "#{socket_path}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
         subprocess.run([*self.tmux, "kill-server"], capture_output=True, check=False)
+        if socket:
+            Path(socket).unlink(missing_ok=True)
 
 
 @pytest.fixture
