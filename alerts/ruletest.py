@@ -29,7 +29,7 @@ from nightowl.alerts.rulefile import GroupSpec, RuleFileError, load_rule_files, 
 from nightowl.alerts.rules import AlertState, RuleEvalError, engine_query_fn
 
 from nightowl.errors import NightowlError
-from nightowl.model import Labels, SampleBatch
+from nightowl.model import Labels, SampleBatch, go_quote
 from nightowl.timeutil import format_duration, parse_duration
 
 __all__ = ["format_go_e", "prom_labels", "run_test_file", "run_test_files"]
@@ -55,27 +55,8 @@ class _TestFailure(Exception):
 def prom_labels(labels: Labels | dict[str, str] | tuple[tuple[str, str], ...]) -> str:
     """Prometheus's `labels.Labels.String()`: `{__name__="x", a="b"}`."""
     items = sorted(labels.items()) if isinstance(labels, dict) else list(labels)
-    inner = ", ".join(f"{k}={_go_quote(v)}" for k, v in items)
+    inner = ", ".join(f"{k}={go_quote(v)}" for k, v in items)
     return "{" + inner + "}"
-
-
-def _go_quote(s: str) -> str:
-    out = ['"']
-    for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 def format_go_e(v: float) -> str:
@@ -272,7 +253,7 @@ def _run_group(
         try:
             got_vec = query(expr, et)
         except (NightowlError, RuleEvalError) as exc:
-            errs.append(f"    expr: {_go_quote(expr)}, time: {tdesc}, err: {exc.message}")
+            errs.append(f"    expr: {go_quote(expr)}, time: {tdesc}, err: {exc.message}")
             continue
         exp_s: list[tuple[Labels, float]] = []
         bad = False
@@ -282,8 +263,8 @@ def _run_group(
                 lbls, _ = parse_series_line(text)
             except ValueError as exc:
                 errs.append(
-                    f"    expr: {_go_quote(expr)}, time: {tdesc}, "
-                    f"err: labels {_go_quote(text)}: {exc}"
+                    f"    expr: {go_quote(expr)}, time: {tdesc}, "
+                    f"err: labels {go_quote(text)}: {exc}"
                 )
                 bad = True
                 break
@@ -297,7 +278,7 @@ def _run_group(
         )
         if not same:
             errs.append(
-                f"    expr: {_go_quote(expr)}, time: {tdesc},\n"
+                f"    expr: {go_quote(expr)}, time: {tdesc},\n"
                 f"        exp: {_samples_str(exp_s)}\n        got: {_samples_str(got_s)}"
             )
     return errs

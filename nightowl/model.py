@@ -36,6 +36,7 @@ __all__ = [
     "SampleBatch",
     "TargetHealth",
     "TargetStatus",
+    "go_quote",
     "is_stale",
     "stale_mask",
 ]
@@ -61,6 +62,48 @@ def stale_mask(values: np.ndarray) -> np.ndarray:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    '"': '\\"',
+    "\\": "\\\\",
+}
+
+
+def go_quote(text: str) -> str:
+    """`text` in double quotes as Go's `strconv.Quote` (`%q`) writes it.
+
+    Prometheus quotes label values, parameters and names this way in its error
+    messages and in `labels.String()`, so nightowl's messages match them. Bytes
+    that were not UTF-8 (decoded with `surrogateescape`) come out as `\\xNN`.
+
+    >>> go_quote('a"b\\n')
+    '"a\\\\"b\\\\n"'
+    """
+    out = ['"']
+    for ch in text:
+        esc = _GO_ESCAPES.get(ch)
+        if esc is not None:
+            out.append(esc)
+            continue
+        o = ord(ch)
+        if 0xDC80 <= o <= 0xDCFF:
+            out.append(f"\\x{o - 0xDC00:02x}")
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\x{o:02x}")
+        elif o > 0x7F and not ch.isprintable():
+            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
 
 
 class Labels(tuple[tuple[str, str], ...]):

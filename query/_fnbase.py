@@ -21,7 +21,6 @@ __all__ = [
     "drops",
     "finish",
     "format_go_float",
-    "go_quote",
     "invalid_quantile",
     "matrix_arg",
     "scalar_arg",
@@ -128,25 +127,6 @@ def matrix_arg(arg: Arg) -> RangeBlock:
     """A range-vector argument."""
     assert isinstance(arg, RangeBlock)
     return arg
-
-
-def go_quote(s: str) -> str:
-    """The inside of Go's `%q` for ordinary strings."""
-    out = []
-    for ch in s:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def drops(b: Block) -> np.ndarray:

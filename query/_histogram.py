@@ -30,7 +30,6 @@ from nightowl.query._fnbase import (
     annotate,
     finish,
     format_go_float,
-    go_quote,
     invalid_quantile,
     scalar_arg,
     string_arg,
@@ -41,7 +40,7 @@ from nightowl.query._fnbase import (
 from nightowl.query.block import Arg, Block, EvalContext, Result
 
 from nightowl.errors import QueryError
-from nightowl.model import Labels
+from nightowl.model import Labels, go_quote
 
 __all__ = [
     "Monotonicity",
@@ -290,7 +289,7 @@ def _bucket_groups(
     for le, name in dict.fromkeys(bad):
         text = (
             'PromQL warning: bucket label "le" is missing or has a malformed value of '
-            f'"{go_quote(le)}"{_for_metric(name)}'
+            f"{go_quote(le)}{_for_metric(name)}"
         )
         annotate(ctx, False, text, arg)
     return groups
@@ -299,7 +298,7 @@ def _bucket_groups(
 def _for_metric(name: str) -> str:
     """Prometheus's `maybeAddMetricName` suffix (with delayed name removal the
     name is still known when annotations are made)."""
-    return f' for metric name "{go_quote(name)}"' if name else ""
+    return f" for metric name {go_quote(name)}" if name else ""
 
 
 #: compute(bounds, counts (buckets x columns), step index per column) -> (values, mono)

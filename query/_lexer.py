@@ -22,12 +22,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from nightowl.model import go_quote
+
 __all__ = [
     "AGGREGATORS",
     "Token",
     "context",
     "duration_overflow",
-    "go_quote",
     "locate",
     "regex_reason",
     "tokens",
@@ -78,11 +79,6 @@ def tokens(text: str) -> list[Token]:
         for m in _TOKEN.finditer(text)
         if m.lastgroup not in ("ws", "comment")
     ]
-
-
-def go_quote(word: str) -> str:
-    """`word` quoted as Go's `%q` would."""
-    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class _Text:

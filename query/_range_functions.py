@@ -15,7 +15,6 @@ from nightowl.query._blockutil import metric_name
 from nightowl.query._fnbase import (
     annotate,
     finish,
-    go_quote,
     invalid_quantile,
     matrix_arg,
     scalar_arg,
@@ -23,6 +22,7 @@ from nightowl.query._fnbase import (
 from nightowl.query.block import Arg, Block, EvalContext, RangeBlock, Result
 
 from nightowl.errors import QueryError
+from nightowl.model import go_quote
 
 __all__ = [
     "OVER_TIME",
@@ -279,7 +279,7 @@ def _possible_non_counter(rb: RangeBlock, present: np.ndarray, ctx: EvalContext)
     for name in names:
         text = (
             "PromQL info: metric might not be a counter, name does not end in "
-            f'_total/_sum/_count/_bucket: "{go_quote(name)}"'
+            f"_total/_sum/_count/_bucket: {go_quote(name)}"
         )
         annotate(ctx, True, text, 0)
 

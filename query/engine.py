@@ -53,7 +53,7 @@ from nightowl.query.values import (
 from nightowl.store.api import Querier
 
 from nightowl.errors import QueryError
-from nightowl.model import Labels, stale_mask
+from nightowl.model import Labels, go_quote, stale_mask
 
 __all__ = ["Engine", "EngineOptions"]
 
@@ -558,7 +558,7 @@ class _Evaluator:
         grouping = tuple(sorted(node.grouping))
         if node.op == "count_values":
             if not _valid_label_name(label):
-                raise QueryError(f"invalid label name {_go_quote(label)}")
+                raise QueryError(f"invalid label name {go_quote(label)}")
             return count_values(inner, label, grouping, node.without)
         quantile = node.op == "quantile" and bool(node.arg_pos) and bool(self.text)
         pos = line_col(self.text, node.arg_pos[0]) if quantile else ""
@@ -653,21 +653,3 @@ def _valid_label_name(name: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _go_quote(s: str) -> str:
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif 0xDC80 <= o <= 0xDCFF:
-            out.append(f"\\x{o - 0xDC00:02x}")
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)

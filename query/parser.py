@@ -39,7 +39,7 @@ from nightowl.query import _lexer, ast
 from nightowl.query.block import ArgType
 
 from nightowl.errors import ParseError
-from nightowl.model import METRIC_NAME, Matcher, MatchOp
+from nightowl.model import METRIC_NAME, Matcher, MatchOp, go_quote
 
 __all__ = ["format_query", "line_col", "parse", "parse_matchers", "translate_regex"]
 
@@ -684,7 +684,7 @@ def _unexpected(text: str, pos: int) -> str:
             return f'unexpected duration "{word}"'
         return f'unexpected number "{word}"'
     if kind == "string":
-        return f"unexpected string {_lexer.go_quote(word)}"
+        return f"unexpected string {go_quote(word)}"
     if kind == "op":
         return f"unexpected <op:{word}>" if word not in (",", ":", "@") else f'unexpected "{word}"'
     return f'unexpected "{word}"'

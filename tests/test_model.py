@@ -93,3 +93,23 @@ def test_batch_roundtrip(rows: list[tuple[str, int, float]]) -> None:
     for x, y in zip(back, samples, strict=True):
         assert (math.isnan(x.v) and math.isnan(y.v)) or x.v == y.v
     assert len(batch.series) == len({s.labels for s in samples})
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("plain", '"plain"'),
+        ('a"b\\c', '"a\\"b\\\\c"'),
+        ("l1\nl2\tx\ry", '"l1\\nl2\\tx\\ry"'),
+        ("\x01\x7f", '"\\x01\\x7f"'),
+        ("\a\b\f\v", '"\\a\\b\\f\\v"'),
+        ("é ünïcode", '"é ünïcode"'),
+        ("\xa0", '"\\u00a0"'),
+        (b"\xff".decode("utf-8", "surrogateescape"), '"\\xff"'),
+    ],
+)
+def test_go_quote(text: str, quoted: str) -> None:
+    """Strings are quoted as Go's strconv.Quote does, as Prometheus's messages show them."""
+    from nightowl.model import go_quote
+
+    assert go_quote(text) == quoted
