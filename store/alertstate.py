@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nightowl.store.sqlite import BUSY_TIMEOUT_MS
+from nightowl.store.sqlite import BUSY_TIMEOUT_MS, create_private
 
 from nightowl.errors import CorruptDatabaseError, StoreError
 
@@ -181,8 +181,8 @@ class AlertStateDB:
 
     @contextlib.contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
+        create_private(self.path, "alert state file")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(

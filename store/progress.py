@@ -25,6 +25,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from nightowl.store.sqlite import create_private
+
 from nightowl.errors import StoreError
 
 __all__ = ["ProgressStore"]
@@ -56,6 +58,8 @@ class ProgressStore:
         self.path = Path(path) if path is not None else None
         self._lock = threading.Lock()
         where = str(self.path) if self.path is not None else ":memory:"
+        if self.path is not None:
+            create_private(self.path, "remote-write progress file")
         try:
             self._conn = sqlite3.connect(where, check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")

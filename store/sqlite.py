@@ -33,6 +33,7 @@ __all__ = [
     "configure_writer",
     "connect_reader",
     "connect_writer",
+    "create_private",
     "db_files",
     "sniff",
 ]
@@ -116,6 +117,22 @@ def _pragma(conn: sqlite3.Connection, sql: str) -> None:
     conn.execute(sql).fetchall()
 
 
+def create_private(path: Path, what: str = "database") -> None:
+    """Create `path` (and its folder) with mode 0600 unless it exists.
+
+    SQLite gives the `-wal` and `-shm` files the database file's permissions, so
+    creating the main file private first keeps all three private.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the {what} ({exc.strerror or exc})", where=str(path)
+        ) from None
+    os.close(fd)
+
+
 def connect_writer(path: Path) -> sqlite3.Connection:
     """Open (creating with mode 0600 if needed) the database for the writer thread.
 
@@ -123,14 +140,7 @@ def connect_writer(path: Path) -> sqlite3.Connection:
     checked that the file is ours; then call :func:`configure_writer`.
     """
     if not sniff(path):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the database ({exc.strerror or exc})", where=str(path)
-            ) from None
-        os.close(fd)
+        create_private(path)
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         _pragma(conn, f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
