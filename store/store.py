@@ -30,6 +30,7 @@ from types import TracebackType
 
 from nightowl.store.api import AppendResult, RollupData, SeriesData
 from nightowl.store.compact import CompactionResult, compaction_steps
+from nightowl.store.delete import DeleteResult, delete_series
 from nightowl.store.options import DatabaseStats, StoreOptions, StoreStats
 from nightowl.store.reader import Reader
 from nightowl.store.schema import check_schema, migrate
@@ -248,6 +249,16 @@ class Store:
     async def compact(self, *, force: bool = False) -> CompactionResult:
         """`compact_sync` off the event loop."""
         return await asyncio.to_thread(self.compact_sync, force=force)
+
+    def delete_series(
+        self, matcher_sets: Sequence[Sequence[Matcher]], mint: int, maxt: int
+    ) -> DeleteResult:
+        """Delete the samples in [mint, maxt] (inclusive) of every series matching any of
+        `matcher_sets`; series left empty are removed. Blocking, one transaction on the
+        writer thread (see :mod:`nightowl.store.delete`)."""
+        writer, core = self._need_writer()
+        with self._compact_lock:
+            return writer.call(lambda: delete_series(core, matcher_sets, mint, maxt))
 
     def checkpoint(self) -> None:
         """Write the WAL back into the database file and truncate it (waits for readers
