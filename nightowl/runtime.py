@@ -164,35 +164,50 @@ class Runtime:
         source = getattr(config, "source", "") or "config"
         inline = groups_from_config(tuple(getattr(config, "rule_groups", ()) or ()), file=source)
         await asyncio.to_thread(load_rule_files, files)  # raises RuleFileError, changes nothing
+        notifier = None
+        changed = getattr(config, "alerting", None) != getattr(self.config, "alerting", None)
+        if self.rules is not None and changed:  # built first: a bad secret file changes nothing
+            notifier = await asyncio.to_thread(self._notifier, config)
         warnings: list[str] = []
-        if self.scrapers is not None:
-            warnings += [f"scrape target: {e}" for e in await self.scrapers.apply(config)]
+        try:
+            if self.scrapers is not None:
+                warnings += [f"scrape target: {e}" for e in await self.scrapers.apply(config)]
+        except BaseException:
+            if notifier is not None:
+                await notifier.stop()
+            raise
         if self.devsec is not None:
             warnings += [f"source: {e}" for e in await self.devsec.apply(config)]
-        old, self.config = self.config, config
+        self.config = config
         if self.attached:
             return warnings
         if self.rules is None:
             await self._start_rules()
             return warnings
-        if getattr(config, "alerting", None) != getattr(old, "alerting", None):
-            from nightowl.alerts.notify import notifier_from_config
-            from nightowl.alerts.silences import Silencer
-
-            state = self.alert_state
-            notifier = notifier_from_config(
-                getattr(config, "alerting", None), Silencer(state) if state else None
-            )
+        if notifier is not None:
             notifier.start()
             self.rules.notify, stale = notifier, self.notifier
             self.notifier = notifier
             if stale is not None:
-                await stale.stop()
+                await stale.stop()  # flushes what is still queued for the old Alertmanagers
         await asyncio.to_thread(self.rules.load, files, inline)
         # Restart the group loops on the new groups (state carried over). Not stop() +
         # start(): stop() marks the groups it stops, which after load are the new ones.
         self.rules.reload()
         return warnings
+
+    def _notifier(self, config: Any) -> Any:
+        """A notifier for `config`'s `[alerting]`, muted by the silences of the alert state.
+
+        Built as :func:`~nightowl.alerts.manager.alerting_from_config` builds it.
+        """
+        from nightowl.alerts.notify import notifier_from_config
+        from nightowl.alerts.silences import Silencer
+
+        state = self.alert_state
+        return notifier_from_config(
+            getattr(config, "alerting", None), Silencer(state) if state is not None else None
+        )
 
     def targets(self) -> list[Any]:
         """Scrape targets, then the log, command, JSON and report sources."""
