@@ -240,8 +240,9 @@ def alerting_from_config(
 
     Returns ``(manager, notifier, state_db)``: the rule manager with the config's
     rule files and ``[[rule_groups]]`` loaded, a
-    :class:`~nightowl.alerts.notify.Notifier` for ``[alerting]`` that skips
-    silenced alerts, and the alert state file beside `db_path` (history,
+    :class:`~nightowl.alerts.notify.Notifier` for ``[alerting]`` (Alertmanagers
+    and webhook receivers, the receivers' delivery state kept in the alert state
+    file) that skips silenced alerts, and the alert state file beside `db_path` (history,
     silences, acks; None without a database). The caller starts the notifier
     (``notifier.start()``) and the manager (``manager.start(clock)``) on its loop
     and stops both on shutdown.
@@ -254,7 +255,9 @@ def alerting_from_config(
     g = getattr(config, "global_", None)
     state = AlertStateDB(alertstate_path(db_path)) if db_path is not None else None
     notifier = notifier_from_config(
-        getattr(config, "alerting", None), Silencer(state) if state is not None else None
+        getattr(config, "alerting", None),
+        Silencer(state) if state is not None else None,
+        state,
     )
     manager = RuleManager(
         query,

@@ -16,9 +16,13 @@ fans them out:
   notification per group (a newer one replaces it), so a dead receiver costs
   bounded memory, and when it returns it gets each group's latest state once:
   nothing lost, nothing repeated. A notification leaves the outbox only after
-  a 2xx answer.
+  a 2xx answer. Configured by ``[[alerting.webhooks]]``: ``matchers`` route a
+  subset of alerts to it, ``send_resolved`` and ``max_alerts`` as in
+  Alertmanager's ``webhook_config``.
 
-Silenced alerts (``is_muted``) are not sent but stay visible everywhere else.
+Silenced alerts (``is_muted``) are not sent but stay visible everywhere else. A
+receiver asks again at each flush, so an alert silenced after its first page is
+not repeated at ``repeat_interval``, and pages again once the silence ends.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from typing import Any
 
 import httpx
 
-from nightowl.model import Labels
+from nightowl.errors import NightowlError, UserError
+from nightowl.model import Labels, Matcher
 
 __all__ = [
     "AlertmanagerSender",
@@ -48,6 +53,7 @@ __all__ = [
     "alertmanager_urls",
     "notifier_from_config",
     "rfc3339",
+    "route_matchers",
 ]
 
 log = logging.getLogger(__name__)
@@ -107,6 +113,8 @@ class AlertmanagerSender:
         max_batch: most alerts per request.
         timeout_s: per request.
         transport: an httpx transport (tests inject one).
+        headers / verify: extra request headers; TLS verification (an SSL
+            context, or a bool).
     """
 
     def __init__(
@@ -118,6 +126,7 @@ class AlertmanagerSender:
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: dict[str, str] | None = None,
+        verify: Any = True,
     ) -> None:
         self.urls = [u.rstrip("/") for u in urls]
         self.queue: deque[OutAlert] = deque()
@@ -128,7 +137,7 @@ class AlertmanagerSender:
         self.errors = 0
         self.last_error = ""
         self._client = httpx.AsyncClient(
-            timeout=timeout_s, transport=transport, headers=headers or {}
+            timeout=timeout_s, transport=transport, headers=headers or {}, verify=verify
         )
         self._wake = asyncio.Event()
 
@@ -216,6 +225,13 @@ class WebhookReceiver:
         external_url: `externalURL` in the payload.
         state: where delivered state is remembered across restarts (an
             :class:`~nightowl.store.alertstate.AlertStateDB`; None: memory only).
+        matchers: only alerts matching all of them are taken (None: every alert).
+        send_resolved: notify resolves (else resolved alerts leave silently).
+        max_alerts: most alerts per payload, the rest counted in
+            `truncatedAlerts` (0: no limit).
+        is_muted: True for a silenced alert; asked at every flush.
+        headers / verify: extra request headers; TLS verification (an SSL
+            context, or a bool).
     """
 
     def __init__(
@@ -235,6 +251,12 @@ class WebhookReceiver:
         external_url: str = "",
         transport: httpx.AsyncBaseTransport | None = None,
         state: Any = None,
+        matchers: Sequence[Matcher] | None = None,
+        send_resolved: bool = True,
+        max_alerts: int = 0,
+        is_muted: Callable[[Labels], bool] | None = None,
+        headers: Mapping[str, str] | None = None,
+        verify: Any = True,
     ) -> None:
         self.name = name
         self.url = url
@@ -253,7 +275,13 @@ class WebhookReceiver:
         """Payloads delivered (the newest 100), for inspection."""
         self.dropped = 0
         self.failures = 0
-        self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport)
+        self.matchers = list(matchers or ())
+        self.send_resolved = send_resolved
+        self.max_alerts = max_alerts
+        self.is_muted = is_muted
+        self._client = httpx.AsyncClient(
+            timeout=timeout_s, transport=transport, headers=dict(headers or {}), verify=verify
+        )
         self.state = state
         if state is not None:
             now = self.clock()
@@ -276,6 +304,8 @@ class WebhookReceiver:
         """Take alerts (firing or resolved) into their aggregation groups."""
         now = self.clock()
         for a in alerts:
+            if self.matchers and not all(m.matches(a.labels.get(m.name)) for m in self.matchers):
+                continue
             gl = self._group_labels(a.labels)
             key = "{}:" + json.dumps(gl, sort_keys=True)
             g = self.groups.get(key)
@@ -285,15 +315,19 @@ class WebhookReceiver:
                 g = self.groups[key] = _AggGroup(key, gl, created_ms=now)
             g.alerts[a.fingerprint] = a
 
-    def _payload(self, g: _AggGroup) -> dict[str, Any]:
-        alerts = sorted(g.alerts.values(), key=lambda a: tuple(a.labels))
+    def _payload(self, g: _AggGroup, alerts: Sequence[OutAlert]) -> dict[str, Any]:
+        alerts = sorted(alerts, key=lambda a: tuple(a.labels))
         firing = [a for a in alerts if not a.resolved]
         common_labels = _common([a.labels.to_dict() for a in alerts])
         common_ann = _common([a.annotations for a in alerts])
+        truncated = 0
+        if self.max_alerts and len(alerts) > self.max_alerts:
+            truncated = len(alerts) - self.max_alerts
+            alerts = alerts[: self.max_alerts]
         return {
             "version": "4",
             "groupKey": g.key,
-            "truncatedAlerts": 0,
+            "truncatedAlerts": truncated,
             "status": "firing" if firing else "resolved",
             "receiver": self.name,
             "groupLabels": dict(g.labels),
@@ -318,6 +352,8 @@ class WebhookReceiver:
         """Flush aggregation groups whose timers are due into the outbox."""
         now = self.clock()
         for key, g in list(self.groups.items()):
+            if not self.send_resolved:
+                self._drop_resolved(key, g)
             if not g.alerts:
                 continue  # restored from the state file; waiting for its alerts to return
             if not g.flushed_once:
@@ -325,7 +361,14 @@ class WebhookReceiver:
                     continue
             elif now - g.last_flush_ms < self.group_interval_ms:
                 continue
-            state = {fp: a.resolved for fp, a in g.alerts.items()}
+            shown = {
+                fp: a
+                for fp, a in g.alerts.items()
+                if a.resolved or self.is_muted is None or not self.is_muted(a.labels)
+            }
+            if not shown:
+                continue  # every alert of the group is silenced: nothing to say
+            state = {fp: a.resolved for fp, a in shown.items()}
             changed = state != g.sent_state
             repeat = g.flushed_once and now - g.last_flush_ms >= self.repeat_interval_ms
             if not changed and not repeat:
@@ -333,7 +376,7 @@ class WebhookReceiver:
                     del self.groups[key]  # all resolved and told: forget the group
                 continue
             firing = sorted(fp for fp, r in state.items() if not r)
-            self._enqueue(key, self._payload(g), dict(g.labels), firing)
+            self._enqueue(key, self._payload(g, list(shown.values())), dict(g.labels), firing)
             g.sent_state = state
             g.flushed_once = True
             g.last_flush_ms = now
@@ -343,6 +386,24 @@ class WebhookReceiver:
             g.sent_state = {fp: r for fp, r in state.items() if not r}
             if not g.alerts:
                 del self.groups[key]
+
+    def _drop_resolved(self, key: str, g: _AggGroup) -> None:
+        """With `send_resolved` off: resolved alerts leave their group untold."""
+        gone = [fp for fp, a in g.alerts.items() if a.resolved]
+        if not gone:
+            return
+        for fp in gone:
+            del g.alerts[fp]
+            g.sent_state.pop(fp, None)
+        if self.state is not None and g.flushed_once:
+            from nightowl.store.alertstate import NotifyGroupState
+
+            firing = {fp: False for fp, r in g.sent_state.items() if not r}
+            self.state.save_notify_group(
+                self.name, NotifyGroupState(key, dict(g.labels), firing, g.last_flush_ms)
+            )
+        if not g.alerts:
+            del self.groups[key]
 
     def _enqueue(
         self, key: str, payload: dict[str, Any], labels: dict[str, str], firing: list[str]
@@ -475,6 +536,61 @@ class Notifier:
             await wh.aclose()
 
 
+def route_matchers(texts: Sequence[str]) -> list[Matcher]:
+    """Matchers from Alertmanager route strings: `name="v"`, `name!~"re"`, or `{a="b", c="d"}`.
+
+    Unlike a silence, a route may match the empty string (`team!="db"` alone).
+    Raises :class:`UserError` naming the bad matcher.
+    """
+    from nightowl.query.parser import parse_matchers
+
+    out: list[Matcher] = []
+    for text in texts:
+        t = text.strip()
+        inner = t[1:-1] if t.startswith("{") and t.endswith("}") else t
+        if not inner.strip():
+            raise UserError(f"bad matcher {text!r}: empty")
+        # a placeholder matcher lets `x!="y"` alone parse (PromQL wants one non-empty)
+        try:
+            parsed = parse_matchers('{__route__="1", ' + inner + "}")
+        except NightowlError as exc:
+            raise UserError(f"bad matcher {text!r}: {exc.message}") from None
+        out.extend(m for m in parsed if m.name != "__route__")
+    return out
+
+
+def _auth_headers(cfg: Any) -> dict[str, str]:
+    """`Authorization` from a section's basic_auth / authorization (secrets read here)."""
+    import base64
+
+    headers: dict[str, str] = {}
+    basic = getattr(cfg, "basic_auth", None)
+    if basic is not None:
+        pw = _read_secret(basic.password, basic.password_file)
+        token = base64.b64encode(f"{basic.username}:{pw}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    authz = getattr(cfg, "authorization", None)
+    if authz is not None:
+        cred = _read_secret(authz.credentials, authz.credentials_file)
+        headers["Authorization"] = f"{authz.type} {cred}"
+    return headers
+
+
+def _verify(tls: Any) -> Any:
+    """What httpx's `verify` takes for a `tls_config` (True: the system's CAs)."""
+    if tls is None or not (tls.ca_file or tls.cert_file or tls.insecure_skip_verify):
+        return True
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=tls.ca_file or None)
+    if tls.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if tls.cert_file:
+        ctx.load_cert_chain(tls.cert_file, tls.key_file or None)
+    return ctx
+
+
 def _read_secret(value: str, file: str) -> str:
     if file:
         from pathlib import Path
@@ -493,25 +609,66 @@ def alertmanager_urls(am: Any) -> list[str]:
 def notifier_from_config(
     alerting: Any,
     is_muted: Callable[[Labels], bool] | None = None,
+    state: Any = None,
+    *,
+    external_url: str = "",
 ) -> Notifier:
-    """A :class:`Notifier` for the config's ``[alerting]`` section (API v2 senders).
+    """A :class:`Notifier` for the config's ``[alerting]`` section.
 
-    `alerting` is :class:`nightowl.config.AlertingConfig`; basic auth and
-    authorization headers are applied; secrets in files are read here.
+    `alerting` is :class:`nightowl.config.AlertingConfig`: API v2 senders for
+    ``[[alerting.alertmanagers]]`` and a :class:`WebhookReceiver` for each
+    ``[[alerting.webhooks]]``, with basic auth / authorization headers and TLS
+    settings applied (secrets in files are read here). `state` (an
+    :class:`~nightowl.store.alertstate.AlertStateDB`) keeps what each webhook
+    receiver delivered, so a restart neither re-pages nor loses a resolve.
+    `is_muted` (silences) is applied to both.
+
+    Raises:
+        UserError: a secret file or TLS file cannot be read.
     """
-    import base64
-
     senders: list[AlertmanagerSender] = []
-    for am in getattr(alerting, "alertmanagers", ()):
-        headers: dict[str, str] = {}
-        if am.basic_auth is not None:
-            pw = _read_secret(am.basic_auth.password, am.basic_auth.password_file)
-            token = base64.b64encode(f"{am.basic_auth.username}:{pw}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-        if am.authorization is not None:
-            cred = _read_secret(am.authorization.credentials, am.authorization.credentials_file)
-            headers["Authorization"] = f"{am.authorization.type} {cred}"
+    for i, am in enumerate(getattr(alerting, "alertmanagers", ())):
+        where = f"alerting.alertmanagers[{i}]"
+        headers, verify = _client_options(am, where)
         urls = alertmanager_urls(am)
         if urls:
-            senders.append(AlertmanagerSender(urls, timeout_s=am.timeout / 1000, headers=headers))
-    return Notifier(senders, is_muted=is_muted)
+            senders.append(
+                AlertmanagerSender(
+                    urls, timeout_s=am.timeout / 1000, headers=headers, verify=verify
+                )
+            )
+    webhooks: list[WebhookReceiver] = []
+    for i, wh in enumerate(getattr(alerting, "webhooks", ())):
+        where = f"alerting.webhooks[{i}]"
+        headers, verify = _client_options(wh, where)
+        try:
+            matchers = route_matchers(wh.matchers)
+        except UserError as exc:
+            raise UserError(f"{where}.matchers: {exc.message}") from None
+        webhooks.append(
+            WebhookReceiver(
+                wh.name,
+                wh.url,
+                group_by=wh.group_by,
+                group_wait_ms=wh.group_wait,
+                group_interval_ms=wh.group_interval,
+                repeat_interval_ms=wh.repeat_interval,
+                timeout_s=wh.timeout / 1000,
+                external_url=external_url,
+                state=state,
+                matchers=matchers,
+                send_resolved=wh.send_resolved,
+                max_alerts=wh.max_alerts,
+                is_muted=is_muted,
+                headers={**wh.headers, **headers},
+                verify=verify,
+            )
+        )
+    return Notifier(senders, webhooks, is_muted=is_muted)
+
+
+def _client_options(cfg: Any, where: str) -> tuple[dict[str, str], Any]:
+    try:
+        return _auth_headers(cfg), _verify(getattr(cfg, "tls_config", None))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{where}: {exc}") from None

@@ -111,6 +111,7 @@ __all__ = [
     "TLSConfig",
     "ThresholdConfig",
     "TuiConfig",
+    "WebhookConfig",
     "config_to_dict",
     "config_to_toml",
     "default_config",
@@ -497,6 +498,42 @@ class AlertmanagerConfig:
 
 
 @dataclass(frozen=True)
+class WebhookConfig:
+    """A webhook receiver: nightowl groups alerts itself, as Alertmanager's route does,
+    and posts Alertmanager's webhook JSON (`version: "4"`) to `url`."""
+
+    name: str = field(default="", metadata=_m(required=True))
+    """Receiver name (`receiver` in the payload; keys its delivery state). Unique."""
+    url: str = field(default="", metadata=_m(kind="url", required=True))
+    """Where notifications are POSTed, e.g. `http://127.0.0.1:5001/hook`."""
+    matchers: tuple[str, ...] = ()
+    """Only alerts matching all of these go here (`severity="critical"`, `team=~"db|ops"`,
+    Alertmanager's route syntax); every alert when empty."""
+    group_by: tuple[str, ...] = ("alertname",)
+    """Label names alerts are grouped by; `["..."]` groups by every label."""
+    group_wait: int = field(default=30_000, metadata=_m(kind="duration"))
+    """How long a new group waits for more alerts before its first notification."""
+    group_interval: int = field(default=300_000, metadata=_m(kind="duration", positive=True))
+    """How long a group waits before notifying about changes (new or resolved alerts)."""
+    repeat_interval: int = field(default=14_400_000, metadata=_m(kind="duration", positive=True))
+    """How long before an unchanged, still firing group is notified again."""
+    send_resolved: bool = True
+    """Notify when alerts resolve (else resolved alerts leave their group silently)."""
+    max_alerts: int = field(default=0, metadata=_m(minimum=0))
+    """Most alerts in one payload (the rest are counted in `truncatedAlerts`); 0: all."""
+    timeout: int = field(default=10_000, metadata=_m(kind="duration", positive=True))
+    """How long one POST may take; failed posts are retried with doubling backoff."""
+    headers: dict[str, str] = field(default_factory=dict, repr=False, metadata=_m(hide=True))
+    """Extra HTTP headers sent with every notification."""
+    basic_auth: BasicAuth | None = None
+    """Basic authentication towards the receiver."""
+    authorization: Authorization | None = None
+    """Authorization header towards the receiver."""
+    tls_config: TLSConfig = field(default_factory=TLSConfig, metadata=_m())
+    """TLS settings for https."""
+
+
+@dataclass(frozen=True)
 class AlertingConfig:
     """Where alerts go (prometheus.yml's `alerting`)."""
 
@@ -504,6 +541,8 @@ class AlertingConfig:
     """Relabeling applied to every alert before it is sent."""
     alertmanagers: tuple[AlertmanagerConfig, ...] = ()
     """Alertmanagers to send alerts to."""
+    webhooks: tuple[WebhookConfig, ...] = ()
+    """Webhook receivers notified directly, with Alertmanager's grouping and payload."""
 
 
 # --------------------------------------------------------------------------------------
@@ -1645,6 +1684,48 @@ def _check_am(
     return a
 
 
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+@_check(WebhookConfig)
+def _check_webhook(
+    b: _Builder, w: WebhookConfig, raw: Mapping[str, Any], path: str
+) -> WebhookConfig:
+    _check_client_auth(b, w, path)
+    if b.ok("group_by") and w.group_by != ("...",):
+        for i, name in enumerate(w.group_by):
+            if name == "...":
+                b.err(
+                    f"{path}.group_by[{i}]", "'...' must be the only entry (it means every label)"
+                )
+            elif not _LABEL_NAME_RE.match(name):
+                b.err(f"{path}.group_by[{i}]", f"invalid label name {name!r}")
+    if b.ok("matchers") and w.matchers:
+        from nightowl.alerts.notify import route_matchers
+
+        for i, text in enumerate(w.matchers):
+            try:
+                route_matchers([text])
+            except UserError as exc:
+                b.err(f"{path}.matchers[{i}]", exc.message)
+    if b.ok("headers"):
+        for k, v in w.headers.items():
+            if not _HEADER_NAME_RE.match(k):
+                b.err(_join(_join(path, "headers"), k), f"invalid HTTP header name {k!r}")
+            elif "\r" in v or "\n" in v:
+                b.err(_join(_join(path, "headers"), k), "a header value cannot span lines")
+    return w
+
+
+@_check(AlertingConfig)
+def _check_alerting(
+    b: _Builder, a: AlertingConfig, raw: Mapping[str, Any], path: str
+) -> AlertingConfig:
+    if b.ok("webhooks"):
+        _check_duplicates(b, a.webhooks, "name", _join(path, "webhooks"))
+    return a
+
+
 @_check(QueueConfig)
 def _check_queue(b: _Builder, q: QueueConfig, raw: Mapping[str, Any], path: str) -> QueueConfig:
     if q.min_backoff > q.max_backoff and b.ok("min_backoff", "max_backoff"):
@@ -1819,6 +1900,7 @@ _ALWAYS_CHECK = frozenset(
         TLSConfig,
         RuleConfig,
         AlertmanagerConfig,
+        WebhookConfig,
         QueueConfig,
         LogConfig,
     }
