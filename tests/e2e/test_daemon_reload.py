@@ -179,11 +179,30 @@ def test_sighup_reapplies_sources_rules_and_notifier(
         assert alerts() == {"AlwaysA", "AlwaysB"}  # AlwaysA kept its state across reloads
         assert answer()[0]["value"][1] == "42"
 
+        # A bad rule file rejects the whole reload: the new command source never starts.
+        good = cfg.read_text()
+        cfg.write_text(
+            'rule_files = ["/nonexistent/rules.yml"]\n'
+            + good
+            + SOURCES_AND_RULES.split("[[rule_groups]]")[0]
+            .format(python=sys.executable)
+            .replace('"answer"', '"other"')
+            .replace("f6_answer", "f6_other")
+        )
+        proc.send_signal(signal.SIGHUP)
+        _until("the rejection", lambda: "config reload rejected" in log.read_text(), log)
+        info = httpx.get(url + "/api/v1/status/runtimeinfo").json()["data"]
+        assert info["reloadConfigSuccess"] is False
+        time.sleep(2.5)
+        q = {"query": "f6_other"}
+        assert httpx.get(url + "/api/v1/query", params=q).json()["data"]["result"] == []
+        assert alerts() == {"AlwaysA", "AlwaysB"}
+
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
         text = log.read_text()
         assert "Traceback" not in text, text
-        assert " ERROR " not in text, text
+        assert text.count(" ERROR ") == 1, text  # the rejection
         assert text.count("config reloaded") == 2, text
     finally:
         if proc.poll() is None:
