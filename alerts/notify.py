@@ -32,6 +32,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
@@ -554,7 +555,9 @@ def route_matchers(texts: Sequence[str]) -> list[Matcher]:
         try:
             parsed = parse_matchers('{__route__="1", ' + inner + "}")
         except NightowlError as exc:
-            raise UserError(f"bad matcher {text!r}: {exc.message}") from None
+            # the position would count the placeholder: leave it out
+            why = re.sub(r"^\d+:\d+: (parse error: )?", "", exc.message)
+            raise UserError(f"bad matcher {text!r}: {why}") from None
         out.extend(m for m in parsed if m.name != "__route__")
     return out
 

@@ -671,6 +671,9 @@ class ServerConfig:
     """Allow `POST /-/reload` and `/-/quit` (as Prometheus's --web.enable-lifecycle)."""
     enable_admin_api: bool = False
     """Allow the admin endpoints such as delete series (as --web.enable-admin-api)."""
+    enable_alert_writes: bool = False
+    """Allow creating and expiring silences and posting acks over HTTP (`/api/v2/silences`,
+    `/api/v1/acks`)."""
     query_timeout: int = field(default=120_000, metadata=_m(kind="duration", positive=True))
     """Longest a query may run."""
     max_samples: int = field(default=50_000_000, metadata=_m(positive=True))
