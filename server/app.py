@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from nightowl.server.admin import admin_routes
 from nightowl.server.api import Api, ApiResult, Params, parse_matcher_sets
 from nightowl.server.envelope import ApiError, error_body, success_body
 from nightowl.server.federate import federate
@@ -70,6 +71,8 @@ class ServerParts:
             cache and malloc arena, so more threads than cores cost memory, not speed.
         queue_timeout_s: How long a request may wait for a slot.
         clock: Unix ms now (federation).
+        admin: A `nightowl.server.admin.AdminApi` for delete series, silences and acks
+            (None: those endpoints answer 503).
     """
 
     metrics: Callable[[], str] | None = None
@@ -84,6 +87,7 @@ class ServerParts:
     query_threads: int = 4
     queue_timeout_s: float = 120.0
     clock: Callable[[], int] = now_ms
+    admin: Any = None
 
 
 class _TooLarge(Exception):
@@ -323,6 +327,14 @@ def create_app(api: Api, parts: ServerParts | None = None) -> Starlette:
         Route("/-/quit", quit_endpoint, methods=["POST", "PUT"]),
         Route("/metrics/job/{rest:path}", push_endpoint, methods=["PUT", "POST", "DELETE"]),
     ]
+
+    async def admin_body(request: Request) -> bytes | None:
+        try:
+            return await _read_body(request, parts.max_body_size)
+        except _TooLarge:
+            return None
+
+    routes += admin_routes(lambda: parts.admin, guard, admin_body, executor)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return PlainTextResponse("404 page not found\n", status_code=404)
