@@ -248,6 +248,9 @@ class AdminApi:
                 isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
             ):
                 raise ApiError("bad_data", "ack invalid: labels must map strings to strings")
+            bad = [k for k in raw if not _valid_label_name(k)]
+            if bad:
+                raise ApiError("bad_data", f"ack invalid: invalid label name {go_quote(bad[0])}")
             labels = Labels.from_dict(raw)
             if not labels.get("alertname"):
                 raise ApiError("bad_data", "ack invalid: labels need the alertname")

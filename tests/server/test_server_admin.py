@@ -11,11 +11,14 @@ from typing import Any
 import bcrypt
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from nightowl.alerts.rules import fingerprint
 from nightowl.alerts.silences import Silencer
 from nightowl.server.admin import AdminApi
 from nightowl.server.api import Api
 from nightowl.server.app import ServerParts, create_app
+from nightowl.server.envelope import ApiError
 from nightowl.server.security import Authenticator
 from nightowl.store import Store
 from nightowl.store.alertstate import AlertStateDB, HistoryEntry
@@ -313,6 +316,7 @@ async def test_acks_round_trip(wstore: Store, alert_db: AlertStateDB) -> None:
         {"fingerprint": "ab", "labels": {"alertname": "A"}, "author": "x"},
         {"labels": {"job": "x"}, "author": "x"},
         {"labels": {"alertname": 1}, "author": "x"},
+        {"labels": {"alertname": "A", "a-b": "c"}, "author": "x"},
         {"labels": {"alertname": "A"}},
         {"labels": {"alertname": "A"}, "author": "x", "expires": "soon"},
         {"labels": {"alertname": "A"}, "author": "x", "expires": "-1h"},
@@ -374,3 +378,56 @@ async def test_too_large_body_is_413(wstore: Store, alert_db: AlertStateDB) -> N
     finally:
         app.state.executor.shutdown(wait=False)
     assert r.status_code == 413 and r.json()["errorType"] == "too_large"
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=12,
+)
+_silence_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "matchers": st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "name": st.text(max_size=8) | _json_values,
+                    "value": st.text(max_size=8) | _json_values,
+                    "isRegex": st.booleans() | _json_values,
+                    "isEqual": st.booleans() | _json_values,
+                },
+            ),
+            max_size=3,
+        )
+        | _json_values,
+        "startsAt": st.sampled_from(["2023-11-14T22:00:00Z", "x", "1e30", "NaN"]) | _json_values,
+        "endsAt": st.sampled_from(["2030-01-01T00:00:00Z", "", "-1"]) | _json_values,
+        "createdBy": st.text(max_size=5) | _json_values,
+        "comment": st.text(max_size=5) | _json_values,
+        "id": st.text(max_size=5) | _json_values,
+    },
+)
+_ack_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "fingerprint": st.text(max_size=16) | _json_values,
+        "labels": st.dictionaries(st.text(max_size=5), st.text(max_size=5)) | _json_values,
+        "author": st.text(max_size=5) | _json_values,
+        "note": st.text(max_size=5) | _json_values,
+        "expires": st.sampled_from(["4h", "0s", "-1m", "1e9y", "x"]) | _json_values,
+        "expiresAt": st.sampled_from(["2030-01-01T00:00:00Z", "0"]) | _json_values,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(silence=_silence_like | _json_values, ack=_ack_like | _json_values)
+def test_fuzzed_bodies_give_api_errors_only(tmp_path: Path, silence: Any, ack: Any) -> None:
+    db = AlertStateDB(tmp_path / "fuzz.sqlite")
+    admin = AdminApi(None, db, enable_alert_writes=True, clock=lambda: NOW)
+    for call, body in ((admin.create_silence, silence), (admin.add_ack, ack)):
+        try:
+            call(body)
+        except ApiError as exc:
+            assert exc.status in (400, 404) and exc.message
