@@ -93,6 +93,24 @@ class AdminApi:
         self.on_silences_changed = on_silences_changed
         self.clock = clock
 
+    @classmethod
+    def from_config(
+        cls,
+        server: Any,
+        store: Any,
+        alert_state: Any,
+        *,
+        on_silences_changed: Callable[[], None] | None = None,
+    ) -> AdminApi:
+        """Build from a `ServerConfig` (its `enable_admin_api` and `enable_alert_writes`)."""
+        return cls(
+            store,
+            alert_state,
+            enable_admin_api=bool(getattr(server, "enable_admin_api", False)),
+            enable_alert_writes=bool(getattr(server, "enable_alert_writes", False)),
+            on_silences_changed=on_silences_changed,
+        )
+
     # -- delete series -----------------------------------------------------------------
 
     def delete_series(self, params: Params) -> None:

@@ -431,3 +431,14 @@ def test_fuzzed_bodies_give_api_errors_only(tmp_path: Path, silence: Any, ack: A
             call(body)
         except ApiError as exc:
             assert exc.status in (400, 404) and exc.message
+
+
+def test_from_config_reads_both_switches(wstore: Store, alert_db: AlertStateDB) -> None:
+    from nightowl.config import ServerConfig
+
+    off = AdminApi.from_config(ServerConfig(), wstore, alert_db)
+    assert not off.enable_admin_api and not off.enable_alert_writes
+    on = AdminApi.from_config(
+        ServerConfig(enable_admin_api=True, enable_alert_writes=True), wstore, alert_db
+    )
+    assert on.enable_admin_api and on.enable_alert_writes and on.store is wstore
