@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -41,6 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from nightowl.scrapers.relabel import RelabelRule, compile_rules, relabel_labels
 
 from nightowl.errors import NightowlError, UserError
 from nightowl.model import Labels, Matcher
@@ -491,6 +493,9 @@ class Notifier:
         alertmanagers: senders to Alertmanager API v2.
         webhooks: webhook receivers.
         is_muted: True for an alert that a silence covers (not sent; still shown).
+        relabel_rules: `[alerting] alert_relabel_configs`, compiled: applied to every
+            alert's labels before it is sent (and before silences are checked, as an
+            Alertmanager would see the relabeled alert); an alert a rule drops is not sent.
     """
 
     def __init__(
@@ -498,14 +503,26 @@ class Notifier:
         alertmanagers: Sequence[AlertmanagerSender] = (),
         webhooks: Sequence[WebhookReceiver] = (),
         is_muted: Callable[[Labels], bool] | None = None,
+        relabel_rules: Sequence[RelabelRule] = (),
     ) -> None:
         self.alertmanagers = list(alertmanagers)
         self.webhooks = list(webhooks)
         self.is_muted = is_muted
+        self.relabel_rules = list(relabel_rules)
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _relabeled(self, alerts: list[OutAlert]) -> list[OutAlert]:
+        out = []
+        for a in alerts:
+            labels = relabel_labels(a.labels, self.relabel_rules)
+            if labels is not None:
+                out.append(dataclasses.replace(a, labels=Labels(labels.items())))
+        return out
 
     def __call__(self, alerts: list[OutAlert]) -> None:
         """The :data:`~nightowl.alerts.group.NotifyFn`: route alerts out."""
+        if self.relabel_rules:
+            alerts = self._relabeled(alerts)
         if self.is_muted is not None:
             alerts = [a for a in alerts if a.resolved or not self.is_muted(a.labels)]
         if not alerts:
@@ -667,7 +684,10 @@ def notifier_from_config(
                 verify=verify,
             )
         )
-    return Notifier(senders, webhooks, is_muted=is_muted)
+    relabel_rules = compile_rules(
+        getattr(alerting, "alert_relabel_configs", ()), where="alerting.alert_relabel_configs"
+    )
+    return Notifier(senders, webhooks, is_muted=is_muted, relabel_rules=relabel_rules)
 
 
 def _client_options(cfg: Any, where: str) -> tuple[dict[str, str], Any]:
