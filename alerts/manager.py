@@ -36,7 +36,7 @@ from nightowl.store.api import Appender, Querier
 
 from nightowl.model import METRIC_NAME, Labels
 
-__all__ = ["RESTORE_LOOKBACK", "RuleManager", "alerting_from_config"]
+__all__ = ["RESTORE_LOOKBACK", "RuleManager", "alerting_from_config", "notifier_for"]
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +229,24 @@ def _esc(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def notifier_for(config: object, state: object | None) -> object:
+    """The :class:`~nightowl.alerts.notify.Notifier` for `config`'s ``[alerting]``.
+
+    Alertmanagers and webhook receivers, muted by the silences of the alert state
+    file `state` (an :class:`~nightowl.store.alertstate.AlertStateDB`), which also
+    keeps the receivers' delivery state so a restart or a reload neither re-pages
+    nor loses a resolve. Used at start-up and again on every reload.
+    """
+    from nightowl.alerts.notify import notifier_from_config
+    from nightowl.alerts.silences import Silencer
+
+    return notifier_from_config(
+        getattr(config, "alerting", None),
+        Silencer(state) if state is not None else None,  # type: ignore[arg-type]
+        state,  # type: ignore[arg-type]
+    )
+
+
 def alerting_from_config(
     config: object,
     query: QueryFn,
@@ -247,18 +265,13 @@ def alerting_from_config(
     (``notifier.start()``) and the manager (``manager.start(clock)``) on its loop
     and stops both on shutdown.
     """
-    from nightowl.alerts.notify import notifier_from_config
     from nightowl.alerts.rulefile import groups_from_config
-    from nightowl.alerts.silences import AlertStateHooks, Silencer
+    from nightowl.alerts.silences import AlertStateHooks
     from nightowl.store.alertstate import AlertStateDB, alertstate_path
 
     g = getattr(config, "global_", None)
     state = AlertStateDB(alertstate_path(db_path)) if db_path is not None else None
-    notifier = notifier_from_config(
-        getattr(config, "alerting", None),
-        Silencer(state) if state is not None else None,
-        state,
-    )
+    notifier = notifier_for(config, state)
     manager = RuleManager(
         query,
         appender,

@@ -197,17 +197,10 @@ class Runtime:
         return warnings
 
     def _notifier(self, config: Any) -> Any:
-        """A notifier for `config`'s `[alerting]`, muted by the silences of the alert state.
+        """A notifier for `config`'s `[alerting]`, as at start-up (delivery state kept)."""
+        from nightowl.alerts.manager import notifier_for
 
-        Built as :func:`~nightowl.alerts.manager.alerting_from_config` builds it.
-        """
-        from nightowl.alerts.notify import notifier_from_config
-        from nightowl.alerts.silences import Silencer
-
-        state = self.alert_state
-        return notifier_from_config(
-            getattr(config, "alerting", None), Silencer(state) if state is not None else None
-        )
+        return notifier_for(config, self.alert_state)
 
     def targets(self) -> list[Any]:
         """Scrape targets, then the log, command, JSON and report sources."""
