@@ -40,7 +40,7 @@ from nightowl.server.envelope import ApiError, RawJSON, query_data_json
 
 from nightowl import __version__
 from nightowl.errors import NightowlError, ParseError, QueryError
-from nightowl.model import Labels, Matcher, TargetStatus
+from nightowl.model import Labels, Matcher, TargetStatus, go_quote
 from nightowl.timeutil import now_ms
 
 __all__ = [
@@ -120,25 +120,6 @@ class ApiResult:
 # -- parameter parsing -------------------------------------------------------------------
 
 
-def _go_quote(s: str) -> str:
-    out = ['"']
-    for ch in s:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
 def _go_float(s: str) -> float | None:
     """`strconv.ParseFloat(s, 64)` for decimal text (None when Go would refuse it)."""
     if not _GO_FLOAT.match(s):
@@ -188,7 +169,7 @@ def parse_time(text: str) -> int:
         return MIN_TIME_MS
     if text == _MAX_TIME_TEXT:
         return MAX_TIME_MS
-    raise ValueError(f"cannot parse {_go_quote(text)} to a valid timestamp")
+    raise ValueError(f"cannot parse {go_quote(text)} to a valid timestamp")
 
 
 def parse_time_param(params: Params, name: str, default: int | None) -> int | None:
@@ -209,20 +190,20 @@ def parse_duration(text: str) -> int:
         ns = f * 1e9
         if ns != ns or ns > _MAX_INT64 or ns < -(2**63):
             if ns != ns:
-                raise ValueError(f"cannot parse {_go_quote(text)} to a valid duration")
+                raise ValueError(f"cannot parse {go_quote(text)} to a valid duration")
             raise ValueError(
-                f"cannot parse {_go_quote(text)} to a valid duration. It overflows int64"
+                f"cannot parse {go_quote(text)} to a valid duration. It overflows int64"
             )
         return int(ns) // 1_000_000 if ns >= 0 else -(int(-ns) // 1_000_000)
     m = _PROM_DURATION.match(text)
     if text and text != "0" and m and any(m.groups()):
         ms = sum(int(g) * u for g, u in zip(m.groups(), _DURATION_UNITS_MS, strict=True) if g)
         if ms * 1_000_000 > _MAX_INT64:
-            raise ValueError(f"cannot parse {_go_quote(text)} to a valid duration")
+            raise ValueError(f"cannot parse {go_quote(text)} to a valid duration")
         return ms
     if text == "0":
         return 0
-    raise ValueError(f"cannot parse {_go_quote(text)} to a valid duration")
+    raise ValueError(f"cannot parse {go_quote(text)} to a valid duration")
 
 
 def parse_duration_param(params: Params, name: str) -> int | None:
@@ -237,7 +218,7 @@ def parse_duration_param(params: Params, name: str) -> int | None:
 
 
 def _invalid(name: str, message: str) -> ApiError:
-    return ApiError("bad_data", f"invalid parameter {_go_quote(name)}: {message}")
+    return ApiError("bad_data", f"invalid parameter {go_quote(name)}: {message}")
 
 
 def _parse_limit(params: Params) -> int | None:
@@ -245,10 +226,10 @@ def _parse_limit(params: Params) -> int | None:
     if text == "":
         return None
     if not re.fullmatch(r"[+-]?\d+", text):
-        raise ApiError("bad_data", f"strconv.Atoi: parsing {_go_quote(text)}: invalid syntax")
+        raise ApiError("bad_data", f"strconv.Atoi: parsing {go_quote(text)}: invalid syntax")
     n = int(text)
     if not -(2**63) <= n <= _MAX_INT64:
-        raise ApiError("bad_data", f"strconv.Atoi: parsing {_go_quote(text)}: value out of range")
+        raise ApiError("bad_data", f"strconv.Atoi: parsing {go_quote(text)}: value out of range")
     if n < 0:
         raise ApiError("bad_data", "limit must be non-negative")
     return n or None
@@ -265,7 +246,7 @@ def parse_matcher_sets(texts: Sequence[str]) -> list[list[Matcher]]:
                 raise _invalid("match[]", _EMPTY_MATCHERS) from None
             raise _invalid("match[]", exc.message) from None
         except (ValueError, re.error) as exc:  # a regex Python cannot compile
-            raise _invalid("match[]", f"invalid matcher {_go_quote(text)}: {exc}") from None
+            raise _invalid("match[]", f"invalid matcher {go_quote(text)}: {exc}") from None
         if all(m.matches_empty() for m in matchers):
             raise _invalid("match[]", _EMPTY_MATCHERS)
         sets.append(matchers)
@@ -502,7 +483,7 @@ class Api:
         if name.startswith("U__"):
             name = _unescape_name(name)
         if not _LABEL_NAME.match(name):
-            raise ApiError("bad_data", f"invalid label name: {_go_quote(name)}")
+            raise ApiError("bad_data", f"invalid label name: {go_quote(name)}")
         limit = _parse_limit(params)
         mint, maxt = _range(params)
         sets = parse_matcher_sets(params.getall("match[]"))
@@ -560,7 +541,7 @@ class Api:
         """`/api/v1/rules`: rule groups with their rules' health and alerts."""
         typ = params.get("type").lower()
         if typ not in ("", "alert", "record"):
-            raise _invalid("type", f"not supported value {_go_quote(typ)}")
+            raise _invalid("type", f"not supported value {go_quote(typ)}")
         names = set(params.getall("rule_name[]"))
         group_names = set(params.getall("rule_group[]"))
         files = set(params.getall("file[]"))

@@ -15,8 +15,10 @@ What the web layer adds to the handlers:
   event loop: every thread holds a read connection and its caches, so the
   pool is sized for the cores, not for `max_concurrent_queries`;
 - authentication and roles (:mod:`nightowl.server.security`): read for the
-  API, write for push, admin for reload/quit; write and admin endpoints
-  answer 403 unless their switch is on;
+  API, write for push, silences and acks, admin for reload/quit and the TSDB
+  admin API; push and lifecycle endpoints answer 403 unless their switch is on,
+  the TSDB admin API 503 "admin APIs disabled" as Prometheus does (see
+  :mod:`nightowl.server.admin` for silences and acks);
 - per-handler request counters and latency histograms for `/metrics`.
 """
 

@@ -268,7 +268,26 @@ class Daemon:
             max_body_size=s.max_body_size,
             max_concurrent_queries=s.max_concurrent_queries,
             queue_timeout_s=s.query_timeout / 1000,
+            admin=self._admin_api(s),
         )
+
+    def _admin_api(self, server_cfg: Any) -> Any:
+        """Delete-series, silences and acks over HTTP, each behind its [server] switch."""
+        from nightowl.server.admin import AdminApi
+        from nightowl.store.alertstate import AlertStateDB, alertstate_path
+
+        rt = self.runtime
+        state = rt.alert_state or AlertStateDB(alertstate_path(rt.db_path))
+        return AdminApi.from_config(
+            server_cfg, rt.store, state, on_silences_changed=self._silences_changed
+        )
+
+    def _silences_changed(self) -> None:
+        """A silence was added or expired over HTTP: the notifier re-reads them now."""
+        silencer = getattr(self.runtime.notifier, "is_muted", None)
+        invalidate = getattr(silencer, "invalidate", None)
+        if invalidate is not None:
+            invalidate()
 
     def _metrics(self) -> str:
         rt = self.runtime
@@ -410,6 +429,7 @@ class Daemon:
         self.api.engine_options = engine_options(new.server)
         self.parts.auth = auth
         self.parts.external_labels = dict(new.global_.external_labels)
+        self.parts.admin = self._admin_api(new.server)
         self.config = new
         return None
 

@@ -618,3 +618,38 @@ def test_reload_adds_scrape_job_scraping_itself(daemon: Running) -> None:
     assert active[0]["labels"] == {"instance": f"127.0.0.1:{port}", "job": "self"}
     assert active[0]["health"] == "up"
     assert float(result[0]["value"][1]) >= 1
+
+
+def test_admin_and_alert_writes_follow_their_switches(daemon: Running) -> None:
+    """Off by default (Prometheus's 503 "admin APIs disabled"); a reload that turns them on
+    serves delete_series and silences on the running daemon."""
+    r = httpx.post(daemon.url + "/api/v1/admin/tsdb/delete_series", params={"match[]": "up"})
+    assert r.status_code == 503 and r.json()["error"] == "admin APIs disabled"
+    silence = {
+        "matchers": [{"name": "alertname", "value": "Down", "isRegex": False, "isEqual": True}],
+        "startsAt": "2020-01-01T00:00:00Z",
+        "endsAt": "2099-01-01T00:00:00Z",
+        "createdBy": "test",
+        "comment": "maintenance",
+    }
+    assert httpx.post(daemon.url + "/api/v2/silences", json=silence).status_code >= 400
+    daemon.config.write_text(
+        "[host]\nenabled = false\n[server]\nenable_lifecycle = true\n"
+        "enable_admin_api = true\nenable_alert_writes = true\n"
+    )
+    assert httpx.post(daemon.url + "/-/reload", timeout=10).status_code == 200
+    r = httpx.post(daemon.url + "/api/v2/silences", json=silence)
+    assert r.status_code == 200, r.text
+    sid = r.json()["silenceID"]
+    listed = httpx.get(daemon.url + "/api/v2/silences").json()
+    assert [s["id"] for s in listed] == [sid]
+    before = httpx.get(daemon.url + "/api/v1/series", params={"match[]": 'up{job="db"}'})
+    assert len(before.json()["data"]) == 1
+    r = httpx.post(
+        daemon.url + "/api/v1/admin/tsdb/delete_series", params={"match[]": 'up{job="db"}'}
+    )
+    assert r.status_code == 204, r.text
+    after = httpx.get(daemon.url + "/api/v1/series", params={"match[]": 'up{job="db"}'})
+    assert after.json()["data"] == []
+    kept = httpx.get(daemon.url + "/api/v1/series", params={"match[]": 'up{job="api"}'})
+    assert len(kept.json()["data"]) == 1
