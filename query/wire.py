@@ -51,6 +51,7 @@ __all__ = [
     "decode_data",
     "dumps_data",
     "encode_data",
+    "format_scalar_value",
     "format_timestamp",
     "format_value",
     "parse_timestamp",
@@ -80,6 +81,21 @@ def format_value(v: float) -> str:
         return text  # Python's repr is already Go's 'e' form here (`1e-07`)
     if "e" in text:
         text = format(Decimal(text), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def format_scalar_value(v: float) -> str:
+    """A scalar result's value as Prometheus writes it: plain decimal, never an exponent.
+
+    Prometheus's `Scalar.MarshalJSON` uses Go's `FormatFloat(v, 'f', -1, 64)`, so a scalar
+    of 1e-07 is `"0.0000001"` where a vector point of the same value is `"1e-07"`.
+    """
+    v = float(v)
+    if not math.isfinite(v):
+        return format_value(v)
+    text = format(Decimal(repr(v)), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text
@@ -151,7 +167,7 @@ def _points(ts: np.ndarray, vs: np.ndarray) -> list[tuple[int, float]]:
 def dumps_data(value: Value) -> str:
     """The `data` object of a query answer as compact JSON text, byte for byte Prometheus's."""
     if isinstance(value, Scalar):
-        kind, result = "scalar", f'[{_short_timestamp(value.t)},"{format_value(value.v)}"]'
+        kind, result = "scalar", f'[{_short_timestamp(value.t)},"{format_scalar_value(value.v)}"]'
     elif isinstance(value, String):
         kind, result = "string", f"[{_short_timestamp(value.t)},{_dumps(value.v)}]"
     elif isinstance(value, Vector):

@@ -9,9 +9,7 @@ Every API answer is one JSON object::
 `omitempty` fields). Strings are escaped as Go's encoder does (`<`, `>`, `&`,
 U+2028, U+2029 as `\\u....`). Query results are written by
 :mod:`nightowl.query.wire`, the one implementation of Prometheus's value and time
-formatting; the only corner it does not cover is a scalar answer's value, which
-Prometheus 2.42 writes in plain decimal (`"0.0000001"`, where a vector point is
-`"1e-07"`), see :func:`query_data_json`.
+formatting (scalars in plain decimal, vector points in Go's exponent form below 1e-6).
 
 The error kinds and their HTTP statuses are Prometheus's (`web/api/v1/api.go`):
 bad_data 400, execution 422, canceled 499, timeout 503, unavailable 503,
@@ -24,11 +22,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from nightowl.query.values import Matrix, QueryResult, Scalar, String, Value, Vector
-from nightowl.query.wire import dumps_data, format_timestamp, format_value
+from nightowl.query.wire import dumps_data, format_value
 
 from nightowl.errors import NightowlError
 
@@ -95,24 +92,8 @@ _GO_ESCAPES = str.maketrans(
 )
 
 
-def _scalar_json(value: Scalar) -> str:
-    """A scalar answer: Prometheus's `Scalar.MarshalJSON` writes the value in plain
-    decimal (`'f'`, never an exponent: `"0.0000001"`, `"1000000000000000000000"`) and
-    the time as the shortest float (`62.5`); :func:`~nightowl.query.wire.dumps_data`
-    gives the exponent form vector points use, so only the value is re-spelled here."""
-    text = format_value(value.v)
-    if "e" in text:
-        text = format(Decimal(text), "f")
-    t = format_timestamp(value.t)
-    if "." in t:
-        t = t.rstrip("0").rstrip(".")
-    return f'{{"resultType":"scalar","result":[{t},"{text}"]}}'
-
-
 def query_data_json(value: Value) -> str:
     """The `data` of a query answer, `{"resultType": ..., "result": ...}`, as Prometheus 2.42."""
-    if isinstance(value, Scalar):
-        return _scalar_json(value)
     return dumps_data(value)
 
 

@@ -276,3 +276,20 @@ def test_decode_never_crashes(blob: bytes) -> None:
         decode_data(blob)
     except WireError:
         pass
+
+
+def test_scalar_values_are_plain_decimal() -> None:
+    """Prometheus writes a scalar answer's value with Go's 'f' format, never an exponent,
+    while a vector point of the same value uses the exponent form."""
+    from nightowl.query.values import InstantSample, Scalar, Vector
+    from nightowl.query.wire import dumps_data
+
+    assert dumps_data(Scalar(62_500, 1e-7)) == (
+        '{"resultType":"scalar","result":[62.5,"0.0000001"]}'
+    )
+    assert dumps_data(Scalar(2_000, 1e21)) == (
+        '{"resultType":"scalar","result":[2,"1000000000000000000000"]}'
+    )
+    assert dumps_data(Scalar(0, float("nan"))) == '{"resultType":"scalar","result":[0,"NaN"]}'
+    vec = dumps_data(Vector([InstantSample(Labels(), 62_500, 1e-7)]))
+    assert '"1e-07"' in vec
