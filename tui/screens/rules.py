@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from nightowl.query.source import RuleInfo
 from nightowl.tui.format import format_age, format_value
 from nightowl.tui.messages import RulesChanged
+from nightowl.tui.screens._table import RefreshedTableScreen
 from nightowl.tui.widgets.status import StatusBar
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from nightowl.errors import NightowlError
@@ -21,10 +18,12 @@ __all__ = ["RulesScreen"]
 _COLUMNS = ("group", "rule", "type", "state", "health", "last eval", "took", "error")
 
 
-class RulesScreen(Screen[None]):
+class RulesScreen(RefreshedTableScreen):
     """A table of rules, refreshed every interval; cells update in place."""
 
-    BINDINGS: ClassVar[list[BindingType]] = []
+    VIEW = "rules"
+    TABLE_ID = "rules-table"
+    COLUMNS = _COLUMNS
 
     def compose(self) -> ComposeResult:
         """Status bar, summary line, table, footer."""
@@ -32,34 +31,6 @@ class RulesScreen(Screen[None]):
         yield Static("loading rules…", id="rules-summary")
         yield DataTable(id="rules-table", cursor_type="row")
         yield Footer()
-
-    def on_mount(self) -> None:
-        """Set up columns and the refresh timer."""
-        table = self.query_one("#rules-table", DataTable)
-        for c in _COLUMNS:
-            table.add_column(c, key=c)
-        status = self.query_one("#status", StatusBar)
-        status.view = "rules"
-        status.mode = self.app.source.description  # type: ignore[attr-defined]
-        self.set_interval(self.app.refresh_s, self.tick)  # type: ignore[attr-defined]
-        self.tick()
-
-    def on_screen_resume(self) -> None:
-        """Fetch at once when the view is shown again."""
-        self.tick()
-
-    def source_ready(self) -> None:
-        """The source finished starting: show its description."""
-        self.query_one("#status", StatusBar).mode = self.app.source.description  # type: ignore[attr-defined]
-
-    def refresh_now(self) -> None:
-        """Fetch now."""
-        self.tick()
-
-    def tick(self) -> None:
-        """Fetch rules when this view is on screen."""
-        if self.is_current:
-            self._fetch()
 
     @work(exclusive=True, group="rules", exit_on_error=False, description="rules")
     async def _fetch(self) -> None:

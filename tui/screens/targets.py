@@ -6,17 +6,14 @@ the highlighted target's whole error, wrapped, so the cause is never hidden.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from nightowl.tui.format import format_age, format_value
 from nightowl.tui.messages import TargetsChanged
+from nightowl.tui.screens._table import RefreshedTableScreen
 from nightowl.tui.widgets.status import StatusBar
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import BindingType
 from textual.coordinate import Coordinate
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from nightowl.errors import NightowlError
@@ -27,10 +24,12 @@ __all__ = ["TargetsScreen", "detail_line"]
 _COLUMNS = ("job", "endpoint", "health", "last scrape", "duration", "error")
 
 
-class TargetsScreen(Screen[None]):
+class TargetsScreen(RefreshedTableScreen):
     """A table of targets, refreshed every interval; cells update in place."""
 
-    BINDINGS: ClassVar[list[BindingType]] = []
+    VIEW = "targets"
+    TABLE_ID = "targets-table"
+    COLUMNS = _COLUMNS
 
     def compose(self) -> ComposeResult:
         """Status bar, summary line, table, footer."""
@@ -44,34 +43,6 @@ class TargetsScreen(Screen[None]):
         super().__init__()
         self._targets: dict[str, TargetStatus] = {}
         self._detail = ""
-
-    def on_mount(self) -> None:
-        """Set up columns and the refresh timer."""
-        table = self.query_one("#targets-table", DataTable)
-        for c in _COLUMNS:
-            table.add_column(c, key=c)
-        status = self.query_one("#status", StatusBar)
-        status.view = "targets"
-        status.mode = self.app.source.description  # type: ignore[attr-defined]
-        self.set_interval(self.app.refresh_s, self.tick)  # type: ignore[attr-defined]
-        self.tick()
-
-    def on_screen_resume(self) -> None:
-        """Fetch at once when the view is shown again."""
-        self.tick()
-
-    def source_ready(self) -> None:
-        """The source finished starting: show its description."""
-        self.query_one("#status", StatusBar).mode = self.app.source.description  # type: ignore[attr-defined]
-
-    def refresh_now(self) -> None:
-        """Fetch now."""
-        self.tick()
-
-    def tick(self) -> None:
-        """Fetch targets when this view is on screen."""
-        if self.is_current:
-            self._fetch()
 
     @work(exclusive=True, group="targets", exit_on_error=False, description="targets")
     async def _fetch(self) -> None:
