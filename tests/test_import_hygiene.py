@@ -28,53 +28,40 @@ RULES: dict[str, tuple[str, ...]] = {
     "nightowl.store.memory": UI_PACKAGES + WEB_PACKAGES + SQL_PACKAGES,
     "nightowl.query.values": UI_PACKAGES + WEB_PACKAGES + SQL_PACKAGES,
     "nightowl.query.block": UI_PACKAGES + WEB_PACKAGES + SQL_PACKAGES,
-}
-
-# Optional modules: checked when they exist (they arrive as the packages grow).
-OPTIONAL_RULES: dict[str, tuple[str, ...]] = {
     "nightowl.config": UI_PACKAGES + WEB_PACKAGES + SQL_PACKAGES,
     "nightowl.query.engine": UI_PACKAGES + WEB_PACKAGES + SQL_PACKAGES,
     "nightowl.query.functions": UI_PACKAGES + WEB_PACKAGES + SQL_PACKAGES,
     "nightowl.scrapers.exposition": UI_PACKAGES + WEB_PACKAGES + SQL_PACKAGES,
     "nightowl.scrapers.manager": UI_PACKAGES + WEB_PACKAGES + SQL_PACKAGES,
     "nightowl.scrapers.host": UI_PACKAGES + WEB_PACKAGES + SQL_PACKAGES,
+    "nightowl.alerts.manager": UI_PACKAGES + WEB_PACKAGES,
     "nightowl.store": UI_PACKAGES + WEB_PACKAGES,
     "nightowl.runtime": UI_PACKAGES,
+    # `nightowl daemon` and `nightowl serve` never load the terminal UI.
+    "nightowl.server.daemon": UI_PACKAGES,
+    "nightowl.commands.daemon": UI_PACKAGES,
+    "nightowl.commands.serve": UI_PACKAGES,
 }
 
 _PROBE = """
-import importlib, importlib.util, json, sys
-name = sys.argv[1]
-if sys.argv[2] == "optional" and importlib.util.find_spec(name) is None:
-    print(json.dumps(None)); raise SystemExit
-importlib.import_module(name)
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
 print(json.dumps(sorted(m.split(".")[0] for m in sys.modules)))
 """
 
 
-def _loaded(module: str, optional: bool) -> set[str] | None:
+def _loaded(module: str) -> set[str]:
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE, module, "optional" if optional else "required"],
+        [sys.executable, "-c", _PROBE, module],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    data = json.loads(out)
-    return None if data is None else set(data)
+    return set(json.loads(out))
 
 
 @pytest.mark.parametrize(("module", "forbidden"), sorted(RULES.items()))
-def test_core_module_stays_headless(module: str, forbidden: tuple[str, ...]) -> None:
-    """Importing a core module loads none of the packages its layer forbids."""
-    loaded = _loaded(module, optional=False)
-    assert loaded is not None
-    assert not (loaded & set(forbidden)), f"{module} loads {sorted(loaded & set(forbidden))}"
-
-
-@pytest.mark.parametrize(("module", "forbidden"), sorted(OPTIONAL_RULES.items()))
-def test_optional_module_stays_headless(module: str, forbidden: tuple[str, ...]) -> None:
-    """Modules of the growing packages follow the same layer rules."""
-    loaded = _loaded(module, optional=True)
-    if loaded is None:
-        pytest.skip(f"{module} does not exist yet")
+def test_module_stays_headless(module: str, forbidden: tuple[str, ...]) -> None:
+    """Importing a module loads none of the packages its layer forbids."""
+    loaded = _loaded(module)
     assert not (loaded & set(forbidden)), f"{module} loads {sorted(loaded & set(forbidden))}"
