@@ -58,6 +58,15 @@ SERIES_STYLES = 8
 Segment = tuple[str, str | None]
 Row = list[Segment]
 
+
+def _extend(row: Row, text: str, style: str | None) -> None:
+    """Append `text` to `row`, merging it into the last segment when the style is the same."""
+    if row and row[-1][1] == style:
+        row[-1] = (row[-1][0] + text, style)
+    else:
+        row.append((text, style))
+
+
 _BRAILLE = 0x2800
 # dot bits by (column within the cell, row within the cell from the top)
 _DOT = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
@@ -235,11 +244,7 @@ class _Canvas:
         for c in range(self.cols):
             m = self.mask[r][c]
             style = f"series-{self.owner[r][c] % SERIES_STYLES}" if m else None
-            ch = chr(_BRAILLE + m) if m else " "
-            if out and out[-1][1] == style:
-                out[-1] = (out[-1][0] + ch, style)
-            else:
-                out.append((ch, style))
+            _extend(out, chr(_BRAILLE + m) if m else " ", style)
         return out
 
 
@@ -385,10 +390,7 @@ def _x_axis(
         line[x], styles[x] = ch, style
     row: Row = [(" " * (axis_w - 1) + "└", "axis")]
     for ch, style in zip(line, styles, strict=True):
-        if row[-1][1] == style:
-            row[-1] = (row[-1][0] + ch, style)
-        else:
-            row.append((ch, style))
+        _extend(row, ch, style)
     return row
 
 
