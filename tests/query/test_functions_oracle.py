@@ -13,10 +13,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import shutil
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,8 +28,6 @@ from nightowl.model import Labels
 
 pytestmark = [pytest.mark.external, pytest.mark.slow]
 
-PROMETHEUS = shutil.which("prometheus")
-PROMTOOL = shutil.which("promtool")
 T0 = 1_700_000_000_000
 N = 480  # samples per series, every 15 s: two hours
 LES = ("0.1", "0.5", "1", "5", "+Inf")
@@ -95,53 +89,18 @@ def _openmetrics(data: dict[Labels, list[tuple[int, float]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engine]]:
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, prometheus_serving
+) -> Iterator[tuple[str, Engine]]:
     """A Prometheus on 127.0.0.1 and a nightowl engine, holding the same samples."""
-    if not PROMETHEUS or not PROMTOOL:
-        pytest.skip("prometheus/promtool are not installed")
     tmp = tmp_path_factory.mktemp("fn-oracle")
     data = _data(3)
-    (tmp / "data.om").write_text(_openmetrics(data))
-    subprocess.run(
-        [PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", str(tmp / "data.om"),
-         str(tmp / "tsdb")],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    port = _free_port()
-    proc = subprocess.Popen(
-        [PROMETHEUS, "--config.file=/dev/null", f"--storage.tsdb.path={tmp / 'tsdb'}",
-         "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.skip("prometheus did not start")
-                time.sleep(0.2)
+    with prometheus_serving(tmp, _openmetrics(data)) as url:
         store = MemoryStore()
         for labels, pts in data.items():
             store.add_series(labels, [t for t, _ in pts], [v for _, v in pts])
         yield url, Engine(store)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 _MATH = [

@@ -12,10 +12,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import shutil
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,8 +28,6 @@ from nightowl.model import Labels
 pytestmark = [pytest.mark.external, pytest.mark.slow]
 
 T0 = 1_700_000_000_000
-PROMETHEUS = shutil.which("prometheus")
-PROMTOOL = shutil.which("promtool")
 
 
 def _series(seed: int) -> dict[Labels, list[tuple[int, float]]]:
@@ -80,52 +74,17 @@ def _openmetrics(series: dict[Labels, list[tuple[int, float]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def oracle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engine]]:
-    if not PROMETHEUS or not PROMTOOL:
-        pytest.skip("prometheus/promtool are not installed")
+def oracle(
+    tmp_path_factory: pytest.TempPathFactory, prometheus_serving
+) -> Iterator[tuple[str, Engine]]:
     tmp = tmp_path_factory.mktemp("oracle")
     series = _series(5)
-    (tmp / "data.om").write_text(_openmetrics(series))
-    subprocess.run(
-        [PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", str(tmp / "data.om"),
-         str(tmp / "tsdb")],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    port = _free_port()
-    proc = subprocess.Popen(
-        [PROMETHEUS, "--config.file=/dev/null", f"--storage.tsdb.path={tmp / 'tsdb'}",
-         "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.skip("prometheus did not start")
-                time.sleep(0.2)
+    with prometheus_serving(tmp, _openmetrics(series)) as url:
         store = MemoryStore()
         for labels, pts in series.items():
             store.add_series(labels, [t for t, _ in pts], [v for _, v in pts])
         yield url, Engine(store)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 _AGG = ["sum", "avg", "min", "max", "count", "stddev", "stdvar", "group"]
